@@ -1,0 +1,255 @@
+"""The ``translate`` command: flags -> config -> API. No training logic lives here."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from translate.errors import UserError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Image-to-image translation with GANs: pix2pix, CycleGAN, DiscoGAN, DualGAN, CGAN, GAN, WGAN, WGAN-GP.")
+log = logging.getLogger("translate")
+
+# CLI flag -> model option. A flag given for a model without that option is an error, never ignored.
+MODEL_FLAGS = {"netG": "net_g", "ngf": "ngf", "ndf": "ndf", "norm": "norm", "gan_mode": "gan_mode", "lr": "lr",
+               "beta1": "beta1", "d_steps": "d_steps", "lambda_l1": "lambda_l1"}
+
+
+def _setup_logging(verbose: bool = False) -> None:
+    if not any(isinstance(h, logging.StreamHandler) and getattr(h, "_translate", False) for h in log.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler._translate = True  # type: ignore[attr-defined]
+        log.addHandler(handler)
+    log.setLevel(logging.DEBUG if verbose else logging.INFO)
+    log.propagate = False
+
+
+def guarded(fn):
+    """User errors become one line on stderr and exit code 2; an interrupted command exits 130."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        _setup_logging()
+        try:
+            return fn(*args, **kwargs)
+        except UserError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        except FloatingPointError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _drop_none(d: dict) -> dict:
+    return {k: v for k, v in d.items() if v is not None}
+
+
+def _parse_opts(opts: list[str]) -> dict:
+    import yaml
+
+    out = {}
+    for item in opts:
+        if "=" not in item:
+            raise UserError(f"--opt expects key=value, got '{item}' (e.g. --opt lambda_l1=50)")
+        key, value = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+@app.command()
+@guarded
+def fit(
+    paired: Optional[Path] = typer.Option(None, "--paired", help="Folder of A|B side-by-side images, or with A/ and B/ matched by file name.", rich_help_panel="Data"),
+    unpaired: Optional[Path] = typer.Option(None, "--unpaired", help="Folder with trainA/ and trainB/.", rich_help_panel="Data"),
+    labelled: Optional[Path] = typer.Option(None, "--labelled", help="Folder with one sub-folder of images per class.", rich_help_panel="Data"),
+    images: Optional[Path] = typer.Option(None, "--images", help="Plain folder of images (unconditional models).", rich_help_panel="Data"),
+    toy: Optional[str] = typer.Option(None, "--toy", help="2-D toy distribution: ring8, grid25 or swissroll.", rich_help_panel="Data"),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name (see 'translate models'); default follows the data: pix2pix for --paired, cyclegan for --unpaired, cgan for --labelled, gan for --images."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this folder exactly where it stopped; with a larger --steps/--epochs, extend it.", rich_help_panel="Run"),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from the weights of this run/checkpoint (fine-tuning; optimizers start fresh).", rich_help_panel="Run"),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML config (e.g. a run's config.yaml); flags override it.", rich_help_panel="Run"),
+    name: Optional[str] = typer.Option(None, "--name", help="Run name (default: the model name); an existing name gets a -2, -3 suffix.", rich_help_panel="Run"),
+    runs_dir: Optional[str] = typer.Option(None, "--runs-dir", help="Where run folders go [default: runs].", rich_help_panel="Run"),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Total iterations (overrides --epochs).", rich_help_panel="Schedule"),
+    steps_decay: Optional[int] = typer.Option(None, "--steps-decay", help="With --steps and --lr-policy linear: the last N iterations decay the learning rate linearly to 0.", rich_help_panel="Schedule"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs at the initial learning rate [default: 100, as the official code].", rich_help_panel="Schedule"),
+    epochs_decay: Optional[int] = typer.Option(None, "--epochs-decay", help="Epochs of linear decay to 0 after --epochs [default: 100].", rich_help_panel="Schedule"),
+    lr_policy: Optional[str] = typer.Option(None, "--lr-policy", help="linear | constant | step | cosine [default: linear].", rich_help_panel="Schedule"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Images per iteration [default: 1].", rich_help_panel="Schedule"),
+    load_size: Optional[int] = typer.Option(None, "--load-size", help="Resize to this before cropping [default: 286].", rich_help_panel="Data"),
+    crop_size: Optional[int] = typer.Option(None, "--crop-size", help="Training crop size [default: 256].", rich_help_panel="Data"),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help="Sets --load-size and --crop-size to N.", rich_help_panel="Data"),
+    preprocess: Optional[str] = typer.Option(None, "--preprocess", help="resize_and_crop | crop | scale_width | scale_width_and_crop | none.", rich_help_panel="Data"),
+    no_flip: bool = typer.Option(False, "--no-flip", help="Disable random horizontal flips.", rich_help_panel="Data"),
+    direction: Optional[str] = typer.Option(None, "--direction", help="AtoB | BtoA: which half is the input.", rich_help_panel="Data"),
+    input_nc: Optional[int] = typer.Option(None, "--input-nc", help="Input channels: 3 (RGB) or 1 (grayscale).", rich_help_panel="Data"),
+    output_nc: Optional[int] = typer.Option(None, "--output-nc", help="Output channels: 3 or 1.", rich_help_panel="Data"),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Data loader processes (default: 0 on CPU, up to 8 on GPU).", rich_help_panel="Data"),
+    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda | cuda:N | mps.", rich_help_panel="Hardware"),
+    precision: Optional[str] = typer.Option(None, "--precision", help="fp32 | bf16 | fp16 (autocast; fp16 adds a gradient scaler).", rich_help_panel="Hardware"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed [default: 0].", rich_help_panel="Run"),
+    ema: Optional[float] = typer.Option(None, "--ema", help="Keep an exponential moving average of the generator with this decay (e.g. 0.999); samples and weights use it.", rich_help_panel="Run"),
+    log_every: Optional[int] = typer.Option(None, "--log-every", help="Iterations per metrics row [default: 50].", rich_help_panel="Run"),
+    sample_every: Optional[int] = typer.Option(None, "--sample-every", help="Iterations per sample grid [default: 500].", rich_help_panel="Run"),
+    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Iterations per checkpoint [default: 1000].", rich_help_panel="Run"),
+    keep_checkpoints: Optional[int] = typer.Option(None, "--keep-checkpoints", help="Rotated checkpoints kept besides last.pt [default: 3].", rich_help_panel="Run"),
+    net_g: Optional[str] = typer.Option(None, "--netG", help="Generator architecture, e.g. unet_256, unet_128 (pix2pix).", rich_help_panel="Model"),
+    ngf: Optional[int] = typer.Option(None, "--ngf", help="Generator filters in the first layer [default: 64].", rich_help_panel="Model"),
+    ndf: Optional[int] = typer.Option(None, "--ndf", help="Discriminator filters in the first layer [default: 64].", rich_help_panel="Model"),
+    norm: Optional[str] = typer.Option(None, "--norm", help="batch | instance | none.", rich_help_panel="Model"),
+    gan_mode: Optional[str] = typer.Option(None, "--gan-mode", help="vanilla | lsgan | hinge | wgan.", rich_help_panel="Model"),
+    lambda_l1: Optional[float] = typer.Option(None, "--lambda-l1", help="Weight of the L1 loss (pix2pix: 100).", rich_help_panel="Model"),
+    d_steps: Optional[int] = typer.Option(None, "--d-steps", help="Discriminator steps per generator step (gan, wgan, wgan_gp, dualgan).", rich_help_panel="Model"),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate of every optimizer [model default, e.g. 2e-4].", rich_help_panel="Model"),
+    beta1: Optional[float] = typer.Option(None, "--beta1", help="Adam beta1 [model default, e.g. 0.5].", rich_help_panel="Model"),
+    opt: list[str] = typer.Option([], "--opt", help="Any other model option as key=value (repeatable); 'translate models NAME' lists them.", rich_help_panel="Model"),
+):
+    """Train a model on a folder of images and write a run folder under runs/."""
+    from translate import api
+
+    train = _drop_none({"steps": steps, "steps_decay": steps_decay, "epochs": epochs, "epochs_decay": epochs_decay,
+                        "lr_policy": lr_policy, "batch_size": batch_size, "device": device, "precision": precision,
+                        "seed": seed, "ema": ema, "log_every": log_every, "sample_every": sample_every,
+                        "checkpoint_every": checkpoint_every, "keep_checkpoints": keep_checkpoints})
+    if resume:
+        if any(v is not None for v in (paired, unpaired, labelled, images, toy, model, config, init_from)):
+            raise UserError("--resume continues a run with its own data, model and config; pass only schedule or hardware flags with it")
+        result = api.resume(resume, train)
+        return _report(result)
+    sources = _drop_none({"paired": paired, "unpaired": unpaired, "labelled": labelled, "images": images, "toy": toy})
+    if len(sources) > 1:
+        raise UserError(f"pass one data source, not {' and '.join('--' + k for k in sources)}")
+    if not sources and not config:
+        raise UserError("no data: pass --paired DIR, --unpaired DIR, --labelled DIR, --images DIR or --toy NAME")
+    if image_size is not None:
+        load_size = load_size if load_size is not None else image_size
+        crop_size = crop_size if crop_size is not None else image_size
+    data = _drop_none({"load_size": load_size, "crop_size": crop_size, "preprocess": preprocess, "direction": direction,
+                       "input_nc": input_nc, "output_nc": output_nc, "workers": workers, "flip": False if no_flip else None})
+    if sources:
+        layout, root = next(iter(sources.items()))
+        data.update(layout=layout, root=str(root))
+    model_opts = {MODEL_FLAGS[k]: v for k, v in {"netG": net_g, "ngf": ngf, "ndf": ndf, "norm": norm, "gan_mode": gan_mode,
+                                                 "lr": lr, "beta1": beta1, "d_steps": d_steps, "lambda_l1": lambda_l1}.items() if v is not None}
+    flag_of = {v: k for k, v in MODEL_FLAGS.items()}
+    model_opts.update(_parse_opts(opt))
+    flags = {"data": data, "train": train, "run": _drop_none({"name": name, "runs_dir": runs_dir}), "model_opts": model_opts}
+    if model:
+        flags["model"] = model
+    try:
+        cfg = api.resolve_config(flags, config)
+    except UserError as exc:
+        # name the flag the user typed, not the option it maps to
+        msg = str(exc)
+        for opt_name, flag in flag_of.items():
+            if f"has no option '{opt_name}'" in msg:
+                raise UserError(msg.replace(f"has no option '{opt_name}'", f"has no option '{opt_name}' (--{flag.replace('_', '-')})")) from None
+        raise
+    typer.echo("config (* = changed from the model's defaults):")
+    for line in api.describe(cfg):
+        typer.echo(f"  {line}")
+    _report(api.fit(cfg, init=init_from))
+
+
+def _report(result: dict) -> None:
+    last = result.get("last") or {}
+    verb = "stopped" if result["stopped"] else "done"
+    typer.echo(f"{verb}: step {result['step']}/{result['total']} in {result['run_dir']}")
+    if last:
+        typer.echo("last metrics: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in last.items()))
+    typer.echo(f"samples: {result['sample']}\ncheckpoint: {result['checkpoint']}")
+    if result["stopped"]:
+        typer.echo(f"continue with: translate fit --resume {result['run_dir']}")
+
+
+@app.command()
+@guarded
+def convert(
+    run_dir: Path = typer.Argument(..., help="A run folder (runs/NAME)."),
+    input_dir: Path = typer.Argument(..., help="Folder of images to convert (sub-folders are mirrored)."),
+    output_dir: Path = typer.Argument(..., help="Where the converted images go (created; holds only converted images)."),
+    direction: str = typer.Option("AtoB", "--direction", help="AtoB | BtoA (unpaired models translate both ways)."),
+    ab: Optional[str] = typer.Option(None, "--ab", help="Inputs are A|B side-by-side files: take the left or right half."),
+    size: Optional[int] = typer.Option(None, "--size", help="Resize inputs to N x N first (default: keep each image's size)."),
+    batch_size: int = typer.Option(8, "--batch-size", "-b", help="Images per forward pass (same-size images are batched)."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32 | bf16 | fp16."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Convert again images whose output exists (default: skip them, so a stopped conversion resumes)."),
+    train_mode: bool = typer.Option(False, "--train-mode", help="Run generators in training mode (batch statistics, dropout on), as the official test script does by default."),
+    ext: str = typer.Option("png", "--ext", help="Output format: png | jpg | webp | bmp | tif."),
+):
+    """Convert a folder of images with a trained run."""
+    from translate import api
+    from translate.engine.setup import resolve_device
+    from translate.inference import convert_folder
+
+    if ext.lower().lstrip(".") not in ("png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff"):
+        raise UserError(f"--ext must be png, jpg, webp, bmp or tif, not '{ext}'")
+    if precision not in ("fp32", "bf16", "fp16"):
+        raise UserError(f"--precision must be fp32, bf16 or fp16, not '{precision}'")
+    model, _ = api.load_run(run_dir, device=str(resolve_device(device)))
+    report = convert_folder(model, input_dir, output_dir, direction=direction, ab=ab, size=size, batch_size=batch_size,
+                            precision=precision, overwrite=overwrite, train_mode=train_mode, ext=ext.lower().lstrip("."),
+                            progress=sys.stderr.isatty())
+    typer.echo(f"converted {report.converted} images in {report.seconds:.1f} s ({report.images_per_s:.2f} images/s) "
+               f"into {output_dir}; skipped {report.skipped} existing, {len(report.failed)} failed")
+    if report.failed:
+        for path, err in report.failed:
+            typer.echo(f"failed: {err}", err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+@guarded
+def models(name: Optional[str] = typer.Argument(None, help="Show one model's options and defaults.")):
+    """List the registered models, or one model's options."""
+    import dataclasses
+
+    from translate.registry import get_model_class, list_models
+
+    if name:
+        cls = get_model_class(name)
+        typer.echo(f"{name} ({cls.task}): {(cls.__doc__ or '').strip().splitlines()[0] if cls.__doc__ else ''}")
+        for f in dataclasses.fields(cls.Config):
+            typer.echo(f"  {f.name} = {getattr(cls.Config(), f.name)!r}")
+        return
+    for n in list_models():
+        cls = get_model_class(n)
+        doc = (sys.modules[cls.__module__].__doc__ or "").strip().splitlines()
+        typer.echo(f"{n:10s} {cls.task:13s} {doc[0] if doc else ''}")
+
+
+@app.command()
+@guarded
+def check(
+    folder: Path = typer.Argument(..., help="A dataset folder."),
+    layout: str = typer.Option("auto", "--layout", help="auto | paired | unpaired | labelled | images."),
+):
+    """Report the layout a folder has, its counts, image sizes and problems (exit 1 if any)."""
+    from translate.data.check import check_folder
+
+    lines, problems = check_folder(folder, layout)
+    for line in lines:
+        typer.echo(line)
+    if problems:
+        typer.echo(f"{len(problems)} problem(s):")
+        for p in problems:
+            typer.echo(f"  {p}")
+        raise typer.Exit(1)
+    typer.echo("no problems found")
+
+
+def main() -> None:  # pragma: no cover
+    app()

@@ -1,0 +1,168 @@
+"""Run configuration: frozen dataclasses, merged in one order and saved as YAML.
+
+Precedence, lowest first: dataclass defaults < the model's defaults < ``--config run.yaml`` < flags.
+Unknown keys are rejected with a suggestion, so a typo never silently does nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from translate.errors import UserError
+
+PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
+LR_POLICIES = ("linear", "constant", "step", "cosine")
+PRECISIONS = ("fp32", "bf16", "fp16")
+LAYOUTS = ("paired", "unpaired", "labelled", "images", "toy")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    root: str = ""
+    layout: str = "paired"  # paired | unpaired | labelled | images | toy
+    direction: str = "AtoB"  # AtoB | BtoA
+    preprocess: str = "resize_and_crop"
+    load_size: int = 286
+    crop_size: int = 256
+    flip: bool = True
+    input_nc: int = 3
+    output_nc: int = 3
+    workers: int = -1  # -1: 0 on CPU, min(8, cores) on GPU
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int | None = None  # total iterations; overrides epochs when set
+    steps_decay: int = 0  # with --steps: the last N iterations decay linearly to 0
+    epochs: int = 100  # epochs at the initial learning rate (official n_epochs)
+    epochs_decay: int = 100  # epochs of linear decay to 0 afterwards (official n_epochs_decay)
+    lr_policy: str = "linear"
+    lr_step_every: int = 50  # epochs, for the step policy (official lr_decay_iters)
+    batch_size: int = 1
+    device: str = "auto"
+    precision: str = "fp32"
+    seed: int = 0
+    ema: float = 0.0  # decay of an exponential moving average of the generator; 0 disables
+    log_every: int = 50
+    sample_every: int = 500
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    num_samples: int = 4
+    channels_last: bool = True
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    name: str = ""
+    runs_dir: str = "runs"
+
+
+@dataclass(frozen=True)
+class Config:
+    model: str = "pix2pix"
+    model_opts: Mapping[str, Any] = field(default_factory=dict)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["model_opts"] = dict(self.model_opts)
+        return out
+
+
+SECTIONS = {"data": DataConfig, "train": TrainConfig, "run": RunConfig}
+
+
+def _suggest(key: str, choices) -> str:
+    close = difflib.get_close_matches(key, list(choices), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def check_keys(given: Mapping[str, Any], allowed, where: str) -> None:
+    names = [f.name for f in fields(allowed)] if dataclasses.is_dataclass(allowed) else list(allowed)
+    for key in given:
+        if key not in names:
+            raise UserError(f"unknown key '{key}' in {where}{_suggest(key, names)}; known keys: {', '.join(names)}")
+
+
+def merge(base: Config, overrides: Mapping[str, Any], where: str = "overrides") -> Config:
+    """Return ``base`` with the nested ``overrides`` applied; unknown keys raise UserError."""
+    check_keys(overrides, ["model", "model_opts", *SECTIONS], where)
+    changes: dict[str, Any] = {}
+    if "model" in overrides:
+        changes["model"] = overrides["model"]
+    if "model_opts" in overrides:
+        changes["model_opts"] = {**base.model_opts, **(overrides["model_opts"] or {})}
+    for name, cls in SECTIONS.items():
+        if overrides.get(name):
+            section = overrides[name]
+            if not isinstance(section, Mapping):
+                raise UserError(f"'{name}' in {where} must be a mapping of keys to values")
+            check_keys(section, cls, f"{where} [{name}]")
+            changes[name] = dataclasses.replace(getattr(base, name), **section)
+    return dataclasses.replace(base, **changes)
+
+
+def validate(cfg: Config) -> None:
+    def one_of(value, choices, flag):
+        if value not in choices:
+            raise UserError(f"{flag} must be one of {', '.join(choices)}, not '{value}'")
+
+    one_of(cfg.data.preprocess, PREPROCESS, "--preprocess")
+    one_of(cfg.data.direction, ("AtoB", "BtoA"), "--direction")
+    one_of(cfg.data.layout, LAYOUTS, "the data layout")
+    one_of(cfg.train.lr_policy, LR_POLICIES, "--lr-policy")
+    one_of(cfg.train.precision, PRECISIONS, "--precision")
+    if cfg.data.crop_size < 8 or cfg.data.load_size < cfg.data.crop_size and cfg.data.preprocess in ("resize_and_crop", "scale_width_and_crop"):
+        raise UserError(f"--load-size ({cfg.data.load_size}) must be >= --crop-size ({cfg.data.crop_size}) and crop size >= 8")
+    if cfg.train.batch_size < 1:
+        raise UserError("--batch-size must be at least 1")
+    if cfg.train.steps is not None and cfg.train.steps < 1:
+        raise UserError("--steps must be at least 1")
+    if not 0.0 <= cfg.train.ema < 1.0:
+        raise UserError("--ema must be in [0, 1): the decay of the moving average, e.g. 0.999")
+
+
+def save_yaml(cfg: Config, path: Path) -> None:
+    from translate.engine.io import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: config file not found; pass an existing YAML file")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML ({str(exc).splitlines()[0]}); fix the syntax") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def from_dict(data: Mapping[str, Any], where: str = "config") -> Config:
+    return merge(Config(), data, where)
+
+
+def diff_lines(cfg: Config, reference: Config) -> list[str]:
+    """The resolved config as 'section.key: value' lines, changed values marked with '*'."""
+    lines = []
+    cur, ref = cfg.to_dict(), reference.to_dict()
+    for section, values in cur.items():
+        if not isinstance(values, dict):
+            mark = "*" if values != ref.get(section) else " "
+            lines.append(f"{mark} {section}: {values}")
+            continue
+        for key, value in values.items():
+            mark = "*" if ref.get(section, {}).get(key, object()) != value else " "
+            lines.append(f"{mark} {section}.{key}: {value}")
+    return lines

@@ -1,0 +1,42 @@
+"""``translate check DIR``: the layout, counts, image sizes and every problem, each with its fix."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from translate.data.io import image_size, load_image
+from translate.data.layouts import FINDERS, detect
+from translate.errors import ImageError, UserError
+
+
+def check_folder(folder: Path, layout: str = "auto") -> tuple[list[str], list[str]]:
+    notes: list[str] = []
+    kind = detect(folder) if layout == "auto" else layout
+    if kind not in FINDERS:
+        raise UserError(f"--layout must be auto or one of {', '.join(sorted(FINDERS))}, not '{layout}'")
+    lines = [f"folder: {folder}", f"layout: {kind}{' (detected)' if layout == 'auto' else ''}"]
+    try:
+        found = FINDERS[kind](Path(folder), notes.append)
+    except UserError as exc:
+        return lines + notes, [str(exc)]
+    lines += notes
+    lines.append(f"contents: {found.describe()}")
+    if found.class_names:
+        lines.append(f"classes: {', '.join(found.class_names)}")
+    problems: list[str] = []
+    sizes: Counter = Counter()
+    for path in found.files():
+        try:
+            load_image(path)  # a full decode: finds truncated files too
+            sizes[image_size(path)] += 1
+        except ImageError as exc:
+            problems.append(str(exc))
+    common = ", ".join(f"{w}x{h} ({n})" for (w, h), n in sizes.most_common(5))
+    more = f" and {len(sizes) - 5} other sizes" if len(sizes) > 5 else ""
+    lines.append(f"image sizes: {common}{more}")
+    if found.kind == "paired A|B":
+        odd = [s for s in sizes if s[0] < 2]
+        if odd:
+            problems.append("some A|B images are narrower than 2 pixels; they cannot be split")
+    return lines, problems

@@ -1,0 +1,110 @@
+"""Finding the samples of a dataset folder and validating its layout. Errors name the file and the fix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from translate.data.io import IMAGE_EXTS, list_images
+from translate.errors import UserError
+
+EXTS = ", ".join(IMAGE_EXTS)
+
+
+@dataclass
+class Layout:
+    kind: str  # "paired A|B" | "paired A/ B/" | "unpaired" | "labelled" | "images"
+    root: Path
+    items: list = field(default_factory=list)  # per kind: Path, (Path, Path), (Path, label)
+    domains: dict[str, list[Path]] = field(default_factory=dict)  # unpaired: {"A": [...], "B": [...]}
+    class_names: tuple[str, ...] = ()
+
+    def files(self) -> list[Path]:
+        if self.domains:
+            return [p for files in self.domains.values() for p in files]
+        return [x for item in self.items for x in (item if isinstance(item, tuple) else (item,)) if isinstance(x, Path)]
+
+    def describe(self) -> str:
+        if self.domains:
+            return f"{self.kind}: " + ", ".join(f"{k} {len(v)} images" for k, v in self.domains.items())
+        return f"{self.kind}: {len(self.items)} samples"
+
+
+def require_dir(root: Path, what: str) -> Path:
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise UserError(f"{root}: folder not found; pass the folder that holds your {what}")
+    if not root.is_dir():
+        raise UserError(f"{root}: not a folder; pass the folder that holds your {what}")
+    return root
+
+
+def _train_subfolder(root: Path, note) -> Path:
+    """``facades/`` holding ``train/`` and ``val/`` means ``facades/train``."""
+    if not list_images(root) and (root / "train").is_dir():
+        note(f"{root} holds no images itself: using {root / 'train'}")
+        return root / "train"
+    return root
+
+
+def find_paired(root: Path, note=lambda msg: None) -> Layout:
+    """A/ + B/ matched by file name (extension ignored), or A|B images side by side."""
+    root = _train_subfolder(require_dir(root, "paired images"), note)
+    a_dir, b_dir = root / "A", root / "B"
+    if a_dir.is_dir() or b_dir.is_dir():
+        if not (a_dir.is_dir() and b_dir.is_dir()):
+            missing = b_dir if a_dir.is_dir() else a_dir
+            raise UserError(f"{missing}: folder missing; paired folders need both A/ and B/ with matching file names")
+        a_files = {p.relative_to(a_dir).with_suffix(""): p for p in list_images(a_dir, recursive=True)}
+        b_files = {p.relative_to(b_dir).with_suffix(""): p for p in list_images(b_dir, recursive=True)}
+        if not a_files:
+            raise UserError(f"{a_dir}: no images found (looked for {EXTS}); put the input images there")
+        for key, path in a_files.items():
+            if key not in b_files:
+                raise UserError(f"{path}: no partner in {b_dir} (expected {b_dir / key}.*); add it or remove this file")
+        for key, path in b_files.items():
+            if key not in a_files:
+                raise UserError(f"{path}: no partner in {a_dir} (expected {a_dir / key}.*); add it or remove this file")
+        return Layout("paired A/ B/", root, [(a_files[k], b_files[k]) for k in sorted(a_files)])
+    files = list_images(root, recursive=True)
+    if not files:
+        raise UserError(f"{root}: no images found (looked for {EXTS}); put A|B side-by-side images there, or A/ and B/ folders")
+    return Layout("paired A|B", root, files)
+
+
+def find_images(root: Path, note=lambda msg: None) -> Layout:
+    root = require_dir(root, "images")
+    files = list_images(root, recursive=True)
+    if not files:
+        raise UserError(f"{root}: no images found (looked for {EXTS}); put images there or in sub-folders")
+    return Layout("images", root, files)
+
+
+# layout name -> finder(root, note) -> Layout. Layout modules for other kinds add theirs here.
+FINDERS = {"paired": find_paired, "images": find_images}
+
+
+def detect(root: Path) -> str:
+    """Guess the layout of a folder: unpaired, paired (A/ B/ or A|B 2:1 images), labelled or images."""
+    from translate.data.io import image_size
+
+    root = require_dir(root, "dataset")
+    if (root / "trainA").is_dir() or (root / "trainB").is_dir():
+        return "unpaired"
+    if (root / "A").is_dir() or (root / "B").is_dir():
+        return "paired"
+    top = list_images(root)
+    if not top and (root / "train").is_dir():
+        return detect(root / "train")
+    subdirs = [d for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+    if not top and len([d for d in subdirs if list_images(d, recursive=True)]) >= 2:
+        return "labelled"
+    sample = top[:: max(1, len(top) // 20)][:20]
+    wide = 0
+    for p in sample:
+        try:
+            w, h = image_size(p)
+            wide += w == 2 * h
+        except Exception:  # noqa: BLE001 - unreadable files are reported by check
+            pass
+    return "paired" if sample and wide >= 0.8 * len(sample) else "images"

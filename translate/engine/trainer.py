@@ -1,0 +1,298 @@
+"""The training loop. It knows the model contract (translate/models/base.py), never a model's name."""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from translate.config import Config
+from translate.data.datasets import ResumableBatchSampler
+from translate.engine import run as rundir
+from translate.engine.ema import EMA
+from translate.engine.io import atomic_save, link_or_copy
+from translate.engine.setup import autocast, rng_state, set_rng_state
+
+log = logging.getLogger("translate")
+CHECKPOINT_VERSION = 1
+
+
+def lr_factor(cfg, it: int, total: int, decay_start: int, iters_per_epoch: int) -> float:
+    """Multiplier of the base learning rate at iteration ``it`` (0-based)."""
+    if cfg.lr_policy == "linear":
+        return 1.0 - max(0, it - decay_start) / float(total - decay_start + 1)
+    if cfg.lr_policy == "step":
+        return 0.1 ** (it // max(1, cfg.lr_step_every * iters_per_epoch))
+    if cfg.lr_policy == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * it / max(1, total)))
+    return 1.0
+
+
+def schedule_length(cfg, iters_per_epoch: int) -> tuple[int, int]:
+    """(total iterations, iteration at which linear decay starts)."""
+    if cfg.steps is not None:
+        return cfg.steps, max(0, cfg.steps - cfg.steps_decay)
+    total = (cfg.epochs + cfg.epochs_decay) * iters_per_epoch
+    return total, cfg.epochs * iters_per_epoch
+
+
+def to_device(batch: dict, device: torch.device, channels_last: bool) -> dict:
+    out = {}
+    for k, v in batch.items():
+        if isinstance(v, torch.Tensor):
+            v = v.to(device, non_blocking=True)
+            if channels_last and v.dim() == 4:
+                v = v.contiguous(memory_format=torch.channels_last)
+        out[k] = v
+    return out
+
+
+class StopFlag:
+    """First Ctrl-C (or SIGTERM) stops at the end of the iteration and checkpoints; a second one aborts."""
+
+    def __init__(self):
+        self.stop = False
+        self._old = {}
+
+    def __enter__(self):
+        def handler(signum, frame):
+            if self.stop:
+                raise KeyboardInterrupt
+            self.stop = True
+            log.warning("stopping after this iteration and saving a checkpoint (press Ctrl-C again to abort)")
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, handler)
+            except ValueError:  # not the main thread
+                pass
+        return self
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+class Trainer:
+    def __init__(self, cfg: Config, run_dir: Path, model, dataset, device: torch.device, state: dict | None = None,
+                 progress: bool | None = None):
+        self.cfg, self.tc, self.run_dir = cfg, cfg.train, Path(run_dir)
+        self.model, self.dataset, self.device = model, dataset, device
+        self.channels_last = self.tc.channels_last and device.type != "mps" and dataset.info.dim == 0
+        model.to(device)
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
+        groups = model.param_groups()
+        if "G" not in groups or "D" not in groups:
+            raise TypeError(f"{type(model).__name__}.param_groups() must return 'G' and 'D' groups")
+        specs = model.optimizers()
+        self.optimizers = {g: specs[g].build(groups[g]) for g in groups}
+        self.base_lr = {g: [pg["lr"] for pg in opt.param_groups] for g, opt in self.optimizers.items()}
+        self.d_params = [p for g, ps in groups.items() if g != "G" for p in ps]
+        fp16 = self.tc.precision == "fp16"
+        self.scalers = {g: torch.amp.GradScaler(device.type, enabled=fp16) for g in groups}
+        self.ema = EMA(model, groups["G"], self.tc.ema) if self.tc.ema > 0 else None
+        self.step = 0
+        self.metrics = rundir.Metrics(self.run_dir / rundir.METRICS)
+        if state is not None:
+            self._load_state(state)
+        self.sampler = ResumableBatchSampler(len(dataset), self.tc.batch_size, self.tc.seed, start=self.step)
+        self.total, self.decay_start = schedule_length(self.tc, self.sampler.iters_per_epoch)
+        self.fixed = to_device(dataset.fixed_batch(self.tc.num_samples), device, self.channels_last)
+        self.progress = sys.stdout.isatty() if progress is None else progress
+
+    # -- state ------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "version": CHECKPOINT_VERSION,
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizers": {g: o.state_dict() for g, o in self.optimizers.items()},
+            "scalers": {g: s.state_dict() for g, s in self.scalers.items()},
+            "ema": self.ema.state_dict() if self.ema else None,
+            "rng": rng_state(),
+            "config": self.cfg.to_dict(),
+        }
+
+    def _load_state(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        for g, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][g])
+        for g, scaler in self.scalers.items():
+            if state["scalers"].get(g):
+                scaler.load_state_dict(state["scalers"][g])
+        if self.ema and state.get("ema"):
+            self.ema.load_state_dict(state["ema"])
+        set_rng_state(state["rng"])
+        self.step = int(state["step"])
+        self.metrics.truncate_after(self.step)
+
+    def save_checkpoint(self) -> Path:
+        ckpt_dir = self.run_dir / rundir.CHECKPOINTS
+        path = ckpt_dir / f"step_{self.step:08d}.pt"
+        atomic_save(self.state_dict(), path)
+        link_or_copy(path, ckpt_dir / "last.pt")
+        rotated = sorted(ckpt_dir.glob("step_*.pt"))
+        for old in rotated[: max(0, len(rotated) - max(1, self.tc.keep_checkpoints))]:
+            old.unlink(missing_ok=True)
+        with self.ema.applied() if self.ema else nullcontext():
+            atomic_save(rundir.weights_payload(self.model), self.run_dir / rundir.WEIGHTS)
+        return path
+
+    # -- samples ---------------------------------------------------------------------------------
+    @torch.no_grad()
+    def write_samples(self) -> Path:
+        self.model.eval()
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), (self.ema.applied() if self.ema else nullcontext()):
+            torch.manual_seed(self.tc.seed)  # the same noise in every grid
+            with autocast(self.device, self.tc.precision):
+                visuals = self.model.visuals(self.fixed, self.model.fake(self.fixed))
+        self.model.train()
+        path = self.run_dir / rundir.SAMPLES / f"step_{self.step:08d}.png"
+        rundir.write_grid(visuals, path)
+        rundir.write_sample_index(path.parent, list(visuals))
+        return path
+
+    # -- one iteration ---------------------------------------------------------------------------
+    def _backward(self, group: str, loss: torch.Tensor) -> None:
+        opt, scaler = self.optimizers[group], self.scalers[group]
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+
+    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+        g_now = (self.step + 1) % self.model.g_every == 0
+        amp = autocast(self.device, self.tc.precision)
+        with amp, torch.set_grad_enabled(g_now):
+            fakes = self.model.fake(batch)
+        with amp:
+            d = self.model.discriminator_step(batch, {k: v.detach() for k, v in fakes.items()})
+        self._backward("D", d["total"])
+        self.model.after_d_step()
+        losses = {("D" if k == "total" else k): v.detach() for k, v in d.items()}
+        if g_now:
+            for p in self.d_params:
+                p.requires_grad_(False)
+            try:
+                with amp:
+                    g = self.model.generator_step(batch, fakes)
+                self._backward("G", g["total"])
+            finally:
+                for p in self.d_params:
+                    p.requires_grad_(True)
+            if self.ema:
+                self.ema.update()
+            losses.update({("G" if k == "total" else k): v.detach() for k, v in g.items()})
+        return losses
+
+    def _set_lr(self) -> float:
+        f = lr_factor(self.tc, self.step, self.total, self.decay_start, self.sampler.iters_per_epoch)
+        for g, opt in self.optimizers.items():
+            for pg, base in zip(opt.param_groups, self.base_lr[g]):
+                pg["lr"] = base * f
+        return self.optimizers["G"].param_groups[0]["lr"]
+
+    def _log_row(self, lr: float, sums: dict, counts: dict, n_iters: int, since: float) -> dict[str, Any]:
+        row = {"step": self.step, "epoch": round(self.step / self.sampler.iters_per_epoch, 3), "lr": lr,
+               "images_per_s": n_iters * self.tc.batch_size / max(time.perf_counter() - since, 1e-9)}
+        row.update({k: (sums[k] / counts[k]).item() for k in sums})
+        self.metrics.append(row)
+        return row
+
+    # -- the loop -------------------------------------------------------------------------------
+    def fit(self) -> dict[str, Any]:
+        workers = self.cfg.data.workers
+        if workers < 0:
+            workers = 0 if self.device.type == "cpu" else min(8, torch.get_num_threads())
+        loader = DataLoader(self.dataset, batch_sampler=self.sampler, num_workers=workers,
+                            pin_memory=self.device.type == "cuda", persistent_workers=False,
+                            generator=torch.Generator().manual_seed(self.tc.seed),
+                            prefetch_factor=4 if workers else None)
+        self.model.train()
+        start_step = self.step
+        sums: dict[str, torch.Tensor] = {}
+        counts: dict[str, int] = {}
+        t_log, n_log, lr = time.perf_counter(), 0, self._set_lr()
+        last_row: dict[str, Any] = {}
+        bar = _Progress(self.progress, self.total, self.step)
+        stopped = False
+        with StopFlag() as flag, bar:
+            batches = iter(loader)
+            while self.step < self.total:
+                if flag.stop:
+                    stopped = True
+                    break
+                lr = self._set_lr()
+                batch = to_device(next(batches), self.device, self.channels_last)
+                losses = self.train_step(batch)
+                self.step += 1
+                n_log += 1
+                for k, v in losses.items():
+                    sums[k] = sums[k] + v if k in sums else v.float().clone()
+                    counts[k] = counts.get(k, 0) + 1
+                last = self.step == self.total
+                if self.step % self.tc.log_every == 0 or last:
+                    last_row = self._log_row(lr, sums, counts, n_log, t_log)
+                    bar.update(self.step, last_row)
+                    bad = [k for k in sums if not math.isfinite(last_row[k])]
+                    if bad:
+                        self.save_checkpoint()
+                        raise FloatingPointError(f"loss {', '.join(bad)} is not finite at step {self.step}; "
+                                                 f"try a lower learning rate or --precision fp32 (checkpoint saved)")
+                    sums, counts, t_log, n_log = {}, {}, time.perf_counter(), 0
+                else:
+                    bar.advance(self.step)
+                if self.step % self.tc.sample_every == 0 and not last:
+                    self.write_samples()
+                if self.step % self.tc.checkpoint_every == 0 and not last:
+                    self.save_checkpoint()
+        if n_log:  # stopped between two log rows: log what ran since the last one
+            last_row = self._log_row(lr, sums, counts, n_log, t_log)
+        sample = self.write_samples()
+        ckpt = self.save_checkpoint()
+        return {"run_dir": self.run_dir, "step": self.step, "steps_run": self.step - start_step, "total": self.total,
+                "stopped": stopped, "last": last_row, "sample": sample, "checkpoint": ckpt}
+
+
+class _Progress:
+    """A rich progress bar on a terminal; plain log lines otherwise."""
+
+    def __init__(self, enabled: bool, total: int, start: int):
+        self.enabled, self.total, self.start = enabled, total, start
+        self.bar = None
+
+    def __enter__(self):
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
+            self.bar.__enter__()
+            self.task = self.bar.add_task("train", total=self.total, completed=self.start, info="")
+        return self
+
+    def advance(self, step: int) -> None:
+        if self.bar:
+            self.bar.update(self.task, completed=step)
+
+    def update(self, step: int, row: dict) -> None:
+        losses = " ".join(f"{k}={v:.3g}" for k, v in row.items() if k not in ("step", "epoch", "lr", "images_per_s"))
+        info = f"{row['images_per_s']:.2f} img/s lr={row['lr']:.2e} {losses}"
+        if self.bar:
+            self.bar.update(self.task, completed=step, info=info)
+        else:
+            log.info("step %d/%d epoch %.2f %s", step, self.total, row["epoch"], info)
+
+    def __exit__(self, *exc):
+        if self.bar:
+            self.bar.__exit__(*exc)

@@ -1,0 +1,117 @@
+"""Converting images with a trained run: batched, mirroring sub-folders, never a half-written output."""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from translate.data.datasets import set_channels
+from translate.data.io import list_images, load_image, save_image, to_tensor_range, to_uint8
+from translate.data.layouts import require_dir
+from translate.engine.setup import autocast
+from translate.errors import ImageError, UserError
+
+log = logging.getLogger("translate")
+
+
+@dataclass
+class ConvertReport:
+    converted: int = 0
+    skipped: int = 0
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def images_per_s(self) -> float:
+        return self.converted / self.seconds if self.seconds else 0.0
+
+
+def _prepare(path: Path, channels: int, ab: str | None, size: int | None) -> np.ndarray:
+    arr = load_image(path)
+    if ab:
+        half = arr.shape[1] // 2
+        arr = arr[:, :half] if ab == "left" else arr[:, half : 2 * half]
+    if size:
+        arr = cv2.resize(arr, (size, size), interpolation=cv2.INTER_AREA if arr.shape[0] > size else cv2.INTER_CUBIC)
+        arr = arr[:, :, None] if arr.ndim == 2 else arr
+    return set_channels(arr, channels)
+
+
+def convert_folder(model, input_dir: Path, output_dir: Path, *, direction: str = "AtoB", ab: str | None = None,
+                   size: int | None = None, batch_size: int = 8, precision: str = "fp32", overwrite: bool = False,
+                   train_mode: bool = False, ext: str = "png", progress: bool = False) -> ConvertReport:
+    input_dir, output_dir = require_dir(input_dir, "images to convert"), Path(output_dir)
+    if ab not in (None, "left", "right"):
+        raise UserError(f"--ab must be left or right, not '{ab}'")
+    if direction not in model.directions:
+        raise UserError(f"model '{model.name}' translates {' and '.join(model.directions)} only; "
+                        f"--direction {direction} needs an unpaired model (the direction of a paired model is fixed when it is trained)")
+    out_resolved = output_dir.resolve()
+    files = [p for p in list_images(input_dir, recursive=True) if out_resolved not in p.resolve().parents]
+    if not files:
+        raise UserError(f"{input_dir}: no images found to convert; pass a folder of images")
+    device = next(model.parameters()).device
+    model.train(train_mode)
+    channels = model.info.output_nc if direction == "BtoA" else model.info.input_nc
+    jobs = []
+    report = ConvertReport()
+    for path in files:
+        target = output_dir / path.relative_to(input_dir).with_suffix(f".{ext}")
+        if target.exists() and not overwrite:
+            report.skipped += 1
+        else:
+            jobs.append((path, target))
+    start = time.perf_counter()
+    bar = None
+    if progress and jobs:
+        from rich.progress import Progress
+
+        bar = Progress()
+        bar.start()
+        task = bar.add_task("convert", total=len(jobs))
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            loaded = pool.map(lambda job: _try(_prepare, job[0], channels, ab, size), jobs)
+            pending: list[tuple[Path, np.ndarray]] = []
+            for (path, target), (arr, err) in zip(jobs, loaded):
+                if err:
+                    report.failed.append((path, err))
+                    log.error("failed: %s", err)
+                    continue
+                if pending and (len(pending) >= batch_size or pending[0][1].shape != arr.shape):
+                    _run_batch(model, pending, direction, precision, device, report)
+                    if bar:
+                        bar.update(task, completed=report.converted + len(report.failed))
+                    pending = []
+                pending.append((target, arr))
+            if pending:
+                _run_batch(model, pending, direction, precision, device, report)
+    finally:
+        if bar:
+            bar.stop()
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _try(fn, path, *args):
+    try:
+        return fn(path, *args), None
+    except ImageError as exc:
+        return None, str(exc)
+
+
+@torch.no_grad()
+def _run_batch(model, pending, direction, precision, device, report) -> None:
+    x = torch.stack([to_tensor_range(a) for _, a in pending]).to(device)
+    with autocast(device, precision):
+        y = model.translate(x, direction)
+    for (target, _), out in zip(pending, y):
+        save_image(to_uint8(out), target)
+        report.converted += 1

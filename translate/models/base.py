@@ -1,0 +1,105 @@
+"""The model contract. A model is its networks plus a loss recipe; the engine owns everything else.
+
+The engine calls, once per iteration::
+
+    fakes = model.fake(batch)                                 # generators run once
+    d = model.discriminator_step(batch, detached(fakes))      # d["total"] is backpropagated into "D" only
+    model.after_d_step()                                      # e.g. weight clipping
+    every g_every iterations:
+        g = model.generator_step(batch, fakes)                # with "D" frozen; g["total"] into "G" only
+
+Every other key of the returned dicts is logged under that name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What the model needs to know about its data to build its networks."""
+
+    input_nc: int = 3
+    output_nc: int = 3
+    size: int = 256  # training crop size
+    class_names: tuple[str, ...] = ()
+    dim: int = 0  # >0 for vector data (2-D toys)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+@dataclass(frozen=True)
+class OptimSpec:
+    """An optimizer the engine builds for one parameter group."""
+
+    kind: str = "adam"  # adam | rmsprop
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    weight_decay: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def build(self, params) -> torch.optim.Optimizer:
+        if self.kind == "adam":
+            return torch.optim.Adam(params, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay, **self.extra)
+        if self.kind == "rmsprop":
+            return torch.optim.RMSprop(params, lr=self.lr, weight_decay=self.weight_decay, **self.extra)
+        raise ValueError(f"unknown optimizer kind {self.kind!r}")
+
+
+class Translator(nn.Module):
+    name: ClassVar[str]
+    task: ClassVar[str]  # paired | unpaired | labelled | unconditional
+    Config: ClassVar[type]
+    # Config sections this model changes from the generic defaults, e.g. {"data": {"load_size": 64}}.
+    defaults: ClassVar[dict[str, dict[str, Any]]] = {}
+    # Attributes holding the modules that inference needs (saved as the run's generator weights).
+    inference_modules: ClassVar[tuple[str, ...]] = ("netG",)
+    directions: ClassVar[tuple[str, ...]] = ("AtoB",)  # what translate() accepts; unpaired models add "BtoA"
+    g_every: int = 1  # generator step every N iterations (critic-heavy models use 5)
+
+    def __init__(self, cfg, info: DataInfo):
+        super().__init__()
+        self.cfg = cfg
+        self.info = info
+
+    # -- what the engine optimises ---------------------------------------------------------
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        raise NotImplementedError
+
+    def optimizers(self) -> dict[str, OptimSpec]:
+        spec = OptimSpec("adam", self.cfg.lr, (self.cfg.beta1, self.cfg.beta2))
+        return {group: spec for group in self.param_groups()}
+
+    def after_d_step(self) -> None:
+        """Runs after every discriminator update (WGAN weight clipping); default: nothing."""
+
+    # -- the recipe ----------------------------------------------------------------------------
+    def fake(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def discriminator_step(self, batch, fakes) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def generator_step(self, batch, fakes) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    # -- inference -------------------------------------------------------------------------------
+    def translate(self, x: Tensor, direction: str = "AtoB") -> Tensor:
+        raise NotImplementedError(f"model '{self.name}' does not translate images; use 'translate sample'")
+
+    def sample(self, n: int, labels: Tensor | None = None) -> Tensor:
+        raise NotImplementedError(f"model '{self.name}' does not sample; use 'translate convert'")
+
+    def visuals(self, batch, fakes) -> dict[str, Tensor]:
+        """Columns of the sample grid, each (N, C, H, W) in [-1, 1]."""
+        raise NotImplementedError
+
+    def inference_state(self) -> dict[str, Tensor]:
+        return {f"{m}.{k}": v for m in self.inference_modules for k, v in getattr(self, m).state_dict().items()}

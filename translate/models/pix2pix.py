@@ -1,0 +1,65 @@
+"""pix2pix (Isola et al., CVPR 2017): U-Net generator, 70x70 PatchGAN on (input, output) pairs,
+vanilla GAN loss (non-saturating for G) + 100 * L1. Defaults follow the paper and the official code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from translate import losses
+from translate.models.base import Translator
+from translate.nn.layers import init_weights
+from translate.nn.patchgan import PatchGAN
+from translate.nn.unet import UnetGenerator, unet_depth
+from translate.registry import register_model
+
+
+@register_model("pix2pix", task="paired")
+class Pix2Pix(Translator):
+    @dataclass(frozen=True)
+    class Config:
+        net_g: str = "auto"  # unet_256 | unet_128 | unet_N; auto: unet_<crop size> rounded to a power of two
+        ngf: int = 64
+        ndf: int = 64
+        n_layers_d: int = 3  # 3 = 70x70 PatchGAN
+        norm: str = "batch"
+        dropout: bool = True
+        gan_mode: str = "vanilla"
+        lambda_l1: float = 100.0
+        lr: float = 2e-4
+        beta1: float = 0.5
+        beta2: float = 0.999
+        init_gain: float = 0.02
+
+    def __init__(self, cfg, info):
+        super().__init__(cfg, info)
+        net_g = cfg.net_g if cfg.net_g != "auto" else f"unet_{max(32, 1 << max(0, info.size - 1).bit_length())}"
+        self.netG = init_weights(UnetGenerator(info.input_nc, info.output_nc, unet_depth(net_g), cfg.ngf, cfg.norm, cfg.dropout),
+                                 gain=cfg.init_gain)
+        self.netD = init_weights(PatchGAN(info.input_nc + info.output_nc, cfg.ndf, cfg.n_layers_d, cfg.norm), gain=cfg.init_gain)
+
+    def param_groups(self):
+        return {"G": list(self.netG.parameters()), "D": list(self.netD.parameters())}
+
+    def fake(self, batch):
+        return {"fake_B": self.netG(batch["A"])}
+
+    def discriminator_step(self, batch, fakes):
+        real_ab = torch.cat([batch["A"], batch["B"]], 1)
+        fake_ab = torch.cat([batch["A"], fakes["fake_B"]], 1)
+        real = losses.d_loss(self.netD(real_ab), True, self.cfg.gan_mode)
+        fake = losses.d_loss(self.netD(fake_ab), False, self.cfg.gan_mode)
+        return {"total": 0.5 * (real + fake), "D_real": real, "D_fake": fake}
+
+    def generator_step(self, batch, fakes):
+        fake_ab = torch.cat([batch["A"], fakes["fake_B"]], 1)
+        adv = losses.g_loss(self.netD(fake_ab), self.cfg.gan_mode)
+        l1 = losses.l1(fakes["fake_B"], batch["B"])
+        return {"total": adv + self.cfg.lambda_l1 * l1, "G_GAN": adv, "G_L1": l1}
+
+    def translate(self, x, direction="AtoB"):
+        return self.netG(x)
+
+    def visuals(self, batch, fakes):
+        return {"input": batch["A"], "output": fakes["fake_B"], "target": batch["B"]}
