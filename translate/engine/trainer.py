@@ -84,23 +84,8 @@ class StopFlag:
 class Trainer:
     def __init__(self, cfg: Config, run_dir: Path, model, dataset, device: torch.device, state: dict | None = None,
                  progress: bool | None = None):
-        self.cfg, self.tc, self.run_dir = cfg, cfg.train, Path(run_dir)
-        self.model, self.dataset, self.device = model, dataset, device
-        self.channels_last = self.tc.channels_last and device.type != "mps" and dataset.info.dim == 0
-        model.to(device)
-        if self.channels_last:
-            model.to(memory_format=torch.channels_last)
-        groups = model.param_groups()
-        if "G" not in groups or "D" not in groups:
-            raise TypeError(f"{type(model).__name__}.param_groups() must return 'G' and 'D' groups")
-        specs = model.optimizers()
-        self.optimizers = {g: specs[g].build(groups[g]) for g in groups}
-        self.base_lr = {g: [pg["lr"] for pg in opt.param_groups] for g, opt in self.optimizers.items()}
-        self.d_params = [p for g, ps in groups.items() if g != "G" for p in ps]
-        fp16 = self.tc.precision == "fp16"
-        self.scalers = {g: torch.amp.GradScaler(device.type, enabled=fp16) for g in groups}
-        self.ema = EMA(model, groups["G"], self.tc.ema) if self.tc.ema > 0 else None
-        self.step = 0
+        self._setup_step(cfg, model, device, vector_data=dataset.info.dim > 0)
+        self.run_dir, self.dataset = Path(run_dir), dataset
         self.metrics = rundir.Metrics(self.run_dir / rundir.METRICS)
         if state is not None:
             self._load_state(state)
@@ -108,6 +93,31 @@ class Trainer:
         self.total, self.decay_start = schedule_length(self.tc, self.sampler.iters_per_epoch)
         self.fixed = to_device(dataset.fixed_batch(self.tc.num_samples), device, self.channels_last)
         self.progress = sys.stdout.isatty() if progress is None else progress
+
+    @classmethod
+    def for_step(cls, cfg: Config, model, device: torch.device) -> "Trainer":
+        """Optimizers, scalers and EMA only: enough for ``train_step`` (tests, benchmarks)."""
+        self = cls.__new__(cls)
+        self._setup_step(cfg, model, device, vector_data=model.info.dim > 0)
+        return self
+
+    def _setup_step(self, cfg: Config, model, device: torch.device, vector_data: bool) -> None:
+        self.cfg, self.tc, self.model, self.device = cfg, cfg.train, model, device
+        self.channels_last = self.tc.channels_last and device.type != "mps" and not vector_data
+        model.to(device)
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
+        groups = model.param_groups()
+        if set(groups) != {"G", "D"}:
+            raise TypeError(f"{type(model).__name__}.param_groups() must return exactly the groups 'G' and 'D'")
+        specs = model.optimizers()
+        self.optimizers = {g: specs[g].build(groups[g]) for g in groups}
+        self.base_lr = {g: [pg["lr"] for pg in opt.param_groups] for g, opt in self.optimizers.items()}
+        self.d_params = groups["D"]
+        fp16 = self.tc.precision == "fp16"
+        self.scalers = {g: torch.amp.GradScaler(device.type, enabled=fp16) for g in groups}
+        self.ema = EMA(model, groups["G"], self.tc.ema) if self.tc.ema > 0 else None
+        self.step = 0
 
     # -- state ------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
