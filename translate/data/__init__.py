@@ -41,3 +41,4 @@ def _paired(cfg: DataConfig, seed: int, note):
     from translate.data.layouts import find_paired
 
     return PairedDataset(find_paired(cfg.root, note), cfg, seed)
+from translate.data import unpaired as _unpaired  # noqa: E402,F401  (registers the unpaired layout)
