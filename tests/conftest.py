@@ -5,6 +5,7 @@ import dataclasses
 import pytest
 import torch
 
+from translate.data.synthetic import random_batch
 from translate.models.base import DataInfo
 from translate.registry import get_model_class
 
@@ -25,16 +26,7 @@ def tiny_info(name: str) -> DataInfo:
 
 
 def make_batch(name: str, info: DataInfo, n: int = 2, seed: int = 0) -> dict:
-    """The batch each task's datasets yield: A/B for paired and unpaired, image (+ label) otherwise."""
-    g = torch.Generator().manual_seed(seed)
-    task = get_model_class(name).task
-    img = lambda c: torch.rand(n, c, info.size, info.size, generator=g) * 2 - 1  # noqa: E731
-    if task in ("paired", "unpaired"):
-        return {"A": img(info.input_nc), "B": img(info.output_nc)}
-    batch = {"image": img(info.output_nc)}
-    if task == "labelled":
-        batch["label"] = torch.randint(0, info.num_classes, (n,), generator=g)
-    return batch
+    return random_batch(get_model_class(name).task, info, n, seed)
 
 
 @pytest.fixture

@@ -67,3 +67,22 @@ def make_labelled(out: Path, n: int = 64, size: int = 64, seed: int = 0) -> Path
         for i in range(max(1, n // 3)):
             _photo(rng, size, (kind,)).save(folder / f"{i:04d}.png")
     return out
+
+
+def random_batch(task: str, info, n: int = 2, seed: int = 0) -> dict:
+    """A random batch in the form each task's datasets yield: A/B for paired and unpaired data,
+    image (+ label) otherwise; vector data (info.dim > 0) gives (n, dim) images."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+
+    def img(c):
+        shape = (n, info.dim) if info.dim else (n, c, info.size, info.size)
+        return torch.rand(*shape, generator=g) * 2 - 1
+
+    if task in ("paired", "unpaired"):
+        return {"A": img(info.input_nc), "B": img(info.output_nc)}
+    batch = {"image": img(info.output_nc)}
+    if task == "labelled" or (info.num_classes and task != "unconditional"):
+        batch["label"] = torch.randint(0, max(1, info.num_classes), (n,), generator=g)
+    return batch
