@@ -34,3 +34,20 @@ def runner():
     from typer.testing import CliRunner
 
     return CliRunner()
+
+
+@pytest.fixture
+def paired_dir(tmp_path):
+    from translate.data.synthetic import make_paired
+
+    return make_paired(tmp_path / "paired", n=8, size=64)
+
+
+def tiny_paired_config(root, runs_dir, **train):
+    """pix2pix at 64x64 with narrow nets: U-Net depth 6 keeps one dropout block."""
+    from translate.config import Config, DataConfig, RunConfig, TrainConfig
+
+    defaults = dict(steps=6, log_every=1, sample_every=3, checkpoint_every=3, num_samples=2)
+    return Config(model="pix2pix", model_opts={"ngf": 4, "ndf": 4},
+                  data=DataConfig(root=str(root), load_size=72, crop_size=64),
+                  train=TrainConfig(**{**defaults, **train}), run=RunConfig(runs_dir=str(runs_dir), name="t"))

@@ -28,7 +28,7 @@ CHECKPOINT_VERSION = 1
 def lr_factor(cfg, it: int, total: int, decay_start: int, iters_per_epoch: int) -> float:
     """Multiplier of the base learning rate at iteration ``it`` (0-based)."""
     if cfg.lr_policy == "linear":
-        return 1.0 - max(0, it - decay_start) / float(total - decay_start + 1)
+        return 1.0 - max(0, it - decay_start) / float(max(1, total - decay_start))
     if cfg.lr_policy == "step":
         return 0.1 ** (it // max(1, cfg.lr_step_every * iters_per_epoch))
     if cfg.lr_policy == "cosine":

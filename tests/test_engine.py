@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import csv
+
+import pytest
+import torch
+
+from conftest import tiny_paired_config
+from translate import api
+from translate.engine.io import atomic_save, safe_load
+from translate.engine.trainer import Trainer, lr_factor
+from translate.errors import UserError
+
+
+def _states_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _metric_steps(run_dir):
+    with open(run_dir / "metrics.csv") as fh:
+        return [int(r["step"]) for r in csv.DictReader(fh)]
+
+
+def test_resume_after_a_kill_equals_a_straight_run(paired_dir, tmp_path, monkeypatch):
+    # linear decay, EMA and dropout all take part, so every piece of state must be restored
+    cfg = tiny_paired_config(paired_dir, tmp_path / "runs", steps=6, steps_decay=4, ema=0.9)
+    straight = api.fit(cfg, progress=False)
+
+    original = Trainer.train_step
+
+    def killed(self, batch):
+        if self.step == 4:  # dies one iteration after the step-3 checkpoint
+            raise RuntimeError("killed")
+        return original(self, batch)
+
+    monkeypatch.setattr(Trainer, "train_step", killed)
+    with pytest.raises(RuntimeError, match="killed"):
+        api.fit(cfg, progress=False)
+    monkeypatch.setattr(Trainer, "train_step", original)
+    run_b = tmp_path / "runs" / "t-2"
+    assert safe_load(run_b / "checkpoints" / "last.pt")["step"] == 3
+    resumed = api.resume(run_b, progress=False)
+
+    assert resumed["step"] == straight["step"] == 6 and resumed["steps_run"] == 3
+    a, b = safe_load(straight["checkpoint"]), safe_load(resumed["checkpoint"])
+    assert _states_equal(a["model"], b["model"])
+    assert _states_equal(a["ema"]["shadow"], b["ema"]["shadow"])
+    assert a["optimizers"]["G"]["state"][0]["exp_avg"].equal(b["optimizers"]["G"]["state"][0]["exp_avg"])
+    assert _metric_steps(run_b) == [1, 2, 3, 4, 5, 6]  # rows past the checkpoint were replaced, not duplicated
+    assert _states_equal(safe_load(straight["run_dir"] / "generator.pt")["state"], safe_load(run_b / "generator.pt")["state"])
+
+
+def test_resume_with_more_steps_extends_a_finished_run(paired_dir, tmp_path):
+    cfg = tiny_paired_config(paired_dir, tmp_path / "runs", steps=2)
+    first = api.fit(cfg, progress=False)
+    more = api.resume(first["run_dir"], {"steps": 4}, progress=False)
+    assert (more["step"], more["steps_run"]) == (4, 2)
+    assert api.load_config(first["run_dir"]).train.steps == 4
+
+
+def test_every_run_ends_with_grid_checkpoint_metrics_and_weights(paired_dir, tmp_path):
+    cfg = tiny_paired_config(paired_dir, tmp_path / "runs", steps=1, log_every=50, sample_every=50, checkpoint_every=50)
+    out = api.fit(cfg, progress=False)
+    run = out["run_dir"]
+    assert sorted(p.name for p in (run / "samples").glob("*.png")) == ["step_00000001.png"]
+    assert (run / "checkpoints" / "last.pt").is_file() and (run / "generator.pt").is_file()
+    assert _metric_steps(run) == [1]
+    header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert header[:4] == ["step", "epoch", "lr", "images_per_s"] and {"D", "G", "G_L1", "G_GAN"} <= set(header)
+    assert api.load_config(run) == cfg
+    assert not list(run.rglob(".*.tmp")), "temporary files left behind"
+
+
+def test_new_runs_never_overwrite_old_ones(paired_dir, tmp_path):
+    cfg = tiny_paired_config(paired_dir, tmp_path / "runs", steps=1)
+    names = [api.fit(cfg, progress=False)["run_dir"].name for _ in range(2)]
+    assert names == ["t", "t-2"]
+
+
+def test_checkpoint_rotation_keeps_the_newest(paired_dir, tmp_path):
+    cfg = tiny_paired_config(paired_dir, tmp_path / "runs", steps=6, checkpoint_every=1, keep_checkpoints=2)
+    run = api.fit(cfg, progress=False)["run_dir"]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["last.pt", "step_00000005.pt", "step_00000006.pt"]
+
+
+class Evil:
+    def __reduce__(self):
+        return (print, ("code ran",))
+
+
+def test_loading_never_runs_code_from_a_checkpoint(tmp_path, capsys):
+    atomic_save({"model": Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(UserError, match="evil.pt: cannot load"):
+        safe_load(tmp_path / "evil.pt")
+    assert "code ran" not in capsys.readouterr().out
+
+
+def test_linear_policy_is_constant_then_decays_to_zero():
+    class C:
+        lr_policy = "linear"
+
+    values = [lr_factor(C, it, total=10, decay_start=5, iters_per_epoch=1) for it in range(10)]
+    assert values[:6] == [1.0] * 6
+    assert all(a > b for a, b in zip(values[5:], values[6:])) and values[-1] == pytest.approx(1 / 5)
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(UserError, match="not a run folder"):
+        api.resume(tmp_path)
