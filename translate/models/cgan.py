@@ -1,0 +1,77 @@
+"""Conditional GAN (Mirza & Osindero, 2014): G(z, y) and D(x, y) with the class label y concatenated at
+the input of both (one-hot as the paper, or a learned embedding with embed_dim > 0); vanilla GAN loss,
+non-saturating for G. Labels come from class sub-folders (--labelled DIR); DCGAN networks for images."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from translate import losses
+from translate.errors import UserError
+from translate.models.base import Translator
+from translate.models.gan import IMAGE_DEFAULTS
+from translate.nn.generative import Discriminator, Generator, auto_nz
+from translate.registry import register_model
+
+
+@register_model("cgan", task="labelled")
+class CGAN(Translator):
+    """Conditional GAN: G(z, y), D(x, y), the label concatenated at the input of both."""
+
+    @dataclass(frozen=True)
+    class Config:
+        nz: int = 0  # 0: 100 for images, 2 for 2-D data
+        ngf: int = 64
+        ndf: int = 64
+        hidden: int = 512
+        norm: str = "batch"
+        embed_dim: int = 0  # 0: one-hot y (the paper); N: a learned N-dimensional embedding
+        gan_mode: str = "vanilla"
+        saturating: bool = False
+        d_steps: int = 1
+        lr: float = 2e-4
+        beta1: float = 0.5
+        beta2: float = 0.999
+        init_gain: float = 0.02
+
+    defaults = IMAGE_DEFAULTS
+
+    def __init__(self, cfg, info):
+        super().__init__(cfg, info)
+        if info.num_classes < 1:
+            raise UserError("cgan needs class labels: pass --labelled DIR with one sub-folder per class")
+        self.g_every = max(1, int(cfg.d_steps))
+        k, e = info.num_classes, cfg.embed_dim
+        self.netG = Generator(info, auto_nz(cfg.nz, info), cfg.ngf, cfg.hidden, cfg.norm, k, e, cfg.init_gain)
+        self.netD = Discriminator(info, cfg.ndf, cfg.hidden, cfg.norm, k, e, cfg.init_gain)
+
+    def param_groups(self):
+        return {"G": list(self.netG.parameters()), "D": list(self.netD.parameters())}
+
+    def fake(self, batch):
+        return {"fake": self.netG.sample(batch["image"].shape[0], batch["label"])}  # fakes of the batch's classes
+
+    def discriminator_step(self, batch, fakes):
+        y = batch["label"]
+        real = losses.d_loss(self.netD(batch["image"], y), True, self.cfg.gan_mode)
+        fake = losses.d_loss(self.netD(fakes["fake"], y), False, self.cfg.gan_mode)
+        return {"total": real + fake, "D_real": real, "D_fake": fake}
+
+    def generator_step(self, batch, fakes):
+        adv = losses.g_loss(self.netD(fakes["fake"], batch["label"]), self.cfg.gan_mode, saturating=self.cfg.saturating)
+        return {"total": adv, "G_GAN": adv}
+
+    def sample(self, n, labels=None):
+        if labels is None:  # cycle through the classes
+            labels = torch.arange(n, device=next(self.parameters()).device) % self.info.num_classes
+        return self.netG.sample(n, labels.to(next(self.parameters()).device))
+
+    def visuals(self, batch, fakes, per_class: int = 8):
+        """A column per class; each row shares one z, so a row shows one 'style' across the classes."""
+        z = self.netG.noise(per_class)
+        out = {}
+        for c, name in enumerate(self.info.class_names):
+            out[name] = self.netG(z, torch.full((per_class,), c, dtype=torch.long, device=z.device))
+        return out

@@ -1,0 +1,54 @@
+"""WGAN (Arjovsky et al., ICML 2017): a critic trained on the Wasserstein loss E[D(x)] - E[D(G(z))]
+with its weights clipped to [-c, c] (c = 0.01) after every update, RMSProp at 5e-5, five critic steps
+per generator step; the generator minimises -E[D(G(z))]. DCGAN-style critic (batch norm, as the
+official code), MLP pair for 2-D data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from translate import losses
+from translate.models.base import OptimSpec
+from translate.models.gan import Unconditional
+from translate.registry import register_model
+
+
+@register_model("wgan", task="unconditional")
+class WGAN(Unconditional):
+    """Wasserstein GAN with weight clipping (c = 0.01), RMSProp 5e-5, 5 critic steps per G step."""
+
+    @dataclass(frozen=True)
+    class Config:
+        nz: int = 0  # 0: 100 for images, 2 for 2-D toys
+        ngf: int = 64
+        ndf: int = 64
+        hidden: int = 512
+        norm: str = "batch"  # generator norm
+        norm_d: str = "batch"  # critic norm (the official code keeps DCGAN's batch norm)
+        clip: float = 0.01
+        d_steps: int = 5  # critic steps per generator step (n_critic)
+        lr: float = 5e-5  # RMSProp
+        init_gain: float = 0.02
+
+    def __init__(self, cfg, info):
+        super().__init__(cfg, info, norm_d=cfg.norm_d)
+
+    def optimizers(self):
+        spec = OptimSpec("rmsprop", self.cfg.lr)
+        return {"G": spec, "D": spec}
+
+    @torch.no_grad()
+    def after_d_step(self):
+        for p in self.netD.parameters():
+            p.clamp_(-self.cfg.clip, self.cfg.clip)
+
+    def discriminator_step(self, batch, fakes):
+        real = losses.d_loss(self.netD(batch["image"]), True, "wgan")  # -E[D(x)]
+        fake = losses.d_loss(self.netD(fakes["fake"]), False, "wgan")  # E[D(G(z))]
+        return {"total": real + fake, "W_dist": -(real + fake)}
+
+    def generator_step(self, batch, fakes):
+        adv = losses.g_loss(self.netD(fakes["fake"]), "wgan")
+        return {"total": adv, "G_W": adv}
