@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from translate.cli import app
+
+TINY = ["--steps", "2", "--load-size", "64", "--crop-size", "64", "--ngf", "4", "--ndf", "4", "--log-every", "1"]
+
+
+def fit(runner, data, tmp_path, *extra):
+    return runner.invoke(app, ["fit", "--paired", str(data), "--runs-dir", str(tmp_path / "runs"), *TINY, *extra])
+
+
+def one_line_error(result, code=2):
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    errors = [ln for ln in result.output.splitlines() if ln.startswith("error: ")]
+    assert len(errors) == 1, result.output
+    return errors[0]
+
+
+@pytest.fixture
+def trained(runner, paired_dir, tmp_path):
+    result = fit(runner, paired_dir, tmp_path, "--name", "p")
+    assert result.exit_code == 0, result.output
+    return tmp_path / "runs" / "p"
+
+
+def test_fit_writes_a_run_and_prints_the_resolved_config(runner, paired_dir, tmp_path):
+    result = fit(runner, paired_dir, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "* train.steps: 2" in result.output and "  train.seed: 0" in result.output
+    assert "* model.ngf: 4" in result.output and "  model.lambda_l1: 100.0" in result.output
+    run = tmp_path / "runs" / "pix2pix"
+    assert {"config.yaml", "metrics.csv", "samples", "checkpoints", "generator.pt", "log.txt"} <= {p.name for p in run.iterdir()}
+    assert "done: step 2/2" in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "pix2pixx"], "error: unknown model 'pix2pixx'; did you mean 'pix2pix'? available: "),
+    (["--device", "cuda:7"], "error: --device cuda:7: "),
+    (["--precision", "fp8"], "error: --precision must be one of fp32, bf16, fp16, not 'fp8'"),
+    (["--opt", "lamda_l1=5"], "error: model 'pix2pix' has no option 'lamda_l1' (did you mean 'lambda_l1'?)"),
+    (["--d-steps", "5"], "error: model 'pix2pix' has no option 'd_steps' (--d-steps)"),
+    (["--netG", "unet_100"], "error: --netG unet_100: N must be a power of two"),
+])
+def test_bad_flags_give_one_line_errors(runner, paired_dir, tmp_path, args, message):
+    assert one_line_error(fit(runner, paired_dir, tmp_path, *args)).startswith(message)
+    assert not (tmp_path / "runs" / "pix2pix").exists() or "netG" in args[0]
+
+
+def test_unknown_flag_exits_2(runner, paired_dir, tmp_path):
+    result = fit(runner, paired_dir, tmp_path, "--stepz", "3")
+    assert result.exit_code == 2 and "No such option: --stepz" in result.output
+
+
+def test_data_errors(runner, tmp_path):
+    (tmp_path / "empty").mkdir()
+    line = one_line_error(fit(runner, tmp_path / "empty", tmp_path))
+    assert line.startswith(f"error: {tmp_path / 'empty'}: no images found")
+    Image.new("RGB", (8, 8)).save((tmp_path / "A").mkdir() or tmp_path / "A" / "1.png")
+    (tmp_path / "B").mkdir()
+    line = one_line_error(fit(runner, tmp_path, tmp_path))
+    assert line == f"error: {tmp_path / 'A' / '1.png'}: no partner in {tmp_path / 'B'} (expected {tmp_path / 'B' / '1'}.*); add it or remove this file"
+    line = one_line_error(runner.invoke(app, ["fit", "--unpaired", str(tmp_path), "--model", "pix2pix"]))
+    assert line == "error: model 'pix2pix' trains on paired data: pass --paired DIR (got --unpaired DIR)"
+
+
+def test_models_and_help_list_everything(runner):
+    result = runner.invoke(app, ["models"])
+    assert result.exit_code == 0 and "pix2pix" in result.output and "paired" in result.output
+    help_text = runner.invoke(app, ["fit", "--help"], env={"COLUMNS": "200"}).output
+    for flag in ("--paired", "--unpaired", "--resume", "--init-from", "--steps", "--epochs", "--direction", "--netG",
+                 "--ngf", "--ndf", "--norm", "--precision", "--device", "--config", "--seed", "--batch-size"):
+        assert flag in help_text, flag
+
+
+def test_resume_and_init_from_and_config(runner, trained, tmp_path):
+    result = runner.invoke(app, ["fit", "--resume", str(trained), "--steps", "3"])
+    assert result.exit_code == 0, result.output
+    assert "done: step 3/3" in result.output
+    result = runner.invoke(app, ["fit", "--config", str(trained / "config.yaml"), "--init-from", str(trained), "--name", "ft"])
+    assert result.exit_code == 0, result.output
+    assert "initialised from" in result.output or (tmp_path / "runs" / "ft").is_dir()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  stpes: 3\n")
+    line = one_line_error(runner.invoke(app, ["fit", "--config", str(bad), "--paired", str(tmp_path)]))
+    assert line.startswith(f"error: unknown key 'stpes' in {bad} [train] (did you mean 'steps'?)")
+
+
+def _img(path, w, h, seed=0):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.random.default_rng(seed).integers(0, 255, (h, w, 3), dtype=np.uint8)).save(path)
+
+
+def test_convert_mirrors_tree_keeps_sizes_and_reports_failures(runner, trained, tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    _img(src / "a.jpg", 37, 23)
+    _img(src / "sub" / "b.png", 64, 64)
+    _img(src / "sub" / "c.png", 64, 64, 1)
+    (src / "sub" / "broken.png").write_bytes(b"nope")
+    (src / "notes.txt").write_text("ignored")
+    result = runner.invoke(app, ["convert", str(trained), str(src), str(out), "--device", "cpu"])
+    assert result.exit_code == 1, result.output
+    assert "converted 3 images" in result.output and "1 failed" in result.output
+    assert f"failed: {src / 'sub' / 'broken.png'}: cannot read image" in result.output
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == ["a.png", "sub/b.png", "sub/c.png"]
+    assert Image.open(out / "a.png").size == (37, 23)
+    again = runner.invoke(app, ["convert", str(trained), str(src), str(out)])
+    assert "converted 0 images" in again.output and "skipped 3 existing" in again.output
+
+
+def test_convert_ab_halves_and_direction_check(runner, trained, tmp_path, paired_dir):
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["convert", str(trained), str(paired_dir), str(out), "--ab", "left"])
+    assert result.exit_code == 0, result.output
+    first = sorted(out.glob("*.png"))[0]
+    assert Image.open(first).size == (64, 64) and len(list(out.glob("*.png"))) == 8
+    line = one_line_error(runner.invoke(app, ["convert", str(trained), str(paired_dir), str(out), "--direction", "BtoA"]))
+    assert line.startswith("error: model 'pix2pix' translates AtoB only")
+
+
+def test_check_reports_layout_and_problems(runner, paired_dir):
+    result = runner.invoke(app, ["check", str(paired_dir)])
+    assert result.exit_code == 0 and "layout: paired (detected)" in result.output and "8 samples" in result.output
+    assert "128x64 (8)" in result.output
+    (paired_dir / "zz.png").write_bytes(b"junk")
+    result = runner.invoke(app, ["check", str(paired_dir)])
+    assert result.exit_code == 1 and "1 problem(s):" in result.output and "zz.png: cannot read image" in result.output
+
+
+def test_python_dash_m_runs_the_cli():
+    proc = subprocess.run([sys.executable, "-m", "translate", "models"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "pix2pix" in proc.stdout
