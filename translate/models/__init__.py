@@ -5,3 +5,6 @@ from translate.models import gan  # noqa: F401
 from translate.models import cgan  # noqa: F401
 from translate.models import wgan  # noqa: F401
 from translate.models import wgan_gp  # noqa: F401
+from translate.models import cyclegan  # noqa: F401
+from translate.models import discogan  # noqa: F401
+from translate.models import dualgan  # noqa: F401

@@ -1,0 +1,129 @@
+"""CycleGAN (Zhu et al., ICCV 2017): two ResNet generators, two 70x70 PatchGANs, LSGAN, cycle + identity.
+
+Follows the paper and the official code: resnet_9blocks at 256 and resnet_6blocks below 256
+(net_g=auto), reflection padding, instance norm, transposed-conv up-sampling (up=resize for
+up-sample + conv against checkerboard artifacts), LSGAN loss, cycle weight 10 per direction, identity
+weight 0.5 x 10, a 50-image history pool per discriminator (checkpointed, so resume is exact), D loss
+halved, Adam 2e-4 (0.5, 0.999), normal init std 0.02, linear decay after the constant phase.
+Differences: the pool draws from torch's RNG instead of Python's; both discriminators share one
+optimizer and one backward pass (the official code also steps them together).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from translate import losses
+from translate.errors import UserError
+from translate.models.base import Translator
+from translate.nn.layers import init_weights
+from translate.nn.patchgan import PatchGAN
+from translate.nn.pool import HistoryPool
+from translate.nn.resnet import ResnetGenerator, resnet_blocks
+from translate.nn.unet import UnetGenerator, unet_depth
+from translate.registry import register_model
+
+
+def build_generator(net_g: str, size: int, input_nc: int, output_nc: int, ngf: int, norm: str, dropout: bool, up: str):
+    """``auto``: resnet_9blocks at 256 and above, resnet_6blocks below (the official code's choice)."""
+    if net_g == "auto":
+        net_g = "resnet_9blocks" if size >= 256 else "resnet_6blocks"
+    if net_g.startswith("resnet_"):
+        return ResnetGenerator(input_nc, output_nc, ngf, resnet_blocks(net_g), norm, dropout, up)
+    if net_g.startswith("unet_"):
+        return UnetGenerator(input_nc, output_nc, unet_depth(net_g), ngf, norm, dropout)
+    raise UserError(f"--netG must be auto, resnet_9blocks, resnet_6blocks or unet_N, not '{net_g}'")
+
+
+def cross_domain_visuals(real_a, fake_b, rec_a, real_b, fake_a, rec_b) -> dict[str, torch.Tensor]:
+    """Rows real A | fake B | reconstructed A, then the reverse rows real B | fake A | reconstructed B."""
+
+    def rgb(t):
+        return t.expand(-1, 3, -1, -1) if t.shape[1] == 1 else t
+
+    cols = {"real": (real_a, real_b), "translated": (fake_b, fake_a), "reconstructed": (rec_a, rec_b)}
+    if len({t.shape[1] for pair in cols.values() for t in pair}) > 1:
+        cols = {k: tuple(rgb(t) for t in v) for k, v in cols.items()}
+    return {k: torch.cat([a.float(), b.float()]) for k, (a, b) in cols.items()}
+
+
+@register_model("cyclegan", task="unpaired")
+class CycleGAN(Translator):
+    """Unpaired translation with cycle consistency: G_AB, G_BA (ResNet) and D_A, D_B (70x70 PatchGAN)."""
+
+    @dataclass(frozen=True)
+    class Config:
+        net_g: str = "auto"  # auto (resnet_9blocks at >= 256, else resnet_6blocks) | resnet_Nblocks | unet_N
+        up: str = "transpose"  # transpose (official) | resize (nearest up-sample + conv, no checkerboard)
+        ngf: int = 64
+        ndf: int = 64
+        n_layers_d: int = 3  # 3 = 70x70 PatchGAN
+        norm: str = "instance"
+        dropout: bool = False  # the official default (no_dropout)
+        gan_mode: str = "lsgan"
+        lambda_a: float = 10.0  # cycle A -> B -> A
+        lambda_b: float = 10.0  # cycle B -> A -> B
+        lambda_identity: float = 0.5  # times lambda_a / lambda_b; 0 disables the identity loss
+        pool_size: int = 50  # 0 disables the history pool
+        lr: float = 2e-4
+        beta1: float = 0.5
+        beta2: float = 0.999
+        init_gain: float = 0.02
+
+    inference_modules = ("netG_AB", "netG_BA")
+    directions = ("AtoB", "BtoA")
+
+    def __init__(self, cfg, info):
+        super().__init__(cfg, info)
+        if cfg.lambda_identity > 0 and info.input_nc != info.output_nc:
+            raise UserError(f"the identity loss needs domains with the same channels (got {info.input_nc} and "
+                            f"{info.output_nc}); pass --opt lambda_identity=0")
+        g = lambda i, o: init_weights(build_generator(cfg.net_g, info.size, i, o, cfg.ngf, cfg.norm, cfg.dropout, cfg.up),  # noqa: E731
+                                      gain=cfg.init_gain)
+        d = lambda c: init_weights(PatchGAN(c, cfg.ndf, cfg.n_layers_d, cfg.norm), gain=cfg.init_gain)  # noqa: E731
+        self.netG_AB, self.netG_BA = g(info.input_nc, info.output_nc), g(info.output_nc, info.input_nc)
+        self.netD_A, self.netD_B = d(info.input_nc), d(info.output_nc)  # D_A judges domain A, D_B domain B
+        self.pool_A, self.pool_B = HistoryPool(cfg.pool_size), HistoryPool(cfg.pool_size)
+
+    def param_groups(self):
+        return {"G": [*self.netG_AB.parameters(), *self.netG_BA.parameters()],
+                "D": [*self.netD_A.parameters(), *self.netD_B.parameters()]}
+
+    def fake(self, batch):
+        fake_b = self.netG_AB(batch["A"])
+        fake_a = self.netG_BA(batch["B"])
+        return {"fake_B": fake_b, "rec_A": self.netG_BA(fake_b), "fake_A": fake_a, "rec_B": self.netG_AB(fake_a)}
+
+    def _d_loss(self, net, real, fake):
+        loss_real = losses.d_loss(net(real), True, self.cfg.gan_mode)
+        loss_fake = losses.d_loss(net(fake), False, self.cfg.gan_mode)
+        return 0.5 * (loss_real + loss_fake)
+
+    def discriminator_step(self, batch, fakes):
+        d_a = self._d_loss(self.netD_A, batch["A"], self.pool_A(fakes["fake_A"]))
+        d_b = self._d_loss(self.netD_B, batch["B"], self.pool_B(fakes["fake_B"]))
+        return {"total": d_a + d_b, "D_A": d_a, "D_B": d_b}
+
+    def generator_step(self, batch, fakes):
+        c = self.cfg
+        out = {"G_AB": losses.g_loss(self.netD_B(fakes["fake_B"]), c.gan_mode),
+               "G_BA": losses.g_loss(self.netD_A(fakes["fake_A"]), c.gan_mode),
+               "cycle_A": losses.l1(fakes["rec_A"], batch["A"]),
+               "cycle_B": losses.l1(fakes["rec_B"], batch["B"])}
+        total = out["G_AB"] + out["G_BA"] + c.lambda_a * out["cycle_A"] + c.lambda_b * out["cycle_B"]
+        if c.lambda_identity > 0:
+            # G_AB should leave a B image as it is, and G_BA an A image (official: idt_A uses lambda_B)
+            out["idt_B"] = losses.l1(self.netG_AB(batch["B"]), batch["B"])
+            out["idt_A"] = losses.l1(self.netG_BA(batch["A"]), batch["A"])
+            total = total + c.lambda_identity * (c.lambda_b * out["idt_B"] + c.lambda_a * out["idt_A"])
+        return {"total": total, **out}
+
+    def translate(self, x, direction="AtoB"):
+        if direction not in self.directions:
+            raise UserError(f"direction must be AtoB or BtoA, not '{direction}'")
+        return (self.netG_AB if direction == "AtoB" else self.netG_BA)(x)
+
+    def visuals(self, batch, fakes):
+        return cross_domain_visuals(batch["A"], fakes["fake_B"], fakes["rec_A"], batch["B"], fakes["fake_A"], fakes["rec_B"])

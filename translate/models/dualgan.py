@@ -1,0 +1,131 @@
+"""DualGAN (Yi et al., ICCV 2017): two U-Net generators, two Wasserstein critics, recovery L1 both ways.
+
+Generator loss: lambda * (|A - G_BA(G_AB(A))| + |B - G_AB(G_BA(B))|) - D_B(G_AB(A)) - D_A(G_BA(B)).
+Two critic regimes (``regime``):
+
+- ``clip`` (the paper, default): weights clipped to [-0.01, 0.01] after every critic step, RMSProp
+  lr 5e-5 for critics and generators, 2 critic steps per generator step (``--d-steps``), batch norm.
+- ``gp``: the gradient penalty of Gulrajani et al. (weight 10) instead of clipping, Adam (lr, beta1
+  0.5, beta2 0.9), and no normalisation in the critics (batch norm breaks the per-sample penalty).
+
+Generators are pix2pix U-Nets (unet_<crop size>, batch norm, dropout) and critics 70x70 PatchGANs,
+as in the authors' code. ``lambda_l1`` defaults to 20, the authors' code's value (their
+``--lambda_A``/``--lambda_B``); the paper reports 100 to 1000 (``--lambda-l1 500`` for that).
+Differences: 4x4 critic kernels (the authors' TensorFlow critic uses 5x5); a single lambda for both
+directions; a constant learning rate, as the authors' code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from translate import losses
+from translate.errors import UserError
+from translate.models.base import OptimSpec, Translator
+from translate.models.cyclegan import cross_domain_visuals
+from translate.nn.layers import init_weights
+from translate.nn.patchgan import PatchGAN
+from translate.nn.unet import UnetGenerator, unet_depth
+from translate.registry import register_model
+
+REGIMES = ("clip", "gp")
+
+
+@register_model("dualgan", task="unpaired")
+class DualGAN(Translator):
+    """Unpaired translation with Wasserstein critics: U-Net G_AB, G_BA and critics D_A, D_B."""
+
+    @dataclass(frozen=True)
+    class Config:
+        regime: str = "clip"  # clip (paper: weight clipping, RMSProp) | gp (gradient penalty, Adam)
+        net_g: str = "auto"  # unet_N; auto: unet_<crop size> rounded up to a power of two
+        ngf: int = 64
+        ndf: int = 64
+        n_layers_d: int = 3  # 3 = 70x70 PatchGAN critic
+        norm: str = "batch"  # generators; critics use it in the clip regime and none in the gp regime
+        dropout: bool = True
+        d_steps: int = 2  # critic steps per generator step (paper: n_critic = 2)
+        clip_value: float = 0.01  # clip regime: critic weights in [-c, c]
+        lambda_gp: float = 10.0  # gp regime: gradient-penalty weight
+        lambda_l1: float = 20.0  # recovery L1 weight, each direction (authors' code: 20; paper: 100-1000)
+        lr: float = 5e-5
+        beta1: float = 0.5  # gp regime (Adam) only
+        beta2: float = 0.9  # gp regime (Adam) only
+        init_gain: float = 0.02
+
+    defaults = {"train": {"lr_policy": "constant"}}
+    inference_modules = ("netG_AB", "netG_BA")
+    directions = ("AtoB", "BtoA")
+
+    def __init__(self, cfg, info):
+        super().__init__(cfg, info)
+        if cfg.regime not in REGIMES:
+            raise UserError(f"regime must be clip or gp, not '{cfg.regime}' (--opt regime=gp)")
+        if cfg.d_steps < 1:
+            raise UserError(f"--d-steps must be at least 1, not {cfg.d_steps}")
+        self.g_every = cfg.d_steps
+        net_g = cfg.net_g if cfg.net_g != "auto" else f"unet_{max(32, 1 << max(0, info.size - 1).bit_length())}"
+        depth = unet_depth(net_g)
+        critic_norm = cfg.norm if cfg.regime == "clip" else "none"
+        g = lambda i, o: init_weights(UnetGenerator(i, o, depth, cfg.ngf, cfg.norm, cfg.dropout), gain=cfg.init_gain)  # noqa: E731
+        d = lambda c: init_weights(PatchGAN(c, cfg.ndf, cfg.n_layers_d, critic_norm), gain=cfg.init_gain)  # noqa: E731
+        self.netG_AB, self.netG_BA = g(info.input_nc, info.output_nc), g(info.output_nc, info.input_nc)
+        self.netD_A, self.netD_B = d(info.input_nc), d(info.output_nc)
+        for net in (self.netD_A, self.netD_B):
+            # a Wasserstein critic's output offset cancels in E[D(real)] - E[D(fake)]: it would never train
+            net.model[-1].register_parameter("bias", None)
+
+    def param_groups(self):
+        return {"G": [*self.netG_AB.parameters(), *self.netG_BA.parameters()],
+                "D": [*self.netD_A.parameters(), *self.netD_B.parameters()]}
+
+    def optimizers(self):
+        if self.cfg.regime == "clip":
+            spec = OptimSpec("rmsprop", self.cfg.lr)
+        else:
+            spec = OptimSpec("adam", self.cfg.lr, (self.cfg.beta1, self.cfg.beta2))
+        return {"G": spec, "D": spec}
+
+    @torch.no_grad()
+    def after_d_step(self):
+        if self.cfg.regime == "clip":
+            for p in [*self.netD_A.parameters(), *self.netD_B.parameters()]:
+                p.clamp_(-self.cfg.clip_value, self.cfg.clip_value)
+
+    def fake(self, batch):
+        fake_b = self.netG_AB(batch["A"])
+        fake_a = self.netG_BA(batch["B"])
+        return {"fake_B": fake_b, "rec_A": self.netG_BA(fake_b), "fake_A": fake_a, "rec_B": self.netG_AB(fake_a)}
+
+    def _critic(self, net, real, fake):
+        loss = losses.d_loss(net(real), True, "wgan") + losses.d_loss(net(fake), False, "wgan")
+        if self.cfg.regime == "gp":
+            gp = losses.gradient_penalty(net, real, fake, weight=self.cfg.lambda_gp)
+            return loss + gp, gp
+        return loss, None
+
+    def discriminator_step(self, batch, fakes):
+        d_a, gp_a = self._critic(self.netD_A, batch["A"], fakes["fake_A"])
+        d_b, gp_b = self._critic(self.netD_B, batch["B"], fakes["fake_B"])
+        out = {"total": d_a + d_b, "D_A": d_a, "D_B": d_b}
+        if gp_a is not None:
+            out["GP"] = gp_a + gp_b
+        return out
+
+    def generator_step(self, batch, fakes):
+        out = {"G_AB": losses.g_loss(self.netD_B(fakes["fake_B"]), "wgan"),
+               "G_BA": losses.g_loss(self.netD_A(fakes["fake_A"]), "wgan"),
+               "recovery_A": losses.l1(fakes["rec_A"], batch["A"]),
+               "recovery_B": losses.l1(fakes["rec_B"], batch["B"])}
+        total = out["G_AB"] + out["G_BA"] + self.cfg.lambda_l1 * (out["recovery_A"] + out["recovery_B"])
+        return {"total": total, **out}
+
+    def translate(self, x, direction="AtoB"):
+        if direction not in self.directions:
+            raise UserError(f"direction must be AtoB or BtoA, not '{direction}'")
+        return (self.netG_AB if direction == "AtoB" else self.netG_BA)(x)
+
+    def visuals(self, batch, fakes):
+        return cross_domain_visuals(batch["A"], fakes["fake_B"], fakes["rec_A"], batch["B"], fakes["fake_A"], fakes["rec_B"])

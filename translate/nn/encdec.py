@@ -1,0 +1,70 @@
+"""The DiscoGAN networks (Kim et al. 2017), as the authors' code builds them at 64x64.
+
+Generator: an encoder of stride-2 4x4 convs (leaky ReLU 0.2, batch norm after all but the first) down
+to a 4x4 bottleneck, and a decoder of stride-2 4x4 transposed convs (ReLU, batch norm) back up, with
+no skip connections. Discriminator: the encoder followed by a 4x4 valid conv to one logit per image.
+Convolutions carry no bias, as in the authors' code. ``depth`` stride-2 levels: 4 at 64x64 (the
+paper), one more per doubling of the size; channels double per level up to 8 * width.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch.nn.functional as F
+from torch import nn
+
+from translate.errors import UserError
+from translate.nn.layers import norm_layer
+
+
+def encdec_depth(size: int) -> int:
+    """Stride-2 levels that bring ``size`` down to a 4x4 (or slightly larger) bottleneck."""
+    if size < 16:
+        raise UserError(f"DiscoGAN needs a crop size of at least 16 (got {size}); pass --crop-size 64 (the paper)")
+    return int(math.floor(math.log2(size / 4)))
+
+
+def _widths(nf: int, depth: int) -> list[int]:
+    return [nf * min(2**i, 8) for i in range(depth)]
+
+
+def _encoder(input_nc: int, nf: int, depth: int, norm: str) -> list[nn.Module]:
+    make_norm, widths = norm_layer(norm), _widths(nf, depth)
+    layers = [nn.Conv2d(input_nc, widths[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+    for prev, c in zip(widths, widths[1:]):
+        layers += [nn.Conv2d(prev, c, 4, 2, 1, bias=False), make_norm(c), nn.LeakyReLU(0.2, True)]
+    return layers
+
+
+class EncoderDecoder(nn.Module):
+    def __init__(self, input_nc=3, output_nc=3, ngf=64, depth=4, norm="batch"):
+        super().__init__()
+        make_norm, widths = norm_layer(norm), _widths(ngf, depth)
+        layers = _encoder(input_nc, ngf, depth, norm)
+        for c, nxt in zip(widths[::-1], widths[::-1][1:]):
+            layers += [nn.ConvTranspose2d(c, nxt, 4, 2, 1, bias=False), make_norm(nxt), nn.ReLU(True)]
+        layers += [nn.ConvTranspose2d(widths[0], output_nc, 4, 2, 1, bias=False), nn.Tanh()]
+        self.depth = depth
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x):
+        h, w = x.shape[-2:]
+        m = 2**self.depth
+        ph, pw = (-h) % m, (-w) % m
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+        y = self.model(x)
+        return y[..., :h, :w] if (ph or pw) else y
+
+
+class EncoderDiscriminator(nn.Module):
+    """One logit per image at the training size (a small map, averaged by the loss, at other sizes)."""
+
+    def __init__(self, input_nc=3, ndf=64, depth=4, norm="batch"):
+        super().__init__()
+        widths = _widths(ndf, depth)
+        self.model = nn.Sequential(*_encoder(input_nc, ndf, depth, norm), nn.Conv2d(widths[-1], 1, 4, 1, 0, bias=False))
+
+    def forward(self, x):
+        return self.model(x)
