@@ -42,3 +42,6 @@ def _paired(cfg: DataConfig, seed: int, note):
 
     return PairedDataset(find_paired(cfg.root, note), cfg, seed)
 from translate.data import unpaired as _unpaired  # noqa: E402,F401  (registers the unpaired layout)
+
+from translate.data import labelled  # noqa: E402,F401  (registers the labelled and images layouts)
+from translate.data import toy  # noqa: E402,F401  (registers the toy layout)
