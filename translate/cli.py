@@ -213,6 +213,21 @@ def convert(
 
 @app.command()
 @guarded
+def demo(
+    runs_dir: str = typer.Option("runs", "--runs-dir", help="Where the demo data and run go."),
+    steps: int = typer.Option(300, "--steps", help="Training iterations."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps."),
+):
+    """Train pix2pix on a small built-in sketch-to-picture set generated on the fly, then convert held-out sketches."""
+    from translate.demo import run_demo
+
+    result = run_demo(runs_dir, steps, device)
+    _report(result)
+    typer.echo(f"converted {result['convert_report'].converted} held-out sketches into {result['converted']}")
+
+
+@app.command()
+@guarded
 def models(name: Optional[str] = typer.Argument(None, help="Show one model's options and defaults.")):
     """List the registered models, or one model's options."""
     import dataclasses
