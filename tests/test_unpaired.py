@@ -1,0 +1,259 @@
+"""Unpaired data and the unpaired models: pool, sampler, exact resume, both directions, critic schedule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from translate import api
+from translate.config import Config, DataConfig, TrainConfig
+from translate.data.synthetic import make_unpaired
+from translate.data.unpaired import UnpairedDataset, find_unpaired
+from translate.engine.trainer import Trainer
+from translate.errors import UserError
+from translate.models.base import DataInfo
+from translate.nn.layers import count_parameters
+from translate.nn.patchgan import PatchGAN
+from translate.nn.pool import HistoryPool
+from translate.nn.resnet import ResnetGenerator
+from translate.registry import create_model
+
+TINY = {"ngf": 8, "ndf": 8}
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    root = make_unpaired(tmp_path_factory.mktemp("unpaired"), n=8, size=40)
+    for p in sorted((root / "trainB").glob("*.png"))[5:]:  # domains of different sizes: A 8, B 5
+        p.unlink()
+    return root
+
+
+def fit_cfg(folder, runs, model="cyclegan", steps=6, opts=None, **train):
+    return api.resolve_config({
+        "model": model,
+        "data": {"layout": "unpaired", "root": str(folder), "load_size": 36, "crop_size": 32},
+        "train": {"steps": steps, "steps_decay": 0, "device": "cpu", "log_every": 2, "sample_every": 1000,
+                  "checkpoint_every": 1000, "num_samples": 2, "batch_size": 1, **train},
+        "run": {"runs_dir": str(runs)},
+        "model_opts": {**TINY, **(opts or {})},
+    })
+
+
+# -- networks --------------------------------------------------------------------------------------
+def test_parameter_counts_match_the_official_code():
+    assert count_parameters(ResnetGenerator(3, 3, 64, 9)) == 11_378_179
+    assert count_parameters(ResnetGenerator(3, 3, 64, 9, up="resize")) == 11_378_179
+    assert count_parameters(PatchGAN(3, 64, 3, "instance")) == 2_764_737
+    m = create_model("cyclegan", DataInfo(size=256))
+    assert count_parameters(m.netG_AB) == 11_378_179 and count_parameters(m.netD_B) == 2_764_737
+    small = create_model("cyclegan", DataInfo(size=128), TINY)
+    assert sum(type(x).__name__ == "ResnetBlock" for x in small.netG_AB.modules()) == 6
+
+
+@pytest.mark.parametrize("up", ["transpose", "resize"])
+def test_resnet_generator_keeps_any_input_size(up):
+    g = ResnetGenerator(3, 1, 8, 2, up=up).eval()
+    for h, w in ((32, 32), (37, 50), (5, 7)):
+        assert g(torch.zeros(1, 3, h, w)).shape == (1, 1, h, w)
+
+
+# -- history pool ----------------------------------------------------------------------------------
+def test_history_pool_fills_then_swaps_half_the_time():
+    torch.manual_seed(0)
+    pool = HistoryPool(4)
+    first = torch.arange(4.0).view(4, 1, 1, 1)
+    assert torch.equal(pool(first), first) and len(pool) == 4  # filling: every image returned and stored
+    swapped = 0
+    for i in range(200):
+        x = torch.full((1, 1, 1, 1), 100.0 + i)
+        y = pool(x)
+        stored = torch.cat(pool.images).flatten().tolist()
+        assert len(pool) == 4
+        if y.item() != x.item():  # swapped: an older image comes out and the new one is stored
+            swapped += 1
+            assert y.item() < x.item() and x.item() in stored and y.item() not in stored
+        else:
+            assert x.item() not in stored
+    assert 70 < swapped < 130
+    assert torch.equal(HistoryPool(0)(first), first)
+
+
+def test_history_pool_is_part_of_the_state_dict():
+    torch.manual_seed(0)
+    model = create_model("cyclegan", DataInfo(size=32), {**TINY, "pool_size": 3})
+    model.pool_A(torch.randn(2, 3, 32, 32))
+    other = create_model("cyclegan", DataInfo(size=32), {**TINY, "pool_size": 3})
+    other.load_state_dict(model.state_dict())
+    assert len(other.pool_A) == 2 and len(other.pool_B) == 0
+    assert torch.equal(torch.cat(other.pool_A.images), torch.cat(model.pool_A.images))
+
+
+# -- data ------------------------------------------------------------------------------------------
+def test_unpaired_sampler_epoch_partners_and_determinism(folder):
+    ds = UnpairedDataset(find_unpaired(folder), DataConfig(layout="unpaired", root=str(folder), load_size=36, crop_size=32), seed=0)
+    assert len(ds) == 8  # the larger domain
+    name = lambda s, d: Path(s[f"path_{d}"]).name  # noqa: E731
+    a_files = [name(ds[k], "A") for k in range(8)]
+    assert a_files == [f"{i:04d}.png" for i in range(8)]  # every A once per epoch
+    partners = [[name(ds[e * 8 + i], "B") for i in range(8)] for e in range(6)]
+    assert len({b for row in partners for b in row}) == 5  # all of B is drawn
+    assert any(partners[0][i] != partners[1][i] for i in range(8))  # a different B for the same A next epoch
+    again = UnpairedDataset(ds.layout, ds.cfg, seed=0)
+    for key in (0, 5, 13):
+        s, t = ds[key], again[key]
+        assert name(s, "B") == name(t, "B") and torch.equal(s["A"], t["A"]) and torch.equal(s["B"], t["B"])
+    other_seed = UnpairedDataset(ds.layout, ds.cfg, seed=1)
+    assert [name(other_seed[k], "B") for k in range(8)] != partners[0]
+    assert ds[0]["A"].shape == (3, 32, 32)
+    assert ds.fixed_batch(2)["B"].shape == (2, 3, 32, 32)
+
+
+def test_grayscale_domain(folder):
+    cfg = DataConfig(layout="unpaired", root=str(folder), load_size=36, crop_size=32, input_nc=1)
+    ds = UnpairedDataset(find_unpaired(folder), cfg, seed=0)
+    assert ds[0]["A"].shape == (1, 32, 32) and ds[0]["B"].shape == (3, 32, 32)
+    model = create_model("cyclegan", ds.info, {**TINY, "lambda_identity": 0.0})
+    assert model.translate(ds[0]["A"][None], "AtoB").shape == (1, 3, 32, 32)
+    assert model.translate(ds[0]["B"][None], "BtoA").shape == (1, 1, 32, 32)
+    with pytest.raises(UserError, match="lambda_identity=0"):
+        create_model("cyclegan", ds.info, TINY)
+
+
+def test_missing_or_empty_domain_is_a_one_line_error(folder, tmp_path, runner):
+    from translate.cli import app
+
+    bad = tmp_path / "bad"
+    (bad / "trainA").mkdir(parents=True)
+    (bad / "trainA" / "x.png").write_bytes((folder / "trainA" / "0000.png").read_bytes())
+    result = runner.invoke(app, ["fit", "--unpaired", str(bad), "--runs-dir", str(tmp_path / "runs"), "--steps", "1"])
+    assert result.exit_code == 2
+    assert f"{bad / 'trainB'}: folder missing" in result.output and "trainA/ and trainB/" in result.output
+    (bad / "trainB").mkdir()
+    result = runner.invoke(app, ["fit", "--unpaired", str(bad), "--runs-dir", str(tmp_path / "runs"), "--steps", "1"])
+    assert result.exit_code == 2 and f"{bad / 'trainB'}: no images found" in result.output
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+    result = runner.invoke(app, ["check", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert "layout: unpaired (detected)" in result.output and "A 8 images, B 5 images" in result.output
+
+
+# -- training, resume, conversion ------------------------------------------------------------------
+def _weights(run_dir: Path) -> dict:
+    from translate.engine.io import safe_load
+
+    return safe_load(run_dir / "checkpoints" / "last.pt")["model"]
+
+
+def _flat(state: dict) -> dict:
+    out = {}
+    for k, v in state.items():
+        if isinstance(v, dict):
+            out.update({f"{k}.{kk}": vv for kk, vv in v.items()})
+        else:
+            out[k] = v
+    return out
+
+
+def test_resume_is_exact_with_the_history_pool(folder, tmp_path):
+    torch.set_num_threads(1)
+    straight = api.fit(fit_cfg(folder, tmp_path / "a", steps=6, opts={"pool_size": 3}), progress=False)
+    half = api.fit(fit_cfg(folder, tmp_path / "b", steps=3, opts={"pool_size": 3}), progress=False)
+    resumed = api.resume(half["run_dir"], {"steps": 6}, progress=False)
+    assert resumed["step"] == 6 and resumed["steps_run"] == 3
+    a, b = _flat(_weights(straight["run_dir"])), _flat(_weights(resumed["run_dir"]))
+    assert a.keys() == b.keys()
+    assert a["pool_A._extra_state.images"].shape[0] == 3  # the pool is full and has been swapping
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_convert_both_directions(folder, tmp_path, runner):
+    from translate.cli import app
+
+    run = api.fit(fit_cfg(folder, tmp_path / "runs", steps=2), progress=False)["run_dir"]
+    model, _ = api.load_run(run)
+    outs = {}
+    for direction, src in (("AtoB", "testA"), ("BtoA", "testB")):
+        out = tmp_path / direction
+        result = runner.invoke(app, ["convert", str(run), str(folder / src), str(out), "--direction", direction, "--device", "cpu"])
+        assert result.exit_code == 0, result.output
+        files = sorted(out.glob("*.png"))
+        assert len(files) == len(list((folder / src).glob("*.png"))) == 2
+        outs[direction] = files[0].read_bytes()
+    assert outs["AtoB"] != outs["BtoA"]
+    x = torch.zeros(1, 3, 40, 40)
+    with torch.no_grad():
+        assert torch.equal(model.translate(x, "AtoB"), model.netG_AB(x))
+        assert torch.equal(model.translate(x, "BtoA"), model.netG_BA(x))
+
+
+@pytest.mark.parametrize("name", ["discogan", "dualgan"])
+def test_other_unpaired_models_fit_and_write_grids(name, folder, tmp_path):
+    result = api.fit(fit_cfg(folder, tmp_path, model=name, steps=2), progress=False)
+    assert result["step"] == 2
+    assert (result["run_dir"] / "generator.pt").is_file() and result["sample"].is_file()
+
+
+# -- DualGAN critic regimes --------------------------------------------------------------------------
+def _snapshot(params):
+    return [p.detach().clone() for p in params]
+
+
+def _changed(before, params):
+    return any(not torch.equal(b, p) for b, p in zip(before, params))
+
+
+def test_dualgan_clipping_regime_schedule():
+    torch.manual_seed(0)
+    model = create_model("dualgan", DataInfo(size=32), TINY)
+    assert model.g_every == 2
+    trainer = Trainer.for_step(Config(model="dualgan", train=TrainConfig(channels_last=False)), model, torch.device("cpu"))
+    assert isinstance(trainer.optimizers["D"], torch.optim.RMSprop) and isinstance(trainer.optimizers["G"], torch.optim.RMSprop)
+    assert trainer.optimizers["D"].param_groups[0]["lr"] == 5e-5
+    groups = model.param_groups()
+    batch = {"A": torch.rand(1, 3, 32, 32) * 2 - 1, "B": torch.rand(1, 3, 32, 32) * 2 - 1}
+    g_updates = []
+    for step in range(6):
+        g0, d0 = _snapshot(groups["G"]), _snapshot(groups["D"])
+        losses = trainer.train_step(batch)
+        trainer.step += 1
+        assert _changed(d0, groups["D"])  # a critic step every iteration
+        g_updates.append(_changed(g0, groups["G"]))
+        assert ("G" in losses) == g_updates[-1]
+        assert max(p.abs().max().item() for p in groups["D"]) <= 0.01 + 1e-9  # clipped after every critic step
+    assert g_updates == [False, True] * 3  # 2 critic steps per generator step
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.netD_A.modules())
+
+    three = create_model("dualgan", DataInfo(size=32), {**TINY, "d_steps": 3})
+    assert three.g_every == 3
+
+
+def test_dualgan_gradient_penalty_regime():
+    torch.manual_seed(0)
+    model = create_model("dualgan", DataInfo(size=32), {**TINY, "regime": "gp"})
+    assert not any(isinstance(m, (torch.nn.BatchNorm2d, torch.nn.InstanceNorm2d)) for m in model.netD_A.modules())
+    trainer = Trainer.for_step(Config(model="dualgan", train=TrainConfig(channels_last=False)), model, torch.device("cpu"))
+    assert isinstance(trainer.optimizers["D"], torch.optim.Adam)
+    batch = {"A": torch.rand(2, 3, 32, 32) * 2 - 1, "B": torch.rand(2, 3, 32, 32) * 2 - 1}
+    with torch.no_grad():
+        for p in model.netD_A.parameters():
+            p.mul_(50.0)  # far outside the clipping range: the gp regime must not clip
+    losses = trainer.train_step(batch)
+    assert "GP" in losses and torch.isfinite(losses["GP"]) and losses["GP"] > 0
+    assert max(p.abs().max().item() for p in model.netD_A.parameters()) > 0.5
+    with pytest.raises(UserError, match="regime"):
+        create_model("dualgan", DataInfo(size=32), {"regime": "clipping"})
+
+
+def test_discogan_depth_follows_the_size():
+    small = create_model("discogan", DataInfo(size=64), TINY)
+    large = create_model("discogan", DataInfo(size=256), TINY)
+    assert small.netG_AB.depth == 4 and large.netG_AB.depth == 6
+    for m, size in ((small, 64), (large, 256)):
+        assert m.netD_A(torch.zeros(2, 3, size, size)).shape == (2, 1, 1, 1)
+        assert m.translate(torch.zeros(1, 3, 50, 70), "BtoA").shape == (1, 3, 50, 70)
+    with pytest.raises(UserError, match="crop size"):
+        create_model("discogan", DataInfo(size=8), TINY)
