@@ -266,5 +266,23 @@ def check(
     typer.echo("no problems found")
 
 
+@app.command()
+@guarded
+def sample(
+    run_dir: Path = typer.Argument(..., help="A run folder of an unconditional or labelled model (gan, wgan, wgan_gp, cgan)."),
+    n: int = typer.Option(64, "--n", help="How many samples (with a labelled model and no --label: split evenly, one row per class)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="PNG to write [default: RUN/samples/sample_seedN.png]."),
+    label: Optional[str] = typer.Option(None, "--label", help="Class name (cgan): every sample of this class."),
+    seed: int = typer.Option(0, "--seed", help="Noise seed: the same seed draws the same grid."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps."),
+):
+    """Draw a grid of new samples from a trained GAN, WGAN, WGAN-GP or CGAN run."""
+    from translate.engine.setup import resolve_device
+    from translate.sampling import sample_run
+
+    path = sample_run(run_dir, n=n, out=out, label=label, seed=seed, device=str(resolve_device(device)))
+    typer.echo(f"wrote {path}")
+
+
 def main() -> None:  # pragma: no cover
     app()

@@ -1,0 +1,65 @@
+"""``translate sample``: draw a grid of new images (or 2-D points) from a trained unconditional or
+labelled run. The noise comes from ``seed``, so the same seed gives the same grid."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+from torchvision.utils import make_grid
+
+from translate.data.io import save_image, to_uint8
+from translate.errors import UserError
+
+
+def draw(model, n: int, label: str | None = None, seed: int = 0) -> tuple[torch.Tensor, int]:
+    """(samples, images per row). A labelled model without ``label`` gives one row per class."""
+    if model.task not in ("unconditional", "labelled"):
+        raise UserError(f"model '{model.name}' translates images ({model.task}); use 'translate convert RUN IN OUT'")
+    if n < 1:
+        raise UserError("--n must be at least 1")
+    classes = model.info.class_names
+    device = next(model.parameters()).device
+    labels, per_row = None, max(1, math.ceil(math.sqrt(n)))
+    if label is not None:
+        if not classes:
+            raise UserError(f"model '{model.name}' is unconditional: --label needs a run of a labelled model (cgan)")
+        if label not in classes:
+            raise UserError(f"unknown class '{label}'; this run's classes: {', '.join(classes)}")
+        labels = torch.full((n,), classes.index(label), dtype=torch.long, device=device)
+    elif classes:
+        per_row = max(1, n // len(classes))
+        labels = torch.arange(len(classes), device=device).repeat_interleave(per_row)
+    count = n if labels is None else len(labels)
+    devices = [device] if device.type == "cuda" else []
+    with torch.no_grad(), torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        if device.type == "cuda":
+            torch.cuda.manual_seed_all(seed)
+        out = model.sample(count, labels)
+    return out.float().cpu(), per_row
+
+
+def write(samples: torch.Tensor, per_row: int, out: Path) -> Path:
+    """Images as a grid PNG; 2-D points as a scatter plot. Written atomically."""
+    out = Path(out)
+    if samples.dim() == 2:
+        from translate import plot2d
+
+        pts = samples.numpy()
+        save_image(plot2d.scatter(pts, plot2d.extent_of(pts), size=512), out)
+        return out
+    imgs = samples.expand(-1, 3, -1, -1) if samples.shape[1] == 1 else samples
+    save_image(to_uint8(make_grid(imgs.clamp(-1, 1), nrow=per_row, padding=2, pad_value=1.0)), out)
+    return out
+
+
+def sample_run(run_dir: str | Path, n: int = 64, out: str | Path | None = None, label: str | None = None,
+               seed: int = 0, device: str = "cpu") -> Path:
+    from translate import api
+
+    model, _ = api.load_run(run_dir, device=device)
+    samples, per_row = draw(model, n, label, seed)
+    out = Path(out) if out else Path(run_dir) / "samples" / f"sample_{label + '_' if label else ''}seed{seed}.png"
+    return write(samples, per_row, out)
