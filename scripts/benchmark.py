@@ -59,7 +59,7 @@ def run_one(args) -> dict:
     times.sort()
     median = times[len(times) // 2]
     row = {"model": args.model, "size": args.size, "batch": args.batch_size, "precision": args.precision,
-           "channels_last": args.channels_last, "device": str(device), "s_per_iter": median,
+           "channels_last": trainer.channels_last, "device": str(device), "s_per_iter": median,
            "train_img_s": args.batch_size / median,
            "peak_mem_mb": (torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda"
                            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
@@ -105,8 +105,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--dim", type=int, default=0, help="vector data dimension (2-D toys)")
-    parser.add_argument("--no-channels-last", dest="channels_last", action="store_false")
-    parser.add_argument("--compare-layout", action="store_true", help="also run with channels_last off")
+    parser.add_argument("--channels-last", dest="channels_last", action="store_true", default=None,
+                        help="force channels_last memory format (default: the engine's choice, on for CUDA only)")
+    parser.add_argument("--compare-layout", action="store_true", help="run with channels_last on and off")
     parser.add_argument("--opt", action="append", default=[], help="model option key=value (repeatable)")
     parser.add_argument("--convert", type=int, default=0, help="also time convert on N generated images")
     parser.add_argument("--convert-batch", type=int, default=8)
@@ -117,7 +118,7 @@ def main() -> None:
         print("RESULT " + json.dumps(run_one(one)), flush=True)
         return
     rows = []
-    layouts = [args.channels_last, False] if args.compare_layout and args.channels_last else [args.channels_last]
+    layouts = [True, False] if args.compare_layout else [args.channels_last]
     for model in args.model:
         for size in args.size:
             for precision in args.precision:

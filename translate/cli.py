@@ -28,7 +28,6 @@ def _setup_logging(verbose: bool = False) -> None:
         handler._translate = True  # type: ignore[attr-defined]
         log.addHandler(handler)
     log.setLevel(logging.DEBUG if verbose else logging.INFO)
-    log.propagate = False
 
 
 def guarded(fn):

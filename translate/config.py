@@ -54,7 +54,7 @@ class TrainConfig:
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
     num_samples: int = 4
-    channels_last: bool = True
+    channels_last: bool | None = None  # None: on for CUDA (faster convolutions), off on CPU (batch norm is slow in it)
 
 
 @dataclass(frozen=True)

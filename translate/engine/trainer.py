@@ -103,7 +103,8 @@ class Trainer:
 
     def _setup_step(self, cfg: Config, model, device: torch.device, vector_data: bool) -> None:
         self.cfg, self.tc, self.model, self.device = cfg, cfg.train, model, device
-        self.channels_last = self.tc.channels_last and device.type != "mps" and not vector_data
+        wanted = device.type == "cuda" if self.tc.channels_last is None else self.tc.channels_last
+        self.channels_last = bool(wanted) and device.type != "mps" and not vector_data
         model.to(device)
         if self.channels_last:
             model.to(memory_format=torch.channels_last)

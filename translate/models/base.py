@@ -46,8 +46,12 @@ class OptimSpec:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def build(self, params) -> torch.optim.Optimizer:
+        params = list(params)
         if self.kind == "adam":
-            return torch.optim.Adam(params, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay, **self.extra)
+            # the fused kernel updates all tensors in one pass: same numbers, far less time on CPU and GPU
+            fused = "fused" not in self.extra and all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
+            extra = {"fused": True, **self.extra} if fused else self.extra
+            return torch.optim.Adam(params, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay, **extra)
         if self.kind == "rmsprop":
             return torch.optim.RMSprop(params, lr=self.lr, weight_decay=self.weight_decay, **self.extra)
         raise ValueError(f"unknown optimizer kind {self.kind!r}")
