@@ -18,15 +18,27 @@ def tiny_opts(name: str) -> dict:
     return {k: 8 for k in ("ngf", "ndf", "nz", "hidden", "dim_hidden") if k in fields}
 
 
-def tiny_info(name: str) -> DataInfo:
+def tiny_info(name: str, vector: bool = False) -> DataInfo:
+    """32x32 images, or 2-D points (``vector=True``) for models whose task accepts vector data."""
     task = get_model_class(name).task
+    if vector:
+        return DataInfo(input_nc=0, output_nc=0, size=0, dim=2)
     if task == "labelled":
         return DataInfo(input_nc=3, output_nc=3, size=SIZE, class_names=("a", "b", "c"))
     return DataInfo(input_nc=3, output_nc=3, size=SIZE)
 
 
-def make_batch(name: str, info: DataInfo, n: int = 2, seed: int = 0) -> dict:
-    return random_batch(get_model_class(name).task, info, n, seed)
+def vector_capable(name: str) -> bool:
+    """Models whose task accepts the toy layout (2-D points) must also run on vector data."""
+    from translate.data import TASK_LAYOUTS
+
+    return "toy" in TASK_LAYOUTS[get_model_class(name).task]
+
+
+def make_batch(name: str, info: DataInfo, n: int | None = None, seed: int = 0) -> dict:
+    """Two images, or 16 points of vector data: with two points a ReLU critic can see the same
+    activation pattern for real and fake, and the Wasserstein loss gives its biases exactly zero."""
+    return random_batch(get_model_class(name).task, info, n or (16 if info.dim else 2), seed)
 
 
 @pytest.fixture

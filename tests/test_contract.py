@@ -5,15 +5,17 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import make_batch, tiny_info, tiny_opts
+from conftest import make_batch, tiny_info, tiny_opts, vector_capable
 from translate.registry import create_model, list_models
 
 MODELS = list_models()
+# every model on images; models whose task takes the toy layout also on 2-D points
+CASES = [pytest.param(n, False, id=n) for n in MODELS] + [pytest.param(n, True, id=f"{n}-2d") for n in MODELS if vector_capable(n)]
 
 
-def build(name, seed=0):
+def build(name, seed=0, vector=False):
     torch.manual_seed(seed)
-    return create_model(name, tiny_info(name), tiny_opts(name))
+    return create_model(name, tiny_info(name, vector), tiny_opts(name))
 
 
 def grads(params):
@@ -24,9 +26,9 @@ def test_registry_has_models():
     assert "pix2pix" in MODELS
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_step_finite_and_gradients_reach_only_the_intended_nets(name):
-    model = build(name)
+@pytest.mark.parametrize("name,vector", CASES)
+def test_step_finite_and_gradients_reach_only_the_intended_nets(name, vector):
+    model = build(name, vector=vector)
     model.train()
     groups = model.param_groups()
     assert set(groups) == {"G", "D"}
@@ -66,36 +68,36 @@ def _infer(model, batch):
         return model.sample(2, labels)
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_save_load_gives_identical_outputs(name, tmp_path):
+@pytest.mark.parametrize("name,vector", CASES)
+def test_save_load_gives_identical_outputs(name, vector, tmp_path):
     from translate.engine.io import atomic_save, safe_load
 
-    model = build(name, seed=1)
+    model = build(name, seed=1, vector=vector)
     batch = make_batch(name, model.info)
     atomic_save(model.state_dict(), tmp_path / "m.pt")
-    other = build(name, seed=2)
+    other = build(name, seed=2, vector=vector)
     other.load_state_dict(safe_load(tmp_path / "m.pt"))
     assert torch.equal(_infer(model, batch), _infer(other, batch))
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_inference_weights_rebuild_the_generator(name, tmp_path):
-    model = build(name, seed=1)
+@pytest.mark.parametrize("name,vector", CASES)
+def test_inference_weights_rebuild_the_generator(name, vector, tmp_path):
+    model = build(name, seed=1, vector=vector)
     batch = make_batch(name, model.info)
-    other = build(name, seed=2)
+    other = build(name, seed=2, vector=vector)
     missing, unexpected = other.load_state_dict(model.inference_state(), strict=False)
     assert not unexpected
     assert torch.equal(_infer(model, batch), _infer(other, batch))
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_same_seed_same_result(name, tmp_path):
+@pytest.mark.parametrize("name,vector", CASES)
+def test_same_seed_same_result(name, vector, tmp_path):
     from translate.config import Config, TrainConfig
     from translate.engine.trainer import Trainer
 
     outs = []
     for _ in range(2):
-        model = build(name, seed=3)
+        model = build(name, seed=3, vector=vector)
         batch = make_batch(name, model.info)
         trainer = Trainer.for_step(Config(model=name, train=TrainConfig(seed=3)), model, torch.device("cpu"))
         torch.manual_seed(3)
