@@ -31,6 +31,8 @@ def find_unpaired(root: Path, note=lambda msg: None, split: str = "train") -> La
     for d in ("A", "B"):
         folder = root / f"{split}{d}"
         if not folder.is_dir():
+            if root.name in (f"{split}A", f"{split}B"):
+                raise UserError(f"{root} is one domain's folder; pass its parent, the folder holding {split}A/ and {split}B/")
             other = root / f"{split}{'B' if d == 'A' else 'A'}"
             has = f"it has {other.name}/ but " if other.is_dir() else ""
             raise UserError(f"{folder}: folder missing; {has}unpaired data needs both {split}A/ and {split}B/ "
