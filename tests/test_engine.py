@@ -107,3 +107,42 @@ def test_linear_policy_is_constant_then_decays_to_zero():
 def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(UserError, match="not a run folder"):
         api.resume(tmp_path)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_steps_are_finite_and_fp16_uses_a_scaler(precision):
+    from translate.config import Config, TrainConfig
+    from translate.data.synthetic import random_batch
+    from translate.models.base import DataInfo
+    from translate.registry import create_model
+
+    torch.manual_seed(0)
+    model = create_model("pix2pix", DataInfo(size=32), {"ngf": 4, "ndf": 4})
+    trainer = Trainer.for_step(Config(train=TrainConfig(precision=precision)), model, torch.device("cpu"))
+    before = [p.detach().clone() for p in model.parameters()]
+    for _ in range(5):  # fp16: the scaler skips the first steps whose gradients overflow, then backs off
+        losses = trainer.train_step(random_batch("paired", model.info, 2))
+        assert all(torch.isfinite(v) for v in losses.values())
+    assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert trainer.scalers["G"].is_enabled() == (precision == "fp16")
+
+
+def test_ctrl_c_stops_after_the_iteration_with_a_resumable_checkpoint(paired_dir, tmp_path, monkeypatch):
+    import os
+    import signal
+
+    original = Trainer.train_step
+
+    def interrupted(self, batch):
+        out = original(self, batch)
+        if self.step == 1:  # 0-based: during the second iteration
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(Trainer, "train_step", interrupted)
+    out = api.fit(tiny_paired_config(paired_dir, tmp_path / "runs", steps=6, checkpoint_every=50), progress=False)
+    assert out["stopped"] and out["step"] == 2
+    assert safe_load(out["run_dir"] / "checkpoints" / "last.pt")["step"] == 2
+    assert _metric_steps(out["run_dir"]) == [1, 2]
+    monkeypatch.setattr(Trainer, "train_step", original)
+    assert api.resume(out["run_dir"], progress=False)["step"] == 6
