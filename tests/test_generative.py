@@ -1,0 +1,235 @@
+"""The generative family: gan, cgan, wgan, wgan_gp, their data, the sample command and the 2-D lab."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from translate import losses
+from translate.cli import app
+from translate.config import Config, TrainConfig
+from translate.engine.trainer import Trainer
+from translate.models.base import DataInfo
+from translate.registry import create_model
+
+ROOT = Path(__file__).resolve().parents[1]
+IMG = DataInfo(input_nc=3, output_nc=3, size=32)
+TINY = {"ngf": 8, "ndf": 8, "nz": 8}
+
+
+# -- the gradient penalty ------------------------------------------------------------------------
+def _linear_critic(weight_norm: float, dim: int = 6):
+    lin = torch.nn.Linear(dim, 1)
+    with torch.no_grad():
+        w = torch.randn(1, dim)
+        lin.weight.copy_(w / w.norm() * weight_norm)
+    return lambda x, *extra: lin(x).flatten()
+
+
+def test_gradient_penalty_is_zero_for_a_unit_gradient_critic():
+    torch.manual_seed(0)
+    real, fake = torch.randn(16, 6), torch.randn(16, 6)
+    gp = losses.gradient_penalty(_linear_critic(1.0), real, fake)
+    assert gp.item() == pytest.approx(0.0, abs=1e-10)
+    # ||grad|| = 3 everywhere: 10 * (3 - 1)^2 = 40; extra critic inputs (labels) pass through
+    gp3 = losses.gradient_penalty(_linear_critic(3.0), real, fake, torch.zeros(16, dtype=torch.long))
+    assert gp3.item() == pytest.approx(40.0, rel=1e-5)
+    # image-shaped inputs: the norm is over all of a sample's elements
+    conv = torch.nn.Conv2d(3, 1, 4)
+    with torch.no_grad():
+        conv.weight.div_(conv.weight.norm())
+    critic = lambda x: conv(x).flatten()  # noqa: E731  one output per 4x4 image: gradient = the weight
+    assert losses.gradient_penalty(critic, torch.randn(4, 3, 4, 4), torch.randn(4, 3, 4, 4)).item() == pytest.approx(0.0, abs=1e-9)
+
+
+def test_wgan_gp_trains_its_critic_through_the_penalty():
+    torch.manual_seed(0)
+    m = create_model("wgan_gp", IMG, TINY)
+    x = torch.rand(4, 3, 32, 32) * 2 - 1
+    d = m.discriminator_step({"image": x}, {"fake": m.netG.sample(4).detach()})
+    assert d["GP"].item() > 0 and d["GP"].requires_grad
+    assert not any(isinstance(mod, torch.nn.BatchNorm2d) for mod in m.netD.modules()), "WGAN-GP's critic has no batch norm"
+
+
+# -- label conditioning ----------------------------------------------------------------------------
+@pytest.mark.parametrize("embed_dim", [0, 4])
+def test_label_conditioning_reaches_g_and_d(embed_dim):
+    torch.manual_seed(0)
+    info = DataInfo(input_nc=3, output_nc=3, size=32, class_names=("a", "b", "c"))
+    m = create_model("cgan", info, {**TINY, "embed_dim": embed_dim}).eval()
+    z = torch.randn(2, m.netG.nz)
+    y0, y1 = torch.zeros(2, dtype=torch.long), torch.ones(2, dtype=torch.long)
+    with torch.no_grad():
+        assert not torch.allclose(m.netG(z, y0), m.netG(z, y1)), "G ignores the label"
+        x = torch.rand(2, 3, 32, 32) * 2 - 1
+        assert not torch.allclose(m.netD(x, y0), m.netD(x, y1)), "D ignores the label"
+    if embed_dim:  # learned embeddings are trained: D's by the D step, G's by the G step
+        m.train()
+        batch = {"image": x, "label": torch.tensor([0, 2])}
+        fakes = m.fake(batch)
+        m.discriminator_step(batch, {k: v.detach() for k, v in fakes.items()})["total"].backward()
+        assert m.netD.code.embed.weight.grad.abs().sum() > 0 and m.netG.code.embed.weight.grad is None
+        m.zero_grad(set_to_none=True)
+        m.generator_step(batch, fakes)["total"].backward()
+        assert m.netG.code.embed.weight.grad.abs().sum() > 0
+
+
+def test_cgan_visuals_have_a_column_per_class():
+    info = DataInfo(input_nc=3, output_nc=3, size=32, class_names=("cat", "dog"))
+    m = create_model("cgan", info, TINY)
+    v = m.visuals({}, {})
+    assert list(v) == ["cat", "dog"] and v["cat"].shape == (8, 3, 32, 32)
+
+
+# -- the critic schedule and clipping ----------------------------------------------------------------
+def test_wgan_schedule_clipping_and_optimizers():
+    torch.manual_seed(0)
+    m = create_model("wgan", IMG, TINY)
+    assert m.g_every == 5
+    trainer = Trainer.for_step(Config(model="wgan", train=TrainConfig(channels_last=False)), m, torch.device("cpu"))
+    assert all(isinstance(o, torch.optim.RMSprop) and o.param_groups[0]["lr"] == 5e-5 for o in trainer.optimizers.values())
+    g_before = [p.detach().clone() for p in m.netG.parameters()]
+    batch = {"image": torch.rand(4, 3, 32, 32) * 2 - 1}
+    with_g = []
+    for i in range(10):
+        out = trainer.train_step(batch)
+        trainer.step += 1
+        with_g.append("G" in out)
+        assert all(p.abs().max() <= 0.01 + 1e-12 for p in m.netD.parameters()), "critic weights left [-c, c]"
+        if i < 4:
+            assert all(torch.equal(a, b) for a, b in zip(g_before, m.netG.parameters())), "G moved before its step"
+    assert with_g == [False, False, False, False, True] * 2
+
+
+def test_d_steps_option_and_paper_optimizers():
+    assert create_model("gan", IMG, {**TINY, "d_steps": 3}).g_every == 3
+    assert create_model("gan", IMG, TINY).g_every == 1
+    gp = create_model("wgan_gp", IMG, TINY)
+    spec = gp.optimizers()["D"]
+    assert gp.g_every == 5 and (spec.kind, spec.lr, spec.betas) == ("adam", 1e-4, (0.0, 0.9))
+
+
+@pytest.mark.parametrize("size,blocks", [(32, 3), (64, 4), (128, 5)])
+def test_dcgan_depth_follows_the_image_size(size, blocks):
+    info = DataInfo(input_nc=3, output_nc=3, size=size)
+    m = create_model("gan", info, TINY)
+    out = m.sample(2)
+    assert out.shape == (2, 3, size, size)
+    assert m.netD(out).shape == (2,)
+    strided = [c for c in m.netD.modules() if isinstance(c, torch.nn.Conv2d) and c.stride == (2, 2)]
+    assert len(strided) == blocks
+
+
+def test_saturating_option_changes_the_generator_loss():
+    pred = torch.full((4,), -6.0)  # D is sure the fakes are fake
+    sat = losses.g_loss(pred.requires_grad_(), "vanilla", saturating=True)
+    (g_sat,) = torch.autograd.grad(sat, pred)
+    ns = losses.g_loss(pred, "vanilla")
+    (g_ns,) = torch.autograd.grad(ns, pred)
+    assert g_sat.abs().sum() < 0.01 * g_ns.abs().sum()  # the minimax loss's gradient vanishes
+
+
+# -- data --------------------------------------------------------------------------------------------
+def test_labelled_and_images_layouts(tmp_path):
+    from translate.data import build_dataset
+    from translate.config import DataConfig
+    from translate.data.synthetic import make_labelled
+
+    root = make_labelled(tmp_path / "lab", n=6, size=40)
+    (root / "empty").mkdir()
+    notes = []
+    cfg = DataConfig(root=str(root), layout="labelled", load_size=32, crop_size=32)
+    ds = build_dataset(cfg, "labelled", "cgan", 0, note=notes.append)
+    assert ds.info.class_names == ("circle", "square", "triangle") and len(ds) == 6
+    assert any("empty" in n for n in notes)
+    s = ds[0]
+    assert s["image"].shape == (3, 32, 32) and s["label"] in (0, 1, 2)
+    plain = build_dataset(DataConfig(root=str(root / "circle"), layout="images", load_size=32, crop_size=32), "unconditional", "gan", 0)
+    assert "label" not in plain[0] and plain.info.num_classes == 0
+
+
+def test_toy_layout_and_coverage():
+    from translate.data import build_dataset
+    from translate.config import DataConfig
+    from translate.data.toy import get_toy
+    from translate.errors import UserError
+    from translate.metrics import mode_coverage, toy_coverage
+
+    ds = build_dataset(DataConfig(root="ring8", layout="toy"), "unconditional", "gan", 0)
+    assert ds.info.dim == 2 and ds[3]["image"].shape == (2,)
+    with pytest.raises(UserError, match="grid25"):
+        build_dataset(DataConfig(root="ring9", layout="toy"), "unconditional", "gan", 0)
+    rng = np.random.default_rng(0)
+    for name in ("ring8", "grid25", "swissroll"):
+        cov = toy_coverage(name, get_toy(name).sample(2500, rng))
+        assert cov.covered == cov.modes and cov.high_quality > 0.97
+    grid = get_toy("grid25")
+    one = toy_coverage("grid25", np.repeat(grid.centers[:1], 2500, 0))
+    assert (one.covered, one.high_quality) == (1, 1.0)
+    few = mode_coverage(grid.centers[:3].repeat(19, 0), grid.centers, 0.05)  # 19 < 20 samples per mode
+    assert few.covered == 0 and few.high_quality == 1.0
+    assert toy_coverage("grid25", np.full((2500, 2), 1.0)).high_quality == 0.0  # between the modes
+
+
+# -- the sample command --------------------------------------------------------------------------------
+def _fit(runner, tmp_path, *args):
+    result = runner.invoke(app, ["fit", *args, "--image-size", "32", "--steps", "2", "--batch-size", "2",
+                                 "--device", "cpu", "--runs-dir", str(tmp_path / "runs"), "--opt", "ngf=8",
+                                 "--opt", "ndf=8", "--opt", "nz=8", "--log-every", "1"])
+    assert result.exit_code == 0, result.output
+    (run,) = (tmp_path / "runs").iterdir()
+    return run
+
+
+def test_sample_is_reproducible_with_a_seed(runner, tmp_path):
+    from translate.data.synthetic import make_labelled
+
+    root = make_labelled(tmp_path / "lab", n=6, size=40)
+    run = _fit(runner, tmp_path, "--images", str(root / "circle"), "--model", "gan")
+    outs = []
+    for seed, name in ((1, "a"), (1, "b"), (2, "c")):
+        r = runner.invoke(app, ["sample", str(run), "--n", "4", "--out", str(tmp_path / f"{name}.png"), "--seed", str(seed), "--device", "cpu"])
+        assert r.exit_code == 0, r.output
+        outs.append(np.asarray(Image.open(tmp_path / f"{name}.png")))
+    assert outs[0].shape == (2 + 2 * 34, 2 + 2 * 34, 3)  # 2 x 2 grid of 32 px tiles, 2 px padding
+    assert np.array_equal(outs[0], outs[1]) and not np.array_equal(outs[0], outs[2])
+    r = runner.invoke(app, ["sample", str(run), "--label", "circle", "--device", "cpu"])
+    assert r.exit_code == 2 and "unconditional" in r.output
+
+
+def test_sample_cgan_rows_per_class_and_label(runner, tmp_path):
+    from translate.data.synthetic import make_labelled
+
+    root = make_labelled(tmp_path / "lab", n=6, size=40)
+    run = _fit(runner, tmp_path, "--labelled", str(root), "--model", "cgan")
+    r = runner.invoke(app, ["sample", str(run), "--n", "6", "--out", str(tmp_path / "all.png"), "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    assert np.asarray(Image.open(tmp_path / "all.png")).shape[:2] == (2 + 3 * 34, 2 + 2 * 34)  # 3 rows (classes) of 2
+    r = runner.invoke(app, ["sample", str(run), "--n", "4", "--label", "square", "--out", str(tmp_path / "sq.png"), "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["sample", str(run), "--label", "hexagon", "--device", "cpu"])
+    assert r.exit_code == 2 and "circle, square, triangle" in r.output
+
+
+# -- the 2-D lab ------------------------------------------------------------------------------------------
+def test_lab_runs_a_tiny_budget(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("toy_modes", ROOT / "scripts" / "toy_modes.py")
+    lab = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lab)
+    threads = torch.get_num_threads()
+    try:
+        results = lab.main(["--out", str(tmp_path), "--steps", "10", "--toys", "ring8", "--models", "gan", "wgan_gp",
+                            "--hidden", "16", "--batch-size", "32", "--grad-checkpoints", "0", "5"])
+    finally:
+        torch.set_num_threads(threads)
+    assert [(r["toy"], r["model"], r["modes"]) for r in results] == [("ring8", "gan", 8), ("ring8", "wgan_gp", 8)]
+    assert results[1]["g_steps"] == 2
+    out = capsys.readouterr().out
+    assert "| ring8 | wgan_gp | 10 (2) |" in out and "saturating" in out
+    for name in ("ring8_gan.png", "ring8_wgan_gp.png", "overview.png", "results.json", "gradients.json"):
+        assert (tmp_path / name).is_file()
