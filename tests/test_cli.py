@@ -137,3 +137,20 @@ def test_check_reports_layout_and_problems(runner, paired_dir):
 def test_python_dash_m_runs_the_cli():
     proc = subprocess.run([sys.executable, "-m", "translate", "models"], capture_output=True, text=True)
     assert proc.returncode == 0 and "pix2pix" in proc.stdout
+
+
+def test_export_writes_a_program_with_the_same_outputs(runner, trained, tmp_path):
+    import torch
+
+    from translate import api
+
+    out = tmp_path / "g.pt2"
+    result = runner.invoke(app, ["export", str(trained), str(out)])
+    assert result.exit_code == 0, result.output
+    assert "max difference from the model" in result.output
+    model, _ = api.load_run(trained)
+    x = torch.rand(5, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        assert torch.allclose(torch.export.load(out).module()(x), model.translate(x), atol=1e-5)
+    line = one_line_error(runner.invoke(app, ["export", str(trained), str(tmp_path / "g.onnx")]))
+    assert line == f"error: {tmp_path / 'g.onnx'}: export writes a torch.export program; name the file *.pt2"

@@ -227,6 +227,23 @@ def demo(
 
 @app.command()
 @guarded
+def export(
+    run_dir: Path = typer.Argument(..., help="A run folder (runs/NAME)."),
+    out: Path = typer.Argument(..., help="Output file, *.pt2 (a torch.export program)."),
+    size: Optional[int] = typer.Option(None, "--size", help="Image size the program takes (default: the training crop size)."),
+    direction: str = typer.Option("AtoB", "--direction", help="AtoB | BtoA (unpaired models)."),
+):
+    """Export a run's generator as a torch.export program, checked against the model."""
+    from translate import api
+    from translate.export import export_generator
+
+    model, cfg = api.load_run(run_dir, device="cpu")
+    diff = export_generator(model, out, size or cfg.data.crop_size, direction)
+    typer.echo(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB); max difference from the model on a random batch: {diff:.1e}")
+
+
+@app.command()
+@guarded
 def models(name: Optional[str] = typer.Argument(None, help="Show one model's options and defaults.")):
     """List the registered models, or one model's options."""
     import dataclasses
