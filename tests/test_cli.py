@@ -154,3 +154,13 @@ def test_export_writes_a_program_with_the_same_outputs(runner, trained, tmp_path
         assert torch.allclose(torch.export.load(out).module()(x), model.translate(x), atol=1e-5)
     line = one_line_error(runner.invoke(app, ["export", str(trained), str(tmp_path / "g.onnx")]))
     assert line == f"error: {tmp_path / 'g.onnx'}: export writes a torch.export program; name the file *.pt2"
+
+
+def test_evaluate_scores_a_paired_run(runner, trained, paired_dir):
+    import csv
+
+    result = runner.invoke(app, ["evaluate", str(trained), str(paired_dir)])
+    assert result.exit_code == 0, result.output
+    assert "8 pairs from" in result.output and "psnr" in result.output and "ssim" in result.output
+    rows = list(csv.DictReader(open(trained / "eval" / "paired.csv")))
+    assert len(rows) == 8 and all(0 < float(r["psnr"]) < 100 and -1 <= float(r["ssim"]) <= 1 for r in rows)

@@ -227,6 +227,30 @@ def demo(
 
 @app.command()
 @guarded
+def evaluate(
+    run_dir: Path = typer.Argument(..., help="A run folder of a paired model (runs/NAME)."),
+    folder: Path = typer.Argument(..., help="A held-out paired folder in the run's layout (e.g. facades/val)."),
+    size: Optional[int] = typer.Option(None, "--size", help="Resize pairs to N x N first (default: each image's own size)."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps."),
+):
+    """PSNR, SSIM and L1 of a paired run's outputs against the targets of a held-out folder."""
+    from translate import api
+    from translate.evaluate import evaluate_paired
+
+    model, cfg = api.load_run(run_dir, device=device)
+    result = evaluate_paired(model, cfg, folder, run_dir, size)
+    typer.echo(f"{result['n']} pairs from {folder}:")
+    for k, (mean, std) in result["summary"].items():
+        typer.echo(f"  {k:5s} {mean:.4f} +- {std:.4f}")
+    typer.echo(f"per image: {result['csv']}")
+    for err in result["failed"]:
+        typer.echo(f"failed: {err}", err=True)
+    if result["failed"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+@guarded
 def export(
     run_dir: Path = typer.Argument(..., help="A run folder (runs/NAME)."),
     out: Path = typer.Argument(..., help="Output file, *.pt2 (a torch.export program)."),
