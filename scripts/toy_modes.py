@@ -7,7 +7,7 @@ fraction of high-quality samples. It also shows the vanishing gradient of the mi
 generator loss: G is held fixed while D trains, and the norm of G's gradient is logged under both
 losses. Pictures (PNG): samples over the real density, and the discriminator/critic surface.
 
-    python scripts/toy_modes.py --out toy_lab                   # the default budget (a few CPU minutes)
+    python scripts/toy_modes.py --out toy_lab                   # 3000 iterations per run, ~10 CPU minutes in all
     python scripts/toy_modes.py --out toy_lab --steps 200 --toys grid25 --models wgan_gp   # a smoke run
 """
 
@@ -172,7 +172,7 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--toys", nargs="+", default=list(TOYS), choices=list(TOYS))
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     p.add_argument("--steps", type=int, default=3000, help="iterations per run, the same for every model")
-    p.add_argument("--steps-decay", type=int, default=0, help="the last N iterations decay the learning rate to 0")
+    p.add_argument("--steps-decay", type=int, default=1500, help="the last N iterations decay the learning rate linearly to 0 (0: constant)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--hidden", type=int, default=128, help="MLP width of G and D")
     p.add_argument("--seed", type=int, default=0)
