@@ -164,3 +164,18 @@ def test_evaluate_scores_a_paired_run(runner, trained, paired_dir):
     assert "8 pairs from" in result.output and "psnr" in result.output and "ssim" in result.output
     rows = list(csv.DictReader(open(trained / "eval" / "paired.csv")))
     assert len(rows) == 8 and all(0 < float(r["psnr"]) < 100 and -1 <= float(r["ssim"]) <= 1 for r in rows)
+
+
+def test_option_values_take_their_field_types(runner, paired_dir, tmp_path):
+    from translate import api
+
+    result = fit(runner, paired_dir, tmp_path, "--opt", "lr=1e-3", "--opt", "dropout=false", "--name", "typed")
+    assert result.exit_code == 0, result.output
+    cfg = api.load_config(tmp_path / "runs" / "typed")
+    assert cfg.model_opts == {"ngf": 4, "ndf": 4, "lr": 0.001, "dropout": False}
+    line = one_line_error(fit(runner, paired_dir, tmp_path, "--opt", "ngf=wide"))
+    assert line == "error: 'model.ngf' must be int, not 'wide'"
+    bad = tmp_path / "c.yaml"
+    bad.write_text("train:\n  ema: 1e-3\n  batch_size: two\n")
+    line = one_line_error(runner.invoke(app, ["fit", "--config", str(bad), "--paired", str(paired_dir)]))
+    assert line == "error: 'train.batch_size' must be int, not 'two'"

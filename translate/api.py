@@ -40,7 +40,8 @@ def resolve_config(flags: Mapping[str, Any], config_file: str | Path | None = No
     cfg = C.merge(cfg, {**flags, "model": name}, "flags")
     C.validate(cfg)
     model_config(cfg.model, cfg.model_opts)  # unknown model options fail here, before any work
-    return cfg
+    typed = C.coerce_fields(get_model_class(cfg.model).Config, cfg.model_opts, "model")
+    return dataclasses.replace(cfg, model_opts=typed)
 
 
 def describe(cfg: C.Config) -> list[str]:

@@ -85,6 +85,30 @@ def _suggest(key: str, choices) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+def coerce(value: Any, default: Any, key: str) -> Any:
+    """``value`` as the type of the field's default: YAML reads ``1e-3`` as a string, and flags arrive as text."""
+    if default is None or value is None or isinstance(default, (dict, list, tuple)):
+        return value
+    kind = type(default)
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return value
+    try:
+        if kind is bool:
+            if isinstance(value, str) and value.lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
+                return value.lower() in ("true", "yes", "on", "1")
+            raise ValueError
+        if kind is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError
+        return kind(float(value)) if kind is int else kind(value)
+    except (TypeError, ValueError):
+        raise UserError(f"'{key}' must be {kind.__name__}, not {value!r}") from None
+
+
+def coerce_fields(cls, values: Mapping[str, Any], where: str) -> dict[str, Any]:
+    defaults = {f.name: getattr(cls(), f.name) for f in fields(cls)}
+    return {k: coerce(v, defaults[k], f"{where}.{k}" if where else k) for k, v in values.items()}
+
+
 def check_keys(given: Mapping[str, Any], allowed, where: str) -> None:
     names = [f.name for f in fields(allowed)] if dataclasses.is_dataclass(allowed) else list(allowed)
     for key in given:
@@ -106,7 +130,7 @@ def merge(base: Config, overrides: Mapping[str, Any], where: str = "overrides") 
             if not isinstance(section, Mapping):
                 raise UserError(f"'{name}' in {where} must be a mapping of keys to values")
             check_keys(section, cls, f"{where} [{name}]")
-            changes[name] = dataclasses.replace(getattr(base, name), **section)
+            changes[name] = dataclasses.replace(getattr(base, name), **coerce_fields(cls, section, name))
     return dataclasses.replace(base, **changes)
 
 

@@ -54,7 +54,9 @@ def model_config(name: str, opts: Mapping[str, Any] | None = None):
             close = difflib.get_close_matches(key, known, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise UserError(f"model '{name}' has no option '{key}'{hint}; its options: {', '.join(known)}")
-    return dataclasses.replace(cls.Config(), **opts)
+    from translate.config import coerce_fields
+
+    return dataclasses.replace(cls.Config(), **coerce_fields(cls.Config, opts, "model"))
 
 
 def create_model(name: str, info, opts: Mapping[str, Any] | None = None):
