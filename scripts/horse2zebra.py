@@ -100,7 +100,7 @@ def gallery(run_dir: Path, data: Path, count: int, device: str) -> list[Path]:
         if not src.is_dir():
             continue
         dst = out_root / folder
-        report = convert_folder(model, src, dst, direction=direction, size=size, batch_size=8)
+        report = convert_folder(model, src, dst, direction=direction, size=size, batch_size=8, overwrite=True)
         print(f"{direction}: converted {report.converted} of {src} ({report.images_per_s:.1f} images/s), "
               f"{report.skipped} already there, {len(report.failed)} failed")
         files = list_images(src)
