@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -32,6 +33,12 @@ def run_one(args) -> dict:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.adam_loop:  # torch's CPU default: one tensor at a time (what the official scripts get)
+        from translate.models.base import OptimSpec
+
+        build = OptimSpec.build
+        OptimSpec.build = lambda self, params: build(OptimSpec(self.kind, self.lr, self.betas, self.weight_decay,
+                                                                {**self.extra, "fused": False}), params)
     device = resolve_device(args.device)
     cls = get_model_class(args.model)
     info = DataInfo(size=args.size, class_names=("a", "b") if cls.task == "labelled" else (), dim=args.dim)
@@ -58,7 +65,7 @@ def run_one(args) -> dict:
         times.append(time.perf_counter() - t0)
     times.sort()
     median = times[len(times) // 2]
-    row = {"model": args.model, "size": args.size, "batch": args.batch_size, "precision": args.precision,
+    row = {"variant": "baseline" if args.adam_loop else "translate", "model": args.model, "size": args.size, "batch": args.batch_size, "precision": args.precision,
            "channels_last": trainer.channels_last, "device": str(device), "s_per_iter": median,
            "train_img_s": args.batch_size / median,
            "peak_mem_mb": (torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda"
@@ -101,13 +108,16 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--precision", nargs="+", default=["fp32"], choices=["fp32", "bf16", "fp16"])
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--steps", type=int, default=10, help="timed iterations (the median is reported)")
+    parser.add_argument("--steps", type=int, default=12, help="timed iterations (the median is reported)")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--dim", type=int, default=0, help="vector data dimension (2-D toys)")
     parser.add_argument("--channels-last", dest="channels_last", action="store_true", default=None,
                         help="force channels_last memory format (default: the engine's choice, on for CUDA only)")
     parser.add_argument("--compare-layout", action="store_true", help="run with channels_last on and off")
+    parser.add_argument("--baseline", action="store_true",
+                        help="also run each configuration as the official scripts do: torch's own convolutions "
+                             "(oneDNN everywhere) and per-tensor Adam")
     parser.add_argument("--opt", action="append", default=[], help="model option key=value (repeatable)")
     parser.add_argument("--convert", type=int, default=0, help="also time convert on N generated images")
     parser.add_argument("--convert-batch", type=int, default=8)
@@ -122,9 +132,11 @@ def main() -> None:
     for model in args.model:
         for size in args.size:
             for precision in args.precision:
-                for cl in layouts:
-                    one = {**vars(args), "model": model, "size": size, "precision": precision, "channels_last": cl, "one": None}
-                    proc = subprocess.run([sys.executable, __file__, "--one", json.dumps(one)], capture_output=True, text=True)
+                for cl, base in [(cl, b) for cl in layouts for b in ([True, False] if args.baseline else [False])]:
+                    one = {**vars(args), "model": model, "size": size, "precision": precision, "channels_last": cl,
+                           "one": None, "adam_loop": base}
+                    env = {**os.environ, "TRANSLATE_CPU_GEMM": "0"} if base else None
+                    proc = subprocess.run([sys.executable, __file__, "--one", json.dumps(one)], capture_output=True, text=True, env=env)
                     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
                     if proc.returncode or not lines:
                         print(f"{model} {size} {precision}: failed\n{proc.stderr[-2000:]}", file=sys.stderr)
@@ -134,7 +146,7 @@ def main() -> None:
 
 
 def _print(rows, header: bool) -> None:
-    cols = ["model", "size", "batch", "precision", "channels_last", "device", "s_per_iter", "train_img_s", "peak_mem_mb", "convert_img_s"]
+    cols = ["variant", "model", "size", "batch", "precision", "channels_last", "device", "s_per_iter", "train_img_s", "peak_mem_mb", "convert_img_s"]
     if header:
         print("| " + " | ".join(cols) + " |")
         print("|" + "---|" * len(cols))

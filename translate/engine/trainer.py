@@ -19,7 +19,7 @@ from translate.data.datasets import ResumableBatchSampler
 from translate.engine import run as rundir
 from translate.engine.ema import EMA
 from translate.engine.io import atomic_save, link_or_copy
-from translate.engine.setup import autocast, rng_state, set_rng_state
+from translate.engine.setup import autocast, rng_state, set_rng_state, tune_cpu_allocator
 
 log = logging.getLogger("translate")
 CHECKPOINT_VERSION = 1
@@ -105,6 +105,8 @@ class Trainer:
         self.cfg, self.tc, self.model, self.device = cfg, cfg.train, model, device
         wanted = device.type == "cuda" if self.tc.channels_last is None else self.tc.channels_last
         self.channels_last = bool(wanted) and device.type != "mps" and not vector_data
+        if device.type == "cpu":
+            tune_cpu_allocator()
         model.to(device)
         if self.channels_last:
             model.to(memory_format=torch.channels_last)

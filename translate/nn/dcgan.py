@@ -12,7 +12,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from translate.errors import UserError
-from translate.nn.layers import norm_layer
+from translate.nn.layers import Conv2d, ConvTranspose2d, norm_layer
 
 NORMS = ("batch", "instance", "layer", "none")
 
@@ -38,11 +38,11 @@ class DCGANGenerator(nn.Module):
         n = dcgan_blocks(size)
         mult = 2 ** (n - 1)
         bias = norm != "batch"
-        layers: list[nn.Module] = [nn.ConvTranspose2d(nz, ngf * mult, 4, 1, 0, bias=bias), _norm(norm, ngf * mult), nn.ReLU(True)]
+        layers: list[nn.Module] = [ConvTranspose2d(nz, ngf * mult, 4, 1, 0, bias=bias), _norm(norm, ngf * mult), nn.ReLU(True)]
         for _ in range(n - 1):
-            layers += [nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 4, 2, 1, bias=bias), _norm(norm, ngf * mult // 2), nn.ReLU(True)]
+            layers += [ConvTranspose2d(ngf * mult, ngf * mult // 2, 4, 2, 1, bias=bias), _norm(norm, ngf * mult // 2), nn.ReLU(True)]
             mult //= 2
-        layers += [nn.ConvTranspose2d(ngf, out_nc, 4, 2, 1, bias=False), nn.Tanh()]
+        layers += [ConvTranspose2d(ngf, out_nc, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.nz = nz
 
@@ -57,12 +57,12 @@ class DCGANDiscriminator(nn.Module):
         super().__init__()
         n = dcgan_blocks(size)
         bias = norm != "batch"
-        layers: list[nn.Module] = [nn.Conv2d(in_nc, ndf, 4, 2, 1, bias=True), nn.LeakyReLU(0.2, True)]
+        layers: list[nn.Module] = [Conv2d(in_nc, ndf, 4, 2, 1, bias=True), nn.LeakyReLU(0.2, True)]
         ch = ndf
         for _ in range(n - 1):
-            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=bias), _norm(norm, ch * 2), nn.LeakyReLU(0.2, True)]
+            layers += [Conv2d(ch, ch * 2, 4, 2, 1, bias=bias), _norm(norm, ch * 2), nn.LeakyReLU(0.2, True)]
             ch *= 2
-        layers += [nn.Conv2d(ch, 1, 4, 1, 0, bias=False)]  # as DCGAN; a W-critic's offset gets no gradient
+        layers += [Conv2d(ch, 1, 4, 1, 0, bias=False)]  # as DCGAN; a W-critic's offset gets no gradient
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from translate.errors import UserError
-from translate.nn.layers import norm_layer
+from translate.nn.layers import Conv2d, ConvTranspose2d, norm_layer
 
 
 def encdec_depth(size: int) -> int:
@@ -31,9 +31,9 @@ def _widths(nf: int, depth: int) -> list[int]:
 
 def _encoder(input_nc: int, nf: int, depth: int, norm: str) -> list[nn.Module]:
     make_norm, widths = norm_layer(norm), _widths(nf, depth)
-    layers = [nn.Conv2d(input_nc, widths[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+    layers = [Conv2d(input_nc, widths[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
     for prev, c in zip(widths, widths[1:]):
-        layers += [nn.Conv2d(prev, c, 4, 2, 1, bias=False), make_norm(c), nn.LeakyReLU(0.2, True)]
+        layers += [Conv2d(prev, c, 4, 2, 1, bias=False), make_norm(c), nn.LeakyReLU(0.2, True)]
     return layers
 
 
@@ -43,8 +43,8 @@ class EncoderDecoder(nn.Module):
         make_norm, widths = norm_layer(norm), _widths(ngf, depth)
         layers = _encoder(input_nc, ngf, depth, norm)
         for c, nxt in zip(widths[::-1], widths[::-1][1:]):
-            layers += [nn.ConvTranspose2d(c, nxt, 4, 2, 1, bias=False), make_norm(nxt), nn.ReLU(True)]
-        layers += [nn.ConvTranspose2d(widths[0], output_nc, 4, 2, 1, bias=False), nn.Tanh()]
+            layers += [ConvTranspose2d(c, nxt, 4, 2, 1, bias=False), make_norm(nxt), nn.ReLU(True)]
+        layers += [ConvTranspose2d(widths[0], output_nc, 4, 2, 1, bias=False), nn.Tanh()]
         self.depth = depth
         self.model = nn.Sequential(*layers)
 
@@ -64,7 +64,7 @@ class EncoderDiscriminator(nn.Module):
     def __init__(self, input_nc=3, ndf=64, depth=4, norm="batch"):
         super().__init__()
         widths = _widths(ndf, depth)
-        self.model = nn.Sequential(*_encoder(input_nc, ndf, depth, norm), nn.Conv2d(widths[-1], 1, 4, 1, 0, bias=False))
+        self.model = nn.Sequential(*_encoder(input_nc, ndf, depth, norm), Conv2d(widths[-1], 1, 4, 1, 0, bias=False))
 
     def forward(self, x):
         return self.model(x)

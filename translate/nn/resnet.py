@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from translate.errors import UserError
-from translate.nn.layers import norm_layer, uses_bias
+from translate.nn.layers import Conv2d, ConvTranspose2d, norm_layer, uses_bias
 
 UPSAMPLING = ("transpose", "resize")
 
@@ -37,10 +37,10 @@ class ResnetBlock(nn.Module):
     def __init__(self, dim: int, norm: str = "instance", dropout: bool = False):
         super().__init__()
         make_norm, bias = norm_layer(norm), uses_bias(norm)
-        layers = [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias), make_norm(dim), nn.ReLU(True)]
+        layers = [nn.ReflectionPad2d(1), Conv2d(dim, dim, 3, bias=bias), make_norm(dim), nn.ReLU(True)]
         if dropout:
             layers.append(nn.Dropout(0.5))
-        layers += [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias), make_norm(dim)]
+        layers += [nn.ReflectionPad2d(1), Conv2d(dim, dim, 3, bias=bias), make_norm(dim)]
         self.block = nn.Sequential(*layers)
 
     def forward(self, x):
@@ -55,20 +55,20 @@ class ResnetGenerator(nn.Module):
         if up not in UPSAMPLING:
             raise UserError(f"up-sampling must be one of {', '.join(UPSAMPLING)}, not '{up}'")
         make_norm, bias = norm_layer(norm), uses_bias(norm)
-        layers = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7, bias=bias), make_norm(ngf), nn.ReLU(True)]
+        layers = [nn.ReflectionPad2d(3), Conv2d(input_nc, ngf, 7, bias=bias), make_norm(ngf), nn.ReLU(True)]
         for i in range(self.n_down):
             c = ngf * 2**i
-            layers += [nn.Conv2d(c, c * 2, 3, stride=2, padding=1, bias=bias), make_norm(c * 2), nn.ReLU(True)]
+            layers += [Conv2d(c, c * 2, 3, stride=2, padding=1, bias=bias), make_norm(c * 2), nn.ReLU(True)]
         c = ngf * 2**self.n_down
         layers += [ResnetBlock(c, norm, dropout) for _ in range(n_blocks)]
         for i in range(self.n_down):
             c = ngf * 2 ** (self.n_down - i)
             if up == "transpose":
-                layers.append(nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1, bias=bias))
+                layers.append(ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1, bias=bias))
             else:
-                layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.ReflectionPad2d(1), nn.Conv2d(c, c // 2, 3, bias=bias)]
+                layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.ReflectionPad2d(1), Conv2d(c, c // 2, 3, bias=bias)]
             layers += [make_norm(c // 2), nn.ReLU(True)]
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7), nn.Tanh()]
+        layers += [nn.ReflectionPad2d(3), Conv2d(ngf, output_nc, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
 
     def forward(self, x):

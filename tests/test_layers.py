@@ -1,0 +1,48 @@
+"""The CPU GEMM path of Conv2d / ConvTranspose2d computes what torch's own modules compute."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from translate.nn import layers
+
+
+@pytest.mark.parametrize("cls, base, cin, cout, size, stride, bias", [
+    (layers.Conv2d, nn.Conv2d, 64, 128, 8, 2, True),  # 16 output positions <= 128 channels: GEMM
+    (layers.Conv2d, nn.Conv2d, 32, 64, 4, 1, False),
+    (layers.ConvTranspose2d, nn.ConvTranspose2d, 128, 64, 4, 2, True),  # 16 input positions <= 128: GEMM
+    (layers.ConvTranspose2d, nn.ConvTranspose2d, 64, 32, 1, 2, False),
+    (layers.Conv2d, nn.Conv2d, 3, 8, 16, 2, True),  # activation-bound: oneDNN as before
+])
+def test_gemm_path_matches_torch(cls, base, cin, cout, size, stride, bias, monkeypatch):
+    torch.manual_seed(0)
+    ours = cls(cin, cout, 4, stride, 1, bias=bias)
+    ref = base(cin, cout, 4, stride, 1, bias=bias)
+    ref.load_state_dict(ours.state_dict())
+    x = torch.randn(3, cin, size, size, requires_grad=True)
+    x_ref = x.detach().clone().requires_grad_(True)
+    y, y_ref = ours(x), ref(x_ref)
+    assert y.shape == y_ref.shape
+    assert torch.allclose(y, y_ref, atol=1e-5, rtol=1e-4)
+    g = torch.randn_like(y)
+    y.backward(g)
+    y_ref.backward(g)
+    assert torch.allclose(x.grad, x_ref.grad, atol=1e-5, rtol=1e-4)
+    assert torch.allclose(ours.weight.grad, ref.weight.grad, atol=1e-4, rtol=1e-4)
+    if bias:
+        assert torch.allclose(ours.bias.grad, ref.bias.grad, atol=1e-4, rtol=1e-4)
+
+
+def test_gemm_path_is_taken_only_where_weight_bound(monkeypatch):
+    calls, unfold = [], torch.nn.functional.unfold
+    monkeypatch.setattr(torch.nn.functional, "unfold", lambda *a, **k: calls.append(1) or unfold(*a, **k))
+    layers.Conv2d(64, 128, 4, 2, 1)(torch.randn(1, 64, 8, 8))
+    assert calls, "a weight-bound conv takes the GEMM path"
+    calls.clear()
+    layers.Conv2d(3, 8, 4, 2, 1)(torch.randn(1, 3, 64, 64))
+    assert not calls, "an activation-bound conv stays on oneDNN"
+    monkeypatch.setattr(layers, "CPU_GEMM", False)
+    layers.Conv2d(64, 128, 4, 2, 1)(torch.randn(1, 64, 8, 8))
+    assert not calls, "TRANSLATE_CPU_GEMM=0 turns the path off"
