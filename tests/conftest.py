@@ -3,7 +3,6 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-import torch
 
 from translate.data.synthetic import random_batch
 from translate.models.base import DataInfo

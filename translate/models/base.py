@@ -107,3 +107,24 @@ class Translator(nn.Module):
 
     def inference_state(self) -> dict[str, Tensor]:
         return {f"{m}.{k}": v for m in self.inference_modules for k, v in getattr(self, m).state_dict().items()}
+
+
+class TwoWay(Translator):
+    """Unpaired models with generators ``netG_AB`` and ``netG_BA``: they translate either way, and their
+    sample grids show real | translated | reconstructed, the A rows then the B rows. ``fake()`` returns
+    fake_B, rec_A, fake_A and rec_B."""
+
+    inference_modules = ("netG_AB", "netG_BA")
+    directions = ("AtoB", "BtoA")
+
+    def translate(self, x, direction="AtoB"):
+        if direction not in self.directions:
+            raise ValueError(f"direction must be AtoB or BtoA, not {direction!r}")
+        return (self.netG_AB if direction == "AtoB" else self.netG_BA)(x)
+
+    def visuals(self, batch, fakes):
+        cols = {"real": (batch["A"], batch["B"]), "translated": (fakes["fake_B"], fakes["fake_A"]),
+                "reconstructed": (fakes["rec_A"], fakes["rec_B"])}
+        if len({t.shape[1] for pair in cols.values() for t in pair}) > 1:  # a grayscale domain: show as RGB
+            cols = {k: tuple(t.expand(-1, 3, -1, -1) if t.shape[1] == 1 else t for t in v) for k, v in cols.items()}
+        return {k: torch.cat([a.float(), b.float()]) for k, (a, b) in cols.items()}

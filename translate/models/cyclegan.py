@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 
 from translate import losses
 from translate.errors import UserError
-from translate.models.base import Translator
+from translate.models.base import TwoWay
 from translate.nn.layers import init_weights
 from translate.nn.patchgan import PatchGAN
 from translate.nn.pool import HistoryPool
@@ -37,20 +36,8 @@ def build_generator(net_g: str, size: int, input_nc: int, output_nc: int, ngf: i
     raise UserError(f"--netG must be auto, resnet_9blocks, resnet_6blocks or unet_N, not '{net_g}'")
 
 
-def cross_domain_visuals(real_a, fake_b, rec_a, real_b, fake_a, rec_b) -> dict[str, torch.Tensor]:
-    """Rows real A | fake B | reconstructed A, then the reverse rows real B | fake A | reconstructed B."""
-
-    def rgb(t):
-        return t.expand(-1, 3, -1, -1) if t.shape[1] == 1 else t
-
-    cols = {"real": (real_a, real_b), "translated": (fake_b, fake_a), "reconstructed": (rec_a, rec_b)}
-    if len({t.shape[1] for pair in cols.values() for t in pair}) > 1:
-        cols = {k: tuple(rgb(t) for t in v) for k, v in cols.items()}
-    return {k: torch.cat([a.float(), b.float()]) for k, (a, b) in cols.items()}
-
-
 @register_model("cyclegan", task="unpaired")
-class CycleGAN(Translator):
+class CycleGAN(TwoWay):
     """Unpaired translation with cycle consistency: G_AB, G_BA (ResNet) and D_A, D_B (70x70 PatchGAN)."""
 
     @dataclass(frozen=True)
@@ -71,9 +58,6 @@ class CycleGAN(Translator):
         beta1: float = 0.5
         beta2: float = 0.999
         init_gain: float = 0.02
-
-    inference_modules = ("netG_AB", "netG_BA")
-    directions = ("AtoB", "BtoA")
 
     def __init__(self, cfg, info):
         super().__init__(cfg, info)
@@ -119,11 +103,3 @@ class CycleGAN(Translator):
             out["idt_A"] = losses.l1(self.netG_BA(batch["A"]), batch["A"])
             total = total + c.lambda_identity * (c.lambda_b * out["idt_B"] + c.lambda_a * out["idt_A"])
         return {"total": total, **out}
-
-    def translate(self, x, direction="AtoB"):
-        if direction not in self.directions:
-            raise UserError(f"direction must be AtoB or BtoA, not '{direction}'")
-        return (self.netG_AB if direction == "AtoB" else self.netG_BA)(x)
-
-    def visuals(self, batch, fakes):
-        return cross_domain_visuals(batch["A"], fakes["fake_B"], fakes["rec_A"], batch["B"], fakes["fake_A"], fakes["rec_B"])

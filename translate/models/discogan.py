@@ -18,15 +18,14 @@ import torch.nn.functional as F
 
 from translate import losses
 from translate.errors import UserError
-from translate.models.base import OptimSpec, Translator
-from translate.models.cyclegan import cross_domain_visuals
+from translate.models.base import OptimSpec, TwoWay
 from translate.nn.encdec import EncoderDecoder, EncoderDiscriminator, encdec_depth
 from translate.nn.layers import init_weights
 from translate.registry import register_model
 
 
 @register_model("discogan", task="unpaired")
-class DiscoGAN(Translator):
+class DiscoGAN(TwoWay):
     """Unpaired translation with reconstruction losses: encoder-decoder G_AB, G_BA and D_A, D_B."""
 
     @dataclass(frozen=True)
@@ -45,9 +44,6 @@ class DiscoGAN(Translator):
 
     defaults = {"data": {"load_size": 64, "crop_size": 64, "flip": False},
                 "train": {"batch_size": 64, "lr_policy": "constant"}}
-    inference_modules = ("netG_AB", "netG_BA")
-    directions = ("AtoB", "BtoA")
-
     def __init__(self, cfg, info):
         super().__init__(cfg, info)
         if cfg.recon not in ("mse", "l1"):
@@ -88,11 +84,3 @@ class DiscoGAN(Translator):
                "recon_B": self._recon(fakes["rec_B"], batch["B"])}
         total = out["G_AB"] + out["G_BA"] + c.lambda_recon * (out["recon_A"] + out["recon_B"])
         return {"total": total, **out}
-
-    def translate(self, x, direction="AtoB"):
-        if direction not in self.directions:
-            raise UserError(f"direction must be AtoB or BtoA, not '{direction}'")
-        return (self.netG_AB if direction == "AtoB" else self.netG_BA)(x)
-
-    def visuals(self, batch, fakes):
-        return cross_domain_visuals(batch["A"], fakes["fake_B"], fakes["rec_A"], batch["B"], fakes["fake_A"], fakes["rec_B"])

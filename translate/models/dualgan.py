@@ -23,8 +23,7 @@ import torch
 
 from translate import losses
 from translate.errors import UserError
-from translate.models.base import OptimSpec, Translator
-from translate.models.cyclegan import cross_domain_visuals
+from translate.models.base import OptimSpec, TwoWay
 from translate.nn.layers import init_weights
 from translate.nn.patchgan import PatchGAN
 from translate.nn.unet import UnetGenerator, unet_depth
@@ -34,7 +33,7 @@ REGIMES = ("clip", "gp")
 
 
 @register_model("dualgan", task="unpaired")
-class DualGAN(Translator):
+class DualGAN(TwoWay):
     """Unpaired translation with Wasserstein critics: U-Net G_AB, G_BA and critics D_A, D_B."""
 
     @dataclass(frozen=True)
@@ -56,9 +55,6 @@ class DualGAN(Translator):
         init_gain: float = 0.02
 
     defaults = {"train": {"lr_policy": "constant"}}
-    inference_modules = ("netG_AB", "netG_BA")
-    directions = ("AtoB", "BtoA")
-
     def __init__(self, cfg, info):
         super().__init__(cfg, info)
         if cfg.regime not in REGIMES:
@@ -121,11 +117,3 @@ class DualGAN(Translator):
                "recovery_B": losses.l1(fakes["rec_B"], batch["B"])}
         total = out["G_AB"] + out["G_BA"] + self.cfg.lambda_l1 * (out["recovery_A"] + out["recovery_B"])
         return {"total": total, **out}
-
-    def translate(self, x, direction="AtoB"):
-        if direction not in self.directions:
-            raise UserError(f"direction must be AtoB or BtoA, not '{direction}'")
-        return (self.netG_AB if direction == "AtoB" else self.netG_BA)(x)
-
-    def visuals(self, batch, fakes):
-        return cross_domain_visuals(batch["A"], fakes["fake_B"], fakes["rec_A"], batch["B"], fakes["fake_A"], fakes["rec_B"])

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import math
 
-import torch.nn.functional as F
 from torch import nn
 
 from translate.errors import UserError
-from translate.nn.layers import Conv2d, ConvTranspose2d, norm_layer
+from translate.nn.layers import Conv2d, ConvTranspose2d, padded_forward, norm_layer
 
 
 def encdec_depth(size: int) -> int:
@@ -49,13 +48,7 @@ class EncoderDecoder(nn.Module):
         self.model = nn.Sequential(*layers)
 
     def forward(self, x):
-        h, w = x.shape[-2:]
-        m = 2**self.depth
-        ph, pw = (-h) % m, (-w) % m
-        if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-        y = self.model(x)
-        return y[..., :h, :w] if (ph or pw) else y
+        return padded_forward(self.model, x, 2**self.depth)
 
 
 class EncoderDiscriminator(nn.Module):

@@ -59,6 +59,16 @@ def init_weights(net: nn.Module, kind: str = "normal", gain: float = 0.02) -> nn
     return net
 
 
+def padded_forward(net: nn.Module, x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Run ``net`` on ``x`` padded (replicate) to a multiple of ``multiple`` and crop the output back,
+    so networks that halve the resolution N times translate images of any size."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if not (ph or pw):
+        return net(x)
+    return net(F.pad(x, (0, pw, 0, ph), mode="replicate"))[..., :h, :w]
+
+
 def count_parameters(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
 
@@ -66,8 +76,8 @@ def count_parameters(net: nn.Module) -> int:
 # -- convolutions with a faster CPU path where they are weight-bound ------------------------------------
 # At batch sizes of a few images, the inner layers of these networks (512-1024 channels at 1x1 to 16x16)
 # are bound by reading their weights, and oneDNN re-lays-out the weights on every call. Where the
-# unfolded activations are no larger than the weights (conv: output positions <= output channels;
-# transposed conv: input positions <= input channels), a plain GEMM on the weights as stored, with
+# unfolded activations are no larger than the weights (conv: batch x output positions <= output
+# channels; transposed conv: batch x input positions <= input channels), a plain GEMM on the weights as stored, with
 # im2col / col2im around it, does the same fp32 arithmetic 1.3-5x faster on CPU. Every other case keeps
 # oneDNN. Parameters and state-dict keys are those of torch's own modules.
 
@@ -85,7 +95,7 @@ class Conv2d(nn.Conv2d):
         n, _, h, w = x.shape
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         positions = ((h + 2 * ph - kh) // sh + 1) * ((w + 2 * pw - kw) // sw + 1)
-        if positions > self.out_channels or not _gemm_ok(self, x):
+        if n * positions > self.out_channels or not _gemm_ok(self, x):
             return super().forward(x)
         cols = F.unfold(x, (kh, kw), padding=(ph, pw), stride=(sh, sw))
         y = torch.matmul(self.weight.reshape(self.out_channels, -1), cols)
@@ -96,7 +106,7 @@ class Conv2d(nn.Conv2d):
 class ConvTranspose2d(nn.ConvTranspose2d):
     def forward(self, x, output_size=None):
         n, cin, h, w = x.shape
-        if h * w > cin or output_size is not None or self.output_padding != (0, 0) or not _gemm_ok(self, x):
+        if n * h * w > cin or output_size is not None or self.output_padding != (0, 0) or not _gemm_ok(self, x):
             return super().forward(x, output_size)
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         cols = torch.matmul(self.weight.reshape(cin, -1).t(), x.reshape(n, cin, h * w))

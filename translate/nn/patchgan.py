@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from translate.nn.layers import Conv2d, ConvTranspose2d, norm_layer, uses_bias
+from translate.nn.layers import Conv2d, norm_layer, uses_bias
 
 
 class PatchGAN(nn.Module):

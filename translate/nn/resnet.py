@@ -13,11 +13,10 @@ the output cropped back, so any image size translates.
 
 from __future__ import annotations
 
-import torch.nn.functional as F
 from torch import nn
 
 from translate.errors import UserError
-from translate.nn.layers import Conv2d, ConvTranspose2d, norm_layer, uses_bias
+from translate.nn.layers import Conv2d, ConvTranspose2d, padded_forward, norm_layer, uses_bias
 
 UPSAMPLING = ("transpose", "resize")
 
@@ -72,10 +71,4 @@ class ResnetGenerator(nn.Module):
         self.model = nn.Sequential(*layers)
 
     def forward(self, x):
-        h, w = x.shape[-2:]
-        m = 2**self.n_down
-        ph, pw = (-h) % m, (-w) % m
-        if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-        y = self.model(x)
-        return y[..., :h, :w] if (ph or pw) else y
+        return padded_forward(self.model, x, 2**self.n_down)

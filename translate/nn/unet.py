@@ -12,11 +12,10 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from translate.errors import UserError
-from translate.nn.layers import Conv2d, ConvTranspose2d, norm_layer, uses_bias
+from translate.nn.layers import Conv2d, ConvTranspose2d, padded_forward, norm_layer, uses_bias
 
 
 def unet_depth(net_g: str) -> int:
@@ -75,10 +74,4 @@ class UnetGenerator(nn.Module):
         self.model = UnetBlock(output_nc, ngf, input_nc=input_nc, submodule=block, outermost=True, norm=norm)
 
     def forward(self, x):
-        h, w = x.shape[-2:]
-        m = 2**self.depth
-        ph, pw = (-h) % m, (-w) % m
-        if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-        y = self.model(x)
-        return y[..., :h, :w] if (ph or pw) else y
+        return padded_forward(self.model, x, 2**self.depth)
