@@ -43,6 +43,9 @@ def test_gemm_path_is_taken_only_where_weight_bound(monkeypatch):
     calls.clear()
     layers.Conv2d(3, 8, 4, 2, 1)(torch.randn(1, 3, 64, 64))
     assert not calls, "an activation-bound conv stays on oneDNN"
+    with torch.no_grad():
+        layers.Conv2d(64, 128, 4, 2, 1)(torch.randn(1, 64, 8, 8))
+    assert not calls, "inference stays on oneDNN"
     monkeypatch.setattr(layers, "CPU_GEMM", False)
     layers.Conv2d(64, 128, 4, 2, 1)(torch.randn(1, 64, 8, 8))
     assert not calls, "TRANSLATE_CPU_GEMM=0 turns the path off"

@@ -86,7 +86,10 @@ CPU_GEMM = os.environ.get("TRANSLATE_CPU_GEMM", "1") != "0"  # TRANSLATE_CPU_GEM
 
 
 def _gemm_ok(m, x) -> bool:
-    return (CPU_GEMM and x.device.type == "cpu" and x.dim() == 4 and m.groups == 1 and m.dilation == (1, 1)
+    # training steps in fp32 only: that is where it was measured faster (bf16 matmul is emulated on CPUs
+    # without native bf16, and batched inference amortises oneDNN's weight layout)
+    return (CPU_GEMM and x.device.type == "cpu" and x.dtype == torch.float32 and torch.is_grad_enabled()
+            and not torch.is_autocast_enabled("cpu") and x.dim() == 4 and m.groups == 1 and m.dilation == (1, 1)
             and m.padding_mode == "zeros" and isinstance(m.padding, tuple))
 
 
