@@ -15,12 +15,9 @@ translate.inference (as ``translate convert``).
 from __future__ import annotations
 
 import argparse
-import html
 import logging
 import sys
 from pathlib import Path
-
-import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "horse2zebra"
@@ -85,16 +82,18 @@ def train(args) -> Path:
 
 
 def gallery(run_dir: Path, data: Path, count: int, device: str) -> list[Path]:
-    """Convert testA/ (AtoB) and testB/ (BtoA) at the training size; one PNG and one index.html."""
+    """Convert testA/ (AtoB) and testB/ (BtoA) at the training size; a PNG per direction and an index.html."""
+    import cv2
+
     from translate import api
-    from translate.data.io import list_images, load_image, save_image
-    from translate.engine.setup import resolve_device
+    from translate.data.io import list_images, load_image
+    from translate.gallery import write_gallery
     from translate.inference import convert_folder
 
-    model, cfg = api.load_run(run_dir, device=str(resolve_device(device)))
+    model, cfg = api.load_run(run_dir, device=device)
     size = cfg.data.crop_size
     out_root = run_dir / "gallery"
-    written, sections = [], []
+    written = []
     for direction, folder in (("AtoB", "testA"), ("BtoA", "testB")):
         src = data / folder
         if not src.is_dir():
@@ -102,32 +101,14 @@ def gallery(run_dir: Path, data: Path, count: int, device: str) -> list[Path]:
         dst = out_root / folder
         report = convert_folder(model, src, dst, direction=direction, size=size, batch_size=8, overwrite=True)
         print(f"{direction}: converted {report.converted} of {src} ({report.images_per_s:.1f} images/s), "
-              f"{report.skipped} already there, {len(report.failed)} failed")
-        files = list_images(src)
-        pairs = [(f, dst / f.with_suffix(".png").name) for f in files if (dst / f.with_suffix(".png").name).exists()]
-        if not pairs:
-            continue
-        rows = []
-        for f, g in pairs[:count]:
-            import cv2
-
-            a = cv2.resize(load_image(f), (size, size), interpolation=cv2.INTER_AREA)
-            b = load_image(g)
-            gap = np.full((size, 4, 3), 255, np.uint8)
-            rows.append(np.concatenate([a, gap, b], 1))
-            rows.append(np.full((4, rows[-1].shape[1], 3), 255, np.uint8))
-        png = out_root / f"gallery_{direction}.png"
-        save_image(np.concatenate(rows[:-1], 0), png)
-        written.append(png)
-        cells = "\n".join(f'<tr><td><img src="{html.escape(str(f.resolve()))}" width="{size}"></td>'
-                          f'<td><img src="{folder}/{html.escape(g.name)}" width="{size}"></td></tr>' for f, g in pairs)
-        sections.append(f"<h2>{direction}: {folder}/ ({len(pairs)} images)</h2>\n"
-                        f'<p><img src="{png.name}"></p>\n<table><tr><th>input</th><th>output</th></tr>\n{cells}\n</table>')
-    (out_root / "index.html").write_text(
-        f"<!doctype html><meta charset=utf-8><title>{html.escape(run_dir.name)}: gallery</title>\n"
-        f"<h1>{html.escape(str(run_dir))}</h1>\n<p>input | output, at {size}x{size}</p>\n" + "\n".join(sections) + "\n")
-    written.append(out_root / "index.html")
-    return written
+              f"{len(report.failed)} failed")
+        pairs = [(f, dst / f.with_suffix(".png").name) for f in list_images(src)]
+        rows = [[cv2.resize(load_image(f), (size, size), interpolation=cv2.INTER_AREA), load_image(g)]
+                for f, g in pairs[:count] if g.exists()]
+        if rows:
+            written.append(write_gallery(out_root, f"gallery_{direction}", ["input", "output"], rows,
+                                         title=f"{run_dir.name}: {folder}/ at {size}x{size}"))
+    return written + [out_root / "index.html"]
 
 
 def main(argv=None) -> None:
