@@ -146,3 +146,18 @@ def test_ctrl_c_stops_after_the_iteration_with_a_resumable_checkpoint(paired_dir
     assert _metric_steps(out["run_dir"]) == [1, 2]
     monkeypatch.setattr(Trainer, "train_step", original)
     assert api.resume(out["run_dir"], progress=False)["step"] == 6
+
+
+def test_atomic_writes_get_ordinary_permissions(tmp_path):
+    import os
+
+    from translate.data.io import save_image
+    from translate.engine.io import atomic_write_text
+
+    mask = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+        save_image(__import__("numpy").zeros((4, 4, 3), "uint8"), tmp_path / "b.png")
+    finally:
+        os.umask(mask)
+    assert {oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir()} == {"0o644"}

@@ -13,10 +13,24 @@ import torch
 from translate.errors import UserError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def temp_beside(path: Path, suffix: str) -> tuple[int, str]:
+    """A temporary file in ``path``'s folder with the permissions a plain open() would give
+    (mkstemp makes them private)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
+    os.chmod(tmp, 0o666 & ~_umask())
+    return fd, tmp
+
+
 def atomic_write(path: Path, write) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temp_beside(path, ".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
