@@ -95,10 +95,12 @@ def _gemm_ok(m, x) -> bool:
 
 class Conv2d(nn.Conv2d):
     def forward(self, x):
+        if not _gemm_ok(self, x):  # first: the shape test below would pin symbolic sizes under torch.export
+            return super().forward(x)
         n, _, h, w = x.shape
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         positions = ((h + 2 * ph - kh) // sh + 1) * ((w + 2 * pw - kw) // sw + 1)
-        if n * positions > self.out_channels or not _gemm_ok(self, x):
+        if n * positions > self.out_channels:
             return super().forward(x)
         cols = F.unfold(x, (kh, kw), padding=(ph, pw), stride=(sh, sw))
         y = torch.matmul(self.weight.reshape(self.out_channels, -1), cols)
@@ -108,8 +110,10 @@ class Conv2d(nn.Conv2d):
 
 class ConvTranspose2d(nn.ConvTranspose2d):
     def forward(self, x, output_size=None):
+        if not _gemm_ok(self, x) or output_size is not None or self.output_padding != (0, 0):
+            return super().forward(x, output_size)
         n, cin, h, w = x.shape
-        if n * h * w > cin or output_size is not None or self.output_padding != (0, 0) or not _gemm_ok(self, x):
+        if n * h * w > cin:
             return super().forward(x, output_size)
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         cols = torch.matmul(self.weight.reshape(cin, -1).t(), x.reshape(n, cin, h * w))
