@@ -7,9 +7,9 @@ import math
 from pathlib import Path
 
 import torch
-from torchvision.utils import make_grid
 
-from translate.data.io import save_image, to_uint8
+from translate.data.io import save_image
+from translate.engine.run import write_grid
 from translate.errors import UserError
 
 
@@ -50,8 +50,7 @@ def write(samples: torch.Tensor, per_row: int, out: Path) -> Path:
         pts = samples.numpy()
         save_image(plot2d.scatter(pts, plot2d.extent_of(pts), size=512), out)
         return out
-    imgs = samples.expand(-1, 3, -1, -1) if samples.shape[1] == 1 else samples
-    save_image(to_uint8(make_grid(imgs.clamp(-1, 1), nrow=per_row, padding=2, pad_value=1.0)), out)
+    write_grid({"sample": samples}, out, nrow=per_row)
     return out
 
 

@@ -35,8 +35,4 @@ def check_folder(folder: Path, layout: str = "auto") -> tuple[list[str], list[st
     common = ", ".join(f"{w}x{h} ({n})" for (w, h), n in sizes.most_common(5))
     more = f" and {len(sizes) - 5} other sizes" if len(sizes) > 5 else ""
     lines.append(f"image sizes: {common}{more}")
-    if found.kind == "paired A|B":
-        odd = [s for s in sizes if s[0] < 2]
-        if odd:
-            problems.append("some A|B images are narrower than 2 pixels; they cannot be split")
     return lines, problems

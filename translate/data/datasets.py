@@ -70,14 +70,13 @@ class KeyedDataset(Dataset):
 
     def fixed_batch(self, count: int) -> dict[str, Any]:
         """Evenly spaced samples without random crop or flip: the rows of every sample grid."""
-        out, i = [], 0
+        out = []
         picks = np.linspace(0, self.n - 1, num=min(count, self.n)).round().astype(int).tolist()
         for index in dict.fromkeys(picks):
             try:
                 out.append(self.load(index, 0, False))
             except ImageError as exc:
                 report_once(exc)
-            i += 1
         if not out:
             raise UserError("no readable images for the sample grid; run 'translate check DIR'")
         return default_collate(out)

@@ -72,22 +72,22 @@ class Metrics:
         atomic_write_text(self.path, buf.getvalue())
 
 
-def grid_image(visuals: dict[str, torch.Tensor]) -> torch.Tensor:
+def grid_image(visuals: dict[str, torch.Tensor], nrow: int | None = None) -> torch.Tensor:
     """One row per sample with a column per visual (input | output | target); a single visual
     (unconditional samples) is laid out as a square grid."""
     keys = list(visuals)
     tiles = [v.detach().float().cpu() for v in visuals.values()]
     tiles = [t.expand(-1, 3, -1, -1) if t.shape[1] == 1 else t for t in tiles]
     if len(keys) == 1:
-        images, nrow = tiles[0], max(1, math.ceil(math.sqrt(tiles[0].shape[0])))
+        images, nrow = tiles[0], nrow or max(1, math.ceil(math.sqrt(tiles[0].shape[0])))
     else:
         images = torch.stack(tiles, 1).flatten(0, 1)
         nrow = len(keys)
     return make_grid(images.clamp(-1, 1), nrow=nrow, padding=2, pad_value=1.0)
 
 
-def write_grid(visuals: dict[str, torch.Tensor], path: Path) -> None:
-    save_image(to_uint8(grid_image(visuals)), path)
+def write_grid(visuals: dict[str, torch.Tensor], path: Path, nrow: int | None = None) -> None:
+    save_image(to_uint8(grid_image(visuals, nrow)), path)
 
 
 def write_sample_index(samples_dir: Path, columns: list[str]) -> None:
