@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -26,9 +25,9 @@ def run_one(args) -> dict:
 
     from translate.config import Config, TrainConfig
     from translate.data.synthetic import random_batch
-    from translate.engine.setup import resolve_device
+    from translate.engine.hardware import resolve_device
     from translate.engine.trainer import Trainer, to_device
-    from translate.models.base import DataInfo
+    from translate.types import DataInfo
     from translate.registry import create_model, get_model_class
 
     if args.threads:
@@ -46,7 +45,9 @@ def run_one(args) -> dict:
     opts = dict(kv.split("=", 1) for kv in args.opt)
     opts = {k: _value(v) for k, v in opts.items()}
     model = create_model(args.model, info, opts)
-    cfg = Config(model=args.model, train=TrainConfig(precision=args.precision, channels_last=args.channels_last, device=args.device))
+    # the baseline runs torch's convolutions everywhere (no GEMM path), as the official scripts do
+    cfg = Config(model=args.model, train=TrainConfig(precision=args.precision, channels_last=args.channels_last, device=args.device,
+                                                     cpu_gemm=not args.adam_loop))
     trainer = Trainer.for_step(cfg, model, device)
     batch = to_device(random_batch(cls.task, info, args.batch_size), device, trainer.channels_last)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -81,7 +82,7 @@ def _convert(model, args, device) -> float:
 
     import numpy as np
 
-    from translate.data.io import save_image
+    from translate.data.image_files import save_image
     from translate.inference import convert_folder
 
     if not hasattr(model, "translate") or model.task not in ("paired", "unpaired"):
@@ -135,8 +136,7 @@ def main() -> None:
                 for cl, base in [(cl, b) for cl in layouts for b in ([True, False] if args.baseline else [False])]:
                     one = {**vars(args), "model": model, "size": size, "precision": precision, "channels_last": cl,
                            "one": None, "adam_loop": base}
-                    env = {**os.environ, "TRANSLATE_CPU_GEMM": "0"} if base else None
-                    proc = subprocess.run([sys.executable, __file__, "--one", json.dumps(one)], capture_output=True, text=True, env=env)
+                    proc = subprocess.run([sys.executable, __file__, "--one", json.dumps(one)], capture_output=True, text=True)
                     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
                     if proc.returncode or not lines:
                         print(f"{model} {size} {precision}: failed\n{proc.stderr[-2000:]}", file=sys.stderr)

@@ -86,8 +86,8 @@ def gallery(run_dir: Path, data: Path, count: int, device: str) -> list[Path]:
     import cv2
 
     from translate import api
-    from translate.data.io import list_images, load_image
-    from translate.gallery import write_gallery
+    from translate.data.image_files import list_images, load_image
+    from translate.pictures import write_gallery
     from translate.inference import convert_folder
 
     model, cfg = api.load_run(run_dir, device=device)

@@ -1,6 +1,6 @@
 """Tiny synthetic datasets, generated on the fly (the project ships no third-party images).
 
-    python scripts/make_synthetic.py paired DIR [--n 64 --size 64]     # A|B: shapes -> their edges
+    python scripts/make_synthetic.py paired DIR [--n 64 --size 64]     # A|B: a sketch (edges) | the coloured shapes
     python scripts/make_synthetic.py unpaired DIR                       # trainA/ circles, trainB/ squares
     python scripts/make_synthetic.py labelled DIR                       # one folder per class
 """

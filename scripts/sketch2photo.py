@@ -39,8 +39,8 @@ def main(argv=None) -> None:
 
     from translate import api
     from translate.cli import _setup_logging
-    from translate.data.io import list_images, load_image
-    from translate.gallery import write_gallery
+    from translate.data.image_files import list_images, load_image
+    from translate.pictures import write_gallery
     from translate.inference import convert_folder
 
     _setup_logging()

@@ -22,13 +22,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
-from translate import api, losses, plot2d
-from translate.data.io import save_image
-from translate.data.toy import TOYS, get_toy
-from translate.engine import run as rundir
-from translate.engine.io import safe_load
-from translate.metrics import SAMPLES, toy_coverage
+from translate import api, losses, pictures, plot2d
+from translate.config import Config, TrainConfig
+from translate.data.image_files import save_image
+from translate.data.toy import TOYS, ToyDataset, get_toy
+from translate.engine import run_folder
+from translate.engine.trainer import Trainer
+from translate.files import safe_load
+from translate.mode_coverage import SAMPLES, toy_coverage
 from translate.registry import create_model
 
 MODELS = ("gan", "wgan", "wgan_gp")
@@ -54,7 +57,7 @@ def train_one(toy: str, model: str, args, out: Path) -> dict:
     seconds = time.perf_counter() - t0
     run_dir = Path(result["run_dir"])
     net, _ = api.load_run(run_dir)
-    net.load_state_dict(safe_load(run_dir / rundir.CHECKPOINTS / "last.pt")["model"])  # D too, for its surface
+    net.load_state_dict(safe_load(run_dir / run_folder.CHECKPOINTS / "last.pt")["model"])  # D too, for its surface
     net.eval()
     with torch.no_grad(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(args.seed + 1)
@@ -80,17 +83,13 @@ def picture(toy: str, net, samples: np.ndarray, path: Path, size: int = 320) -> 
         grid = torch.from_numpy(plot2d.grid_points(ext, size)).float()
         values = torch.cat([net.netD(g) for g in grid.split(8192)]).numpy().reshape(size, size)
     right = plot2d.scatter(real[:2000], ext, base=plot2d.surface(values), color=(0, 0, 0), dot=0)
-    save_image(plot2d.side_by_side(left, right), path)
+    save_image(pictures.tile([[left, right]], gap=4), path)
 
 
 def gradient_norms(toy: str, args, checkpoints=(0, 10, 50, 200, 1000, 3000)) -> list[dict]:
     """Arjovsky & Bottou's experiment on a 2-D toy: hold G fixed at its initialisation, train D alone
     (through the engine's train_step, with the generator step switched off), and log the norm of G's
     gradient under the saturating log(1 - D(G(z))) and the non-saturating -log D(G(z)) losses."""
-    from translate.config import Config, TrainConfig
-    from translate.data.toy import ToyDataset
-    from translate.engine.trainer import Trainer
-
     torch.manual_seed(args.seed)
     data = ToyDataset(toy, args.seed)
     model = create_model("gan", data.info, {"hidden": args.hidden})
@@ -124,16 +123,12 @@ def overview(results: list[dict], toys, models, out: Path) -> Path:
         for m in models:
             r = next((r for r in results if r["toy"] == toy and r["model"] == m), None)
             if r:
-                from PIL import Image
-
                 img = np.asarray(Image.open(r["png"]).convert("RGB"))
                 panels.append(img[:, : img.shape[1] // 2 - 2])
         if panels:
-            rows.append(plot2d.side_by_side(*panels))
-    width = max(r.shape[1] for r in rows)
-    rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+            rows.append(panels)
     path = out / "overview.png"
-    save_image(np.concatenate(rows, 0), path)
+    save_image(pictures.tile(rows, gap=4), path)
     return path
 
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from conftest import make_batch, tiny_info, tiny_opts, vector_capable
+from translate.models.base import Translator
 from translate.registry import create_model, list_models
 
 MODELS = list_models()
@@ -62,7 +63,7 @@ def _infer(model, batch):
     model.eval()
     with torch.no_grad():
         torch.manual_seed(123)
-        if model.task in ("paired", "unpaired"):
+        if isinstance(model, Translator):
             return torch.cat([model.translate(batch["A"], d) for d in model.directions])
         labels = batch.get("label")
         return model.sample(2, labels)
@@ -70,7 +71,7 @@ def _infer(model, batch):
 
 @pytest.mark.parametrize("name,vector", CASES)
 def test_save_load_gives_identical_outputs(name, vector, tmp_path):
-    from translate.engine.io import atomic_save, safe_load
+    from translate.files import atomic_save, safe_load
 
     model = build(name, seed=1, vector=vector)
     batch = make_batch(name, model.info)

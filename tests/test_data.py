@@ -8,7 +8,7 @@ from PIL import Image
 
 from translate.config import DataConfig
 from translate.data.datasets import PairedDataset, ResumableBatchSampler
-from translate.data.io import load_image
+from translate.data.image_files import load_image
 from translate.data.layouts import detect, find_paired
 from translate.data.transforms import Preprocess
 from translate.errors import ImageError, UserError
@@ -122,5 +122,5 @@ def test_sampler_resumes_mid_epoch_and_covers_each_epoch():
     epoch0 = [k for b in first[:3] for k in b]
     assert len(set(epoch0)) == 9 and all(0 <= k < 10 for k in epoch0)
     assert [k % 10 for b in first[3:6] for k in b] != [k for k in epoch0], "each epoch is a new permutation"
-    with pytest.raises(UserError, match="has 2 samples but --batch-size is 4"):
+    with pytest.raises(UserError, match="has 2 samples but batch_size is 4"):
         ResumableBatchSampler(2, 4, seed=0)

@@ -7,7 +7,7 @@ import torch
 
 from conftest import tiny_paired_config
 from translate import api
-from translate.engine.io import atomic_save, safe_load
+from translate.files import atomic_save, safe_load
 from translate.engine.trainer import Trainer, lr_factor
 from translate.errors import UserError
 
@@ -44,7 +44,7 @@ def test_resume_after_a_kill_equals_a_straight_run(paired_dir, tmp_path, monkeyp
     assert resumed["step"] == straight["step"] == 6 and resumed["steps_run"] == 3
     a, b = safe_load(straight["checkpoint"]), safe_load(resumed["checkpoint"])
     assert _states_equal(a["model"], b["model"])
-    assert _states_equal(a["ema"]["shadow"], b["ema"]["shadow"])
+    assert _states_equal(a["ema"]["average"], b["ema"]["average"])
     assert a["optimizers"]["G"]["state"][0]["exp_avg"].equal(b["optimizers"]["G"]["state"][0]["exp_avg"])
     assert _metric_steps(run_b) == [1, 2, 3, 4, 5, 6]  # rows past the checkpoint were replaced, not duplicated
     assert _states_equal(safe_load(straight["run_dir"] / "generator.pt")["state"], safe_load(run_b / "generator.pt")["state"])
@@ -67,7 +67,8 @@ def test_every_run_ends_with_grid_checkpoint_metrics_and_weights(paired_dir, tmp
     assert _metric_steps(run) == [1]
     header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
     assert header[:4] == ["step", "epoch", "lr", "images_per_s"] and {"D", "G", "G_L1", "G_GAN"} <= set(header)
-    assert api.load_config(run) == cfg
+    assert api.load_config(run) == api.resolve_config({}, run / "config.yaml")
+    assert api.load_config(run).model_opts == api.resolve_config({"model_opts": cfg.model_opts}).model_opts
     assert not list(run.rglob(".*.tmp")), "temporary files left behind"
 
 
@@ -113,7 +114,7 @@ def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
 def test_mixed_precision_steps_are_finite_and_fp16_uses_a_scaler(precision):
     from translate.config import Config, TrainConfig
     from translate.data.synthetic import random_batch
-    from translate.models.base import DataInfo
+    from translate.types import DataInfo
     from translate.registry import create_model
 
     torch.manual_seed(0)
@@ -151,8 +152,8 @@ def test_ctrl_c_stops_after_the_iteration_with_a_resumable_checkpoint(paired_dir
 def test_atomic_writes_get_ordinary_permissions(tmp_path):
     import os
 
-    from translate.data.io import save_image
-    from translate.engine.io import atomic_write_text
+    from translate.data.image_files import save_image
+    from translate.files import atomic_write_text
 
     mask = os.umask(0o022)
     try:

@@ -1,7 +1,7 @@
 import numpy as np
 from PIL import Image
 
-from translate.gallery import write_gallery
+from translate.pictures import write_gallery
 
 
 def test_gallery_lays_out_rows_and_columns_with_gaps(tmp_path):

@@ -14,7 +14,7 @@ from translate import losses
 from translate.cli import app
 from translate.config import Config, TrainConfig
 from translate.engine.trainer import Trainer
-from translate.models.base import DataInfo
+from translate.types import DataInfo
 from translate.registry import create_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -158,7 +158,7 @@ def test_toy_layout_and_coverage():
     from translate.config import DataConfig
     from translate.data.toy import get_toy
     from translate.errors import UserError
-    from translate.metrics import mode_coverage, toy_coverage
+    from translate.mode_coverage import mode_coverage, toy_coverage
 
     ds = build_dataset(DataConfig(root="ring8", layout="toy"), "unconditional", "gan", 0)
     assert ds.info.dim == 2 and ds[3]["image"].shape == (2,)
@@ -196,7 +196,7 @@ def test_sample_is_reproducible_with_a_seed(runner, tmp_path):
         r = runner.invoke(app, ["sample", str(run), "--n", "4", "--out", str(tmp_path / f"{name}.png"), "--seed", str(seed), "--device", "cpu"])
         assert r.exit_code == 0, r.output
         outs.append(np.asarray(Image.open(tmp_path / f"{name}.png")))
-    assert outs[0].shape == (2 + 2 * 34, 2 + 2 * 34, 3)  # 2 x 2 grid of 32 px tiles, 2 px padding
+    assert outs[0].shape == (2 * 32 + 2, 2 * 32 + 2, 3)  # 2 x 2 grid of 32 px tiles, 2 px between them
     assert np.array_equal(outs[0], outs[1]) and not np.array_equal(outs[0], outs[2])
     r = runner.invoke(app, ["sample", str(run), "--label", "circle", "--device", "cpu"])
     assert r.exit_code == 2 and "unconditional" in r.output
@@ -209,7 +209,7 @@ def test_sample_cgan_rows_per_class_and_label(runner, tmp_path):
     run = _fit(runner, tmp_path, "--labelled", str(root), "--model", "cgan")
     r = runner.invoke(app, ["sample", str(run), "--n", "6", "--out", str(tmp_path / "all.png"), "--device", "cpu"])
     assert r.exit_code == 0, r.output
-    assert np.asarray(Image.open(tmp_path / "all.png")).shape[:2] == (2 + 3 * 34, 2 + 2 * 34)  # 3 rows (classes) of 2
+    assert np.asarray(Image.open(tmp_path / "all.png")).shape[:2] == (3 * 32 + 4, 2 * 32 + 2)  # 3 rows (classes) of 2
     r = runner.invoke(app, ["sample", str(run), "--n", "4", "--label", "square", "--out", str(tmp_path / "sq.png"), "--device", "cpu"])
     assert r.exit_code == 0, r.output
     r = runner.invoke(app, ["sample", str(run), "--label", "hexagon", "--device", "cpu"])

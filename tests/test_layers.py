@@ -18,7 +18,7 @@ from translate.nn import layers
 ])
 def test_gemm_path_matches_torch(cls, base, cin, cout, size, stride, bias, monkeypatch):
     torch.manual_seed(0)
-    ours = cls(cin, cout, 4, stride, 1, bias=bias)
+    ours = layers.use_cpu_gemm(cls(cin, cout, 4, stride, 1, bias=bias))
     ref = base(cin, cout, 4, stride, 1, bias=bias)
     ref.load_state_dict(ours.state_dict())
     x = torch.randn(3, cin, size, size, requires_grad=True)
@@ -35,17 +35,19 @@ def test_gemm_path_matches_torch(cls, base, cin, cout, size, stride, bias, monke
         assert torch.allclose(ours.bias.grad, ref.bias.grad, atol=1e-4, rtol=1e-4)
 
 
-def test_gemm_path_is_taken_only_where_weight_bound(monkeypatch):
+def test_gemm_path_is_taken_only_where_weight_bound_and_turned_on(monkeypatch):
     calls, unfold = [], torch.nn.functional.unfold
     monkeypatch.setattr(torch.nn.functional, "unfold", lambda *a, **k: calls.append(1) or unfold(*a, **k))
-    layers.Conv2d(64, 128, 4, 2, 1)(torch.randn(1, 64, 8, 8))
+    gemm = lambda *a: layers.use_cpu_gemm(layers.Conv2d(*a))  # noqa: E731
+    gemm(64, 128, 4, 2, 1)(torch.randn(1, 64, 8, 8))
     assert calls, "a weight-bound conv takes the GEMM path"
     calls.clear()
-    layers.Conv2d(3, 8, 4, 2, 1)(torch.randn(1, 3, 64, 64))
+    gemm(3, 8, 4, 2, 1)(torch.randn(1, 3, 64, 64))
     assert not calls, "an activation-bound conv stays on oneDNN"
     with torch.no_grad():
-        layers.Conv2d(64, 128, 4, 2, 1)(torch.randn(1, 64, 8, 8))
+        gemm(64, 128, 4, 2, 1)(torch.randn(1, 64, 8, 8))
     assert not calls, "inference stays on oneDNN"
-    monkeypatch.setattr(layers, "CPU_GEMM", False)
     layers.Conv2d(64, 128, 4, 2, 1)(torch.randn(1, 64, 8, 8))
-    assert not calls, "TRANSLATE_CPU_GEMM=0 turns the path off"
+    assert not calls, "the path is off unless turned on: importing the library changes nothing"
+    layers.use_cpu_gemm(layers.Conv2d(64, 128, 4, 2, 1), False)(torch.randn(1, 64, 8, 8))
+    assert not calls

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from translate.models.base import DataInfo
+from translate.types import DataInfo
 from translate.nn.layers import count_parameters
 from translate.registry import create_model
 

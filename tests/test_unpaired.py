@@ -13,7 +13,7 @@ from translate.data.synthetic import make_unpaired
 from translate.data.unpaired import UnpairedDataset, find_unpaired
 from translate.engine.trainer import Trainer
 from translate.errors import UserError
-from translate.models.base import DataInfo
+from translate.types import DataInfo
 from translate.nn.layers import count_parameters
 from translate.nn.patchgan import PatchGAN
 from translate.nn.pool import HistoryPool
@@ -142,7 +142,7 @@ def test_missing_or_empty_domain_is_a_one_line_error(folder, tmp_path, runner):
 
 # -- training, resume, conversion ------------------------------------------------------------------
 def _weights(run_dir: Path) -> dict:
-    from translate.engine.io import safe_load
+    from translate.files import safe_load
 
     return safe_load(run_dir / "checkpoints" / "last.pt")["model"]
 
@@ -255,5 +255,5 @@ def test_discogan_depth_follows_the_size():
     for m, size in ((small, 64), (large, 256)):
         assert m.netD_A(torch.zeros(2, 3, size, size)).shape == (2, 1, 1, 1)
         assert m.translate(torch.zeros(1, 3, 50, 70), "BtoA").shape == (1, 3, 50, 70)
-    with pytest.raises(UserError, match="crop size"):
+    with pytest.raises(UserError, match="crop_size of at least 16"):
         create_model("discogan", DataInfo(size=8), TINY)

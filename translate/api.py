@@ -7,17 +7,16 @@ import logging
 from pathlib import Path
 from typing import Any, Mapping
 
-import torch
 
 from translate import config as C
 from translate.data import build_dataset
-from translate.engine import run as rundir
-from translate.engine.io import safe_load
-from translate.engine.setup import resolve_device, seed_everything
+from translate.engine import run_folder
+from translate.engine.hardware import resolve_device, seed_everything
 from translate.engine.trainer import Trainer
-from translate.errors import UserError
-from translate.models.base import DataInfo
+from translate.errors import ArgumentError, UserError
+from translate.files import safe_load
 from translate.registry import create_model, get_model_class, model_config
+from translate.types import DataInfo
 
 log = logging.getLogger("translate")
 DEFAULT_MODEL = {"paired": "pix2pix", "unpaired": "cyclegan", "labelled": "cgan", "images": "gan", "toy": "gan"}
@@ -38,17 +37,20 @@ def resolve_config(flags: Mapping[str, Any], config_file: str | Path | None = No
     if from_file:
         cfg = C.merge(cfg, from_file, str(config_file))
     cfg = C.merge(cfg, {**flags, "model": name}, "flags")
+    return _typed(cfg)
+
+
+def _typed(cfg: C.Config) -> C.Config:
+    """``cfg`` validated, with its model options built once into the model's typed Config."""
     C.validate(cfg)
-    model_config(cfg.model, cfg.model_opts)  # unknown model options fail here, before any work
-    typed = C.coerce_fields(get_model_class(cfg.model).Config, cfg.model_opts, "model")
-    return dataclasses.replace(cfg, model_opts=typed)
+    return dataclasses.replace(cfg, model_opts=model_config(cfg.model, cfg.model_opts))
 
 
 def describe(cfg: C.Config) -> list[str]:
     """The resolved config, one 'key: value' a line, with '*' on values changed from the model's defaults."""
     ref = model_defaults(cfg.model)
     lines = [ln for ln in C.diff_lines(cfg, ref) if not ln[2:].startswith("model_opts")]
-    full, base = model_config(cfg.model, cfg.model_opts), model_config(cfg.model)
+    full, base = cfg.model_opts, get_model_class(cfg.model).Config()
     for f in dataclasses.fields(full):
         value = getattr(full, f.name)
         lines.append(f"{'*' if value != getattr(base, f.name) else ' '} model.{f.name}: {value}")
@@ -56,13 +58,13 @@ def describe(cfg: C.Config) -> list[str]:
 
 
 def _add_log_file(run_dir: Path) -> logging.Handler:
-    handler = logging.FileHandler(run_dir / rundir.LOG)
+    handler = logging.FileHandler(run_dir / run_folder.LOG)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
     return handler
 
 
-def _build(cfg: C.Config, device: torch.device):
+def _build(cfg: C.Config):
     seed_everything(cfg.train.seed)
     cls = get_model_class(cfg.model)
     dataset = build_dataset(cfg.data, cls.task, cfg.model, cfg.train.seed, note=log.info)
@@ -73,7 +75,7 @@ def _build(cfg: C.Config, device: torch.device):
 def _train(cfg: C.Config, run_dir: Path, model, dataset, device, state=None, progress=None) -> dict[str, Any]:
     handler = _add_log_file(run_dir)
     try:
-        C.save_yaml(cfg, run_dir / rundir.CONFIG)
+        C.save_yaml(cfg, run_dir / run_folder.CONFIG)
         trainer = Trainer(cfg, run_dir, model, dataset, device, state=state, progress=progress)
         log.info("run %s: %s, %d samples, %d iterations per epoch, %d iterations in all, on %s",
                  run_dir, type(model).__name__, len(dataset), trainer.sampler.iters_per_epoch, trainer.total, device)
@@ -87,63 +89,66 @@ def init_from(model, source: str | Path) -> None:
     """Fine-tuning: load weights (a run folder, a checkpoint or generator.pt); optimizers start fresh."""
     source = Path(source)
     if source.is_dir():
-        last = source / rundir.CHECKPOINTS / "last.pt"
-        source = last if last.exists() else source / rundir.WEIGHTS
+        last = source / run_folder.CHECKPOINTS / "last.pt"
+        source = last if last.exists() else source / run_folder.WEIGHTS
     data = safe_load(source)
     state = data["model"] if "model" in data and isinstance(data["model"], dict) else data.get("state", data)
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected or len(missing) == len(model.state_dict()):
-        raise UserError(f"{source}: its weights do not fit this model ({len(unexpected)} unexpected keys); "
-                        f"--init-from needs a run of the same model and sizes")
+        raise ArgumentError(f"{source}: its weights do not fit this model ({len(unexpected)} unexpected keys); "
+                            "{init_from} needs a run of the same model and sizes", "init_from")
     try:
         model.load_state_dict({**model.state_dict(), **state})
     except RuntimeError as exc:
-        raise UserError(f"{source}: weight shapes differ from this model ({str(exc).splitlines()[-1].strip()[:160]}); "
-                        f"use the same --ngf/--ndf/--netG as that run") from None
+        detail = str(exc).splitlines()[-1].strip()[:160]
+        raise ArgumentError("{source}: weight shapes differ from this model ({detail}); use the same {ngf}, {ndf} and "
+                            "{net_g} as that run", "ngf", "ndf", "net_g", source=source, detail=detail) from None
     log.info("initialised from %s (%d tensors; %d left at their initial values)", source, len(state) - len(unexpected), len(missing))
 
 
 def fit(cfg: C.Config, init: str | Path | None = None, progress: bool | None = None) -> dict[str, Any]:
-    C.validate(cfg)
+    """Train a new run of ``cfg`` (as ``resolve_config`` gives it) and return a summary of the run."""
+    cfg = _typed(cfg)
     device = resolve_device(cfg.train.device)
-    model, dataset = _build(cfg, device)
+    model, dataset = _build(cfg)
     if init:
         init_from(model, init)
-    run_dir = rundir.new_run_dir(cfg.run.runs_dir, cfg.run.name or cfg.model)
+    run_dir = run_folder.new_run_dir(cfg.run.runs_dir, cfg.run.name or cfg.model)
     return _train(cfg, run_dir, model, dataset, device, progress=progress)
 
 
 def load_config(run_dir: str | Path) -> C.Config:
     run_dir = Path(run_dir)
-    if not (run_dir / rundir.CONFIG).is_file():
-        raise UserError(f"{run_dir}: not a run folder (no {rundir.CONFIG}); pass a folder under runs/")
-    return C.from_dict(C.load_yaml(run_dir / rundir.CONFIG), str(run_dir / rundir.CONFIG))
+    path = run_dir / run_folder.CONFIG
+    if not path.is_file():
+        raise UserError(f"{run_dir}: not a run folder (no {run_folder.CONFIG}); pass a folder under runs/")
+    return _typed(C.from_dict(C.load_yaml(path), str(path)))
 
 
 def resume(run_dir: str | Path, train_overrides: Mapping[str, Any] | None = None, progress: bool | None = None) -> dict[str, Any]:
-    """Continue a run exactly where its last checkpoint left it; larger --steps/--epochs extend it."""
+    """Continue a run exactly where its last checkpoint left it; larger ``steps``/``epochs`` extend it."""
     run_dir = Path(run_dir)
     cfg = load_config(run_dir)
     if train_overrides:
-        cfg = C.merge(cfg, {"train": dict(train_overrides)}, "flags")
-    C.validate(cfg)
-    last = run_dir / rundir.CHECKPOINTS / "last.pt"
+        cfg = _typed(C.merge(cfg, {"train": dict(train_overrides)}, "overrides"))
+    last = run_dir / run_folder.CHECKPOINTS / "last.pt"
     if not last.is_file():
         raise UserError(f"{run_dir}: no checkpoint yet ({last} is missing); start a new run instead")
     state = safe_load(last)
     device = resolve_device(cfg.train.device)
-    model, dataset = _build(cfg, device)
+    model, dataset = _build(cfg)
     log.info("resuming %s from step %d", run_dir, state["step"])
     return _train(cfg, run_dir, model, dataset, device, state=state, progress=progress)
 
 
-def load_run(run_dir: str | Path, device: str = "cpu", ema: bool = True):
-    """(model in eval mode on ``device``, its config) from a run folder's generator weights."""
+def load_run(run_dir: str | Path, device: str = "cpu"):
+    """(model in eval mode on ``device``, its config) from a run folder's generator weights (the moving
+    average of them when the run kept one)."""
     run_dir = Path(run_dir)
     cfg = load_config(run_dir)
-    weights = run_dir / rundir.WEIGHTS
+    weights = run_dir / run_folder.WEIGHTS
     if not weights.is_file():
-        raise UserError(f"{run_dir}: no {rundir.WEIGHTS} yet; the run has not saved a checkpoint")
+        raise UserError(f"{run_dir}: no {run_folder.WEIGHTS} yet; the run has not saved a checkpoint")
     data = safe_load(weights)
     info = DataInfo(**{**data["info"], "class_names": tuple(data["info"].get("class_names", ()))})
     model = create_model(data["model"], info, cfg.model_opts)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+import warnings
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from translate.errors import UserError
+from translate.errors import ArgumentWarning, Named, UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Image-to-image translation with GANs: pix2pix, CycleGAN, DiscoGAN, DualGAN, CGAN, GAN, WGAN, WGAN-GP.")
@@ -19,6 +20,35 @@ log = logging.getLogger("translate")
 # CLI flag -> model option. A flag given for a model without that option is an error, never ignored.
 MODEL_FLAGS = {"netG": "net_g", "ngf": "ngf", "ndf": "ndf", "norm": "norm", "gan_mode": "gan_mode", "lr": "lr",
                "beta1": "beta1", "d_steps": "d_steps", "lambda_l1": "lambda_l1"}
+
+# How the command line spells the argument names that errors and warnings of the library use (the one
+# table from API words to flag words). Any other name is spelled as the flag "--name-with-dashes" when
+# some command has that flag, else as a model option, "--opt name".
+FLAG_OF = {"net_g": "--netG", "layout=paired": "--paired DIR", "layout=unpaired": "--unpaired DIR",
+           "layout=labelled": "--labelled DIR", "layout=images": "--images DIR", "layout=toy": "--toy NAME"}
+
+
+@functools.lru_cache(maxsize=1)
+def _flags() -> frozenset[str]:
+    group = typer.main.get_command(app)
+    return frozenset(opt for cmd in group.commands.values() for param in cmd.params for opt in getattr(param, "opts", ()))
+
+
+def spell(name: str) -> str:
+    """The command-line words for the library's argument ``name``."""
+    if name in FLAG_OF:
+        return FLAG_OF[name]
+    flag = "--" + name.replace("_", "-")
+    return flag if flag in _flags() else f"--opt {name}"
+
+
+def message(exc: BaseException) -> str:
+    return exc.render(spell) if isinstance(exc, Named) else str(exc)
+
+
+def _show_warning(msg, category, filename, lineno, file=None, line=None) -> None:
+    text = message(msg) if isinstance(msg, Named) else str(msg)
+    typer.echo(f"note: {text}", err=True)
 
 
 def _setup_logging(verbose: bool = False) -> None:
@@ -37,12 +67,15 @@ def guarded(fn):
     def wrapper(*args, **kwargs):
         _setup_logging()
         try:
-            return fn(*args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", ArgumentWarning)
+                warnings.showwarning = _show_warning
+                return fn(*args, **kwargs)
         except UserError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(f"error: {message(exc)}", err=True)
             raise typer.Exit(2) from None
         except FloatingPointError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(f"error: {message(exc)}", err=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
@@ -98,6 +131,8 @@ def fit(
     workers: Optional[int] = typer.Option(None, "--workers", help="Data loader processes (default: 0 on CPU, up to 8 on GPU).", rich_help_panel="Data"),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda | cuda:N | mps.", rich_help_panel="Hardware"),
     precision: Optional[str] = typer.Option(None, "--precision", help="fp32 | bf16 | fp16 (autocast; fp16 adds a gradient scaler).", rich_help_panel="Hardware"),
+    cpu_gemm: Optional[bool] = typer.Option(None, "--cpu-gemm/--no-cpu-gemm", help="CPU: run weight-bound convolutions as a plain GEMM (same arithmetic, faster) [default: on].", rich_help_panel="Hardware"),
+    cpu_allocator: Optional[bool] = typer.Option(None, "--cpu-allocator/--no-cpu-allocator", help="CPU: keep freed activations in the process heap (glibc) instead of returning them to the OS [default: on].", rich_help_panel="Hardware"),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed [default: 0].", rich_help_panel="Run"),
     ema: Optional[float] = typer.Option(None, "--ema", help="Keep an exponential moving average of the generator with this decay (e.g. 0.999); samples and weights use it.", rich_help_panel="Run"),
     log_every: Optional[int] = typer.Option(None, "--log-every", help="Iterations per metrics row [default: 50].", rich_help_panel="Run"),
@@ -121,7 +156,8 @@ def fit(
     train = _drop_none({"steps": steps, "steps_decay": steps_decay, "epochs": epochs, "epochs_decay": epochs_decay,
                         "lr_policy": lr_policy, "batch_size": batch_size, "device": device, "precision": precision,
                         "seed": seed, "ema": ema, "log_every": log_every, "sample_every": sample_every,
-                        "checkpoint_every": checkpoint_every, "keep_checkpoints": keep_checkpoints})
+                        "checkpoint_every": checkpoint_every, "keep_checkpoints": keep_checkpoints,
+                        "cpu_gemm": cpu_gemm, "cpu_allocator": cpu_allocator})
     if resume:
         if any(v is not None for v in (paired, unpaired, labelled, images, toy, model, config, init_from)):
             raise UserError("--resume continues a run with its own data, model and config; pass only schedule or hardware flags with it")
@@ -142,20 +178,11 @@ def fit(
         data.update(layout=layout, root=str(root))
     model_opts = {MODEL_FLAGS[k]: v for k, v in {"netG": net_g, "ngf": ngf, "ndf": ndf, "norm": norm, "gan_mode": gan_mode,
                                                  "lr": lr, "beta1": beta1, "d_steps": d_steps, "lambda_l1": lambda_l1}.items() if v is not None}
-    flag_of = {v: k for k, v in MODEL_FLAGS.items()}
     model_opts.update(_parse_opts(opt))
     flags = {"data": data, "train": train, "run": _drop_none({"name": name, "runs_dir": runs_dir}), "model_opts": model_opts}
     if model:
         flags["model"] = model
-    try:
-        cfg = api.resolve_config(flags, config)
-    except UserError as exc:
-        # name the flag the user typed, not the option it maps to
-        msg = str(exc)
-        for opt_name, flag in flag_of.items():
-            if f"has no option '{opt_name}'" in msg:
-                raise UserError(msg.replace(f"has no option '{opt_name}'", f"has no option '{opt_name}' (--{flag.replace('_', '-')})")) from None
-        raise
+    cfg = api.resolve_config(flags, config)
     typer.echo("config (* = changed from the model's defaults):")
     for line in api.describe(cfg):
         typer.echo(f"  {line}")
@@ -191,14 +218,17 @@ def convert(
 ):
     """Convert a folder of images with a trained run."""
     from translate import api
-    from translate.engine.setup import resolve_device
+    from translate.engine.hardware import resolve_device
     from translate.inference import convert_folder
+    from translate.models.base import Translator
 
     if ext.lower().lstrip(".") not in ("png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff"):
         raise UserError(f"--ext must be png, jpg, webp, bmp or tif, not '{ext}'")
     if precision not in ("fp32", "bf16", "fp16"):
         raise UserError(f"--precision must be fp32, bf16 or fp16, not '{precision}'")
     model, _ = api.load_run(run_dir, device=str(resolve_device(device)))
+    if not isinstance(model, Translator):
+        raise UserError(f"{model.name} draws samples and does not convert images; use: translate sample {run_dir}")
     report = convert_folder(model, input_dir, output_dir, direction=direction, ab=ab, size=size, batch_size=batch_size,
                             precision=precision, overwrite=overwrite, train_mode=train_mode, ext=ext.lower().lstrip("."),
                             progress=sys.stderr.isatty())
@@ -260,8 +290,11 @@ def export(
     """Export a run's generator as a torch.export program, checked against the model."""
     from translate import api
     from translate.export import export_generator
+    from translate.models.base import Translator
 
     model, cfg = api.load_run(run_dir, device="cpu")
+    if not isinstance(model, Translator):
+        raise UserError(f"{model.name} draws samples and has no image-to-image generator to export; use: translate sample {run_dir}")
     diff = export_generator(model, out, size or cfg.data.crop_size, direction)
     typer.echo(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB); max difference from the model on a random batch: {diff:.1e}")
 
@@ -317,7 +350,7 @@ def sample(
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps."),
 ):
     """Draw a grid of new samples from a trained GAN, WGAN, WGAN-GP or CGAN run."""
-    from translate.engine.setup import resolve_device
+    from translate.engine.hardware import resolve_device
     from translate.sampling import sample_run
 
     path = sample_run(run_dir, n=n, out=out, label=label, seed=seed, device=str(resolve_device(device)))

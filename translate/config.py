@@ -14,7 +14,8 @@ from typing import Any, Mapping
 
 import yaml
 
-from translate.errors import UserError
+from translate.errors import ArgumentError, UserError
+from translate.files import atomic_write_text
 
 PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 LR_POLICIES = ("linear", "constant", "step", "cosine")
@@ -55,6 +56,11 @@ class TrainConfig:
     keep_checkpoints: int = 3
     num_samples: int = 4
     channels_last: bool | None = None  # None: on for CUDA (faster convolutions), off on CPU (batch norm is slow in it)
+    # CPU only: run weight-bound convolutions as a plain GEMM on the stored weights (translate.nn.layers)
+    cpu_gemm: bool = True
+    # CPU only: keep freed activation buffers in the process heap (glibc), so a step does not page-fault
+    # its working memory back in; it changes the allocator of the whole process
+    cpu_allocator: bool = True
 
 
 @dataclass(frozen=True)
@@ -63,17 +69,24 @@ class RunConfig:
     runs_dir: str = "runs"
 
 
+def options_dict(opts: Any) -> dict[str, Any]:
+    """Model options as a plain dict, from a mapping or from a model's typed Config."""
+    return dataclasses.asdict(opts) if dataclasses.is_dataclass(opts) else dict(opts or {})
+
+
 @dataclass(frozen=True)
 class Config:
     model: str = "pix2pix"
-    model_opts: Mapping[str, Any] = field(default_factory=dict)
+    # the model's options: a mapping of overrides until ``api.resolve_config`` replaces it with the
+    # model's own typed, validated Config dataclass, which the model is then built from
+    model_opts: Any = field(default_factory=dict)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
-        out["model_opts"] = dict(self.model_opts)
+        out["model_opts"] = options_dict(self.model_opts)
         return out
 
 
@@ -123,7 +136,7 @@ def merge(base: Config, overrides: Mapping[str, Any], where: str = "overrides") 
     if "model" in overrides:
         changes["model"] = overrides["model"]
     if "model_opts" in overrides:
-        changes["model_opts"] = {**base.model_opts, **(overrides["model_opts"] or {})}
+        changes["model_opts"] = {**options_dict(base.model_opts), **(overrides["model_opts"] or {})}
     for name, cls in SECTIONS.items():
         if overrides.get(name):
             section = overrides[name]
@@ -135,28 +148,28 @@ def merge(base: Config, overrides: Mapping[str, Any], where: str = "overrides") 
 
 
 def validate(cfg: Config) -> None:
-    def one_of(value, choices, flag):
+    def one_of(value, choices, arg):
         if value not in choices:
-            raise UserError(f"{flag} must be one of {', '.join(choices)}, not '{value}'")
+            raise ArgumentError("{%s} must be one of {choices}, not '{value}'" % arg, arg, choices=", ".join(choices), value=value)
 
-    one_of(cfg.data.preprocess, PREPROCESS, "--preprocess")
-    one_of(cfg.data.direction, ("AtoB", "BtoA"), "--direction")
-    one_of(cfg.data.layout, LAYOUTS, "the data layout")
-    one_of(cfg.train.lr_policy, LR_POLICIES, "--lr-policy")
-    one_of(cfg.train.precision, PRECISIONS, "--precision")
+    one_of(cfg.data.preprocess, PREPROCESS, "preprocess")
+    one_of(cfg.data.direction, ("AtoB", "BtoA"), "direction")
+    one_of(cfg.train.lr_policy, LR_POLICIES, "lr_policy")
+    one_of(cfg.train.precision, PRECISIONS, "precision")
+    if cfg.data.layout not in LAYOUTS:
+        raise UserError(f"data.layout must be one of {', '.join(LAYOUTS)}, not '{cfg.data.layout}'")
     if cfg.data.crop_size < 8 or cfg.data.load_size < cfg.data.crop_size and cfg.data.preprocess in ("resize_and_crop", "scale_width_and_crop"):
-        raise UserError(f"--load-size ({cfg.data.load_size}) must be >= --crop-size ({cfg.data.crop_size}) and crop size >= 8")
+        raise ArgumentError(f"{{load_size}} ({cfg.data.load_size}) must be >= {{crop_size}} ({cfg.data.crop_size}) and crop size >= 8",
+                            "load_size", "crop_size")
     if cfg.train.batch_size < 1:
-        raise UserError("--batch-size must be at least 1")
+        raise ArgumentError("{batch_size} must be at least 1", "batch_size")
     if cfg.train.steps is not None and cfg.train.steps < 1:
-        raise UserError("--steps must be at least 1")
+        raise ArgumentError("{steps} must be at least 1", "steps")
     if not 0.0 <= cfg.train.ema < 1.0:
-        raise UserError("--ema must be in [0, 1): the decay of the moving average, e.g. 0.999")
+        raise ArgumentError("{ema} must be in [0, 1): the decay of the moving average, e.g. 0.999", "ema")
 
 
 def save_yaml(cfg: Config, path: Path) -> None:
-    from translate.engine.io import atomic_write_text
-
     atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 

@@ -1,9 +1,43 @@
-"""One exception for everything a user can fix: the CLI prints its message on one line and exits 2."""
+"""Errors and warnings a user can act on. Part of the ground floor: imports nothing of the project.
+
+Messages name arguments as the Python API spells them (``net_g``, ``crop_size``). An error or
+warning about an argument is an ``ArgumentError`` / ``ArgumentWarning``: its message is a template
+whose ``{name}`` fields are argument names, so the command line can spell the same message with its
+flags (``--netG``, ``--crop-size``) from one table in ``cli.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
 
 
 class UserError(Exception):
-    """Bad input, bad flag or bad file. The message names the thing and the fix."""
+    """Bad input, bad argument or bad file. The message names the thing and the fix."""
 
 
 class ImageError(UserError):
     """An image file that cannot be read or decoded."""
+
+
+class Named:
+    """A message template whose fields in ``names`` are argument names; the other fields are values."""
+
+    def __init__(self, template: str, *names: str, **values):
+        self.template, self.names, self.values = template, names, values
+        super().__init__(self.render())
+
+    def render(self, spell: Callable[[str], str] = str) -> str:
+        """The message with each argument name spelled by ``spell`` (the API's own names by default)."""
+        return self.template.format(**self.values, **{n: spell(n) for n in self.names})
+
+
+class ArgumentError(Named, UserError):
+    """A bad value of a named argument, e.g. ``ArgumentError("{net_g} must be unet_N, not '{v}'", "net_g", v=x)``."""
+
+
+class ArgumentWarning(Named, UserWarning):
+    """Something the user may want to change, naming the argument that changes it."""
+
+
+class DivergedError(Named, FloatingPointError):
+    """A loss or gradient is not finite; the message says what to change."""

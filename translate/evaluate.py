@@ -17,10 +17,10 @@ import torch
 
 from translate.data.datasets import PairedDataset
 from translate.data.layouts import find_paired
-from translate.engine.io import atomic_write_text
 from translate.errors import ImageError, UserError
+from translate.files import atomic_write_text
 
-METRICS = ("psnr", "ssim", "l1")
+SCORES = ("psnr", "ssim", "l1")
 
 
 @torch.no_grad()
@@ -48,12 +48,12 @@ def evaluate_paired(model, cfg, folder: Path, run_dir: Path, size: int | None = 
         raise UserError(f"{folder}: no readable pairs to evaluate")
     out = Path(run_dir) / "eval" / f"{Path(folder).name}.csv"
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=["file", *METRICS])
+    writer = csv.DictWriter(buf, fieldnames=["file", *SCORES])
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(out, buf.getvalue())
     summary = {}
-    for k in METRICS:
+    for k in SCORES:
         values = [r[k] for r in rows]
         mean = sum(values) / len(values)
         summary[k] = (mean, math.sqrt(sum((v - mean) ** 2 for v in values) / len(values)))

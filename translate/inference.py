@@ -13,10 +13,11 @@ import numpy as np
 import torch
 
 from translate.data.datasets import set_channels
-from translate.data.io import list_images, load_image, save_image, to_tensor_range, to_uint8
+from translate.data.image_files import list_images, load_image, save_image, to_tensor_range, to_uint8
 from translate.data.layouts import require_dir
-from translate.engine.setup import autocast
-from translate.errors import ImageError, UserError
+from translate.engine.hardware import autocast
+from translate.errors import ArgumentError, ImageError, UserError
+from translate.models.base import Translator
 
 log = logging.getLogger("translate")
 
@@ -48,11 +49,14 @@ def convert_folder(model, input_dir: Path, output_dir: Path, *, direction: str =
                    size: int | None = None, batch_size: int = 8, precision: str = "fp32", overwrite: bool = False,
                    train_mode: bool = False, ext: str = "png", progress: bool = False) -> ConvertReport:
     input_dir, output_dir = require_dir(input_dir, "images to convert"), Path(output_dir)
+    if not isinstance(model, Translator):
+        raise UserError(f"model '{model.name}' draws samples and does not translate images; use its sample function")
     if ab not in (None, "left", "right"):
-        raise UserError(f"--ab must be left or right, not '{ab}'")
+        raise ArgumentError("{ab} must be left or right, not '{value}'", "ab", value=ab)
     if direction not in model.directions:
-        raise UserError(f"model '{model.name}' translates {' and '.join(model.directions)} only; "
-                        f"--direction {direction} needs an unpaired model (the direction of a paired model is fixed when it is trained)")
+        raise ArgumentError(f"model '{model.name}' translates {' and '.join(model.directions)} only; {{direction}}={{value}} "
+                            "needs an unpaired model (the direction of a paired model is fixed when it is trained)",
+                            "direction", value=direction)
     out_resolved = output_dir.resolve()
     files = [p for p in list_images(input_dir, recursive=True) if out_resolved not in p.resolve().parents]
     if not files:

@@ -1,5 +1,5 @@
-"""Pictures of 2-D data without a plotting library: points, densities and critic surfaces as uint8 RGB
-arrays (H x W x 3), drawn with numpy. Used by the toy models' sample grids and by the 2-D lab."""
+"""Pictures of 2-D data: points, densities and critic surfaces as uint8 RGB arrays (H x W x 3), drawn
+with numpy. ``translate.pictures`` lays them out; the 2-D lab and the toy runs' sample grids use them."""
 
 from __future__ import annotations
 
@@ -82,20 +82,3 @@ def grid_points(extent: float, size: int = 256) -> np.ndarray:
     c = (np.arange(size) + 0.5) / size * 2 * extent - extent
     xs, ys = np.meshgrid(c, c[::-1])
     return np.stack([xs.ravel(), ys.ravel()], 1)
-
-
-def side_by_side(*images: np.ndarray, gap: int = 4) -> np.ndarray:
-    h = max(i.shape[0] for i in images)
-    parts = []
-    for i, img in enumerate(images):
-        if i:
-            parts.append(np.full((h, gap, 3), 255, dtype=np.uint8))
-        parts.append(img)
-    return np.concatenate(parts, 1)
-
-
-def to_tensor(img: np.ndarray):
-    """uint8 H x W x 3 -> (1, 3, H, W) in [-1, 1], a sample-grid tile."""
-    from translate.data.io import to_tensor_range
-
-    return to_tensor_range(img)[None]

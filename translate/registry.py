@@ -1,4 +1,8 @@
-"""The model registry: ``@register_model(name, task)`` on a Translator subclass; create by name."""
+"""The model registry: ``@register_model(name, task)`` on a model class; create by name.
+
+The built-in models register themselves when ``translate.models`` is imported; that import happens
+on the first look-up (plug-in loading), so the registry sits below the models it lists.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,10 @@ import dataclasses
 import difflib
 from typing import Any, Mapping
 
-from translate.errors import UserError
+from translate.config import coerce_fields, options_dict
+from translate.errors import ArgumentError, UserError
+from translate.types import TASKS, DataInfo
 
-TASKS = ("paired", "unpaired", "labelled", "unconditional")
 _MODELS: dict[str, type] = {}
 
 
@@ -44,21 +49,24 @@ def get_model_class(name: str) -> type:
     return _MODELS[name]
 
 
-def model_config(name: str, opts: Mapping[str, Any] | None = None):
-    """The model's frozen Config with ``opts`` applied; unknown options raise UserError."""
+def model_config(name: str, opts: Mapping[str, Any] | Any = None):
+    """The model's typed Config: its defaults with ``opts`` (a mapping of option names to values, coerced
+    to each option's type) applied. Unknown options raise ArgumentError. A Config passes through."""
     cls = get_model_class(name)
-    opts = dict(opts or {})
+    if isinstance(opts, cls.Config):
+        return opts
+    opts = options_dict(opts)
     known = [f.name for f in dataclasses.fields(cls.Config)]
     for key in opts:
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise UserError(f"model '{name}' has no option '{key}'{hint}; its options: {', '.join(known)}")
-    from translate.config import coerce_fields
-
+            if not key.isidentifier():
+                raise UserError(f"model '{name}' has no option '{key}'; its options: {', '.join(known)}")
+            raise ArgumentError("model '{model}' has no option {%s}{hint}; its options: {known}" % key, key, model=name,
+                                hint=f" (did you mean '{close[0]}'?)" if close else "", known=", ".join(known))
     return dataclasses.replace(cls.Config(), **coerce_fields(cls.Config, opts, "model"))
 
 
-def create_model(name: str, info, opts: Mapping[str, Any] | None = None):
-    cls = get_model_class(name)
-    return cls(model_config(name, opts), info)
+def create_model(name: str, info: DataInfo, opts: Mapping[str, Any] | Any = None):
+    """Build model ``name`` for data described by ``info`` from its typed Config (or a mapping of options)."""
+    return get_model_class(name)(model_config(name, opts), info)

@@ -8,25 +8,26 @@ from pathlib import Path
 
 import torch
 
-from translate.data.io import save_image
-from translate.engine.run import write_grid
-from translate.errors import UserError
+from translate import api, pictures
+from translate.errors import ArgumentError, UserError
+from translate.models.base import Sampler
 
 
 def draw(model, n: int, label: str | None = None, seed: int = 0) -> tuple[torch.Tensor, int]:
     """(samples, images per row). A labelled model without ``label`` gives one row per class."""
-    if model.task not in ("unconditional", "labelled"):
-        raise UserError(f"model '{model.name}' translates images ({model.task}); use 'translate convert RUN IN OUT'")
+    if not isinstance(model, Sampler):
+        raise UserError(f"model '{model.name}' translates images ({model.task}) and does not draw samples; convert images with it")
     if n < 1:
-        raise UserError("--n must be at least 1")
+        raise ArgumentError("{n} must be at least 1", "n")
     classes = model.info.class_names
     device = next(model.parameters()).device
     labels, per_row = None, max(1, math.ceil(math.sqrt(n)))
     if label is not None:
         if not classes:
-            raise UserError(f"model '{model.name}' is unconditional: --label needs a run of a labelled model (cgan)")
+            raise ArgumentError(f"model '{model.name}' is unconditional: {{label}} needs a run of a labelled model (cgan)", "label")
         if label not in classes:
-            raise UserError(f"unknown class '{label}'; this run's classes: {', '.join(classes)}")
+            raise ArgumentError("unknown class '{value}' for {label}; this run's classes: {classes}", "label", value=label,
+                                classes=", ".join(classes))
         labels = torch.full((n,), classes.index(label), dtype=torch.long, device=device)
     elif classes:
         per_row = max(1, n // len(classes))
@@ -43,21 +44,11 @@ def draw(model, n: int, label: str | None = None, seed: int = 0) -> tuple[torch.
 
 def write(samples: torch.Tensor, per_row: int, out: Path) -> Path:
     """Images as a grid PNG; 2-D points as a scatter plot. Written atomically."""
-    out = Path(out)
-    if samples.dim() == 2:
-        from translate import plot2d
-
-        pts = samples.numpy()
-        save_image(plot2d.scatter(pts, plot2d.extent_of(pts), size=512), out)
-        return out
-    write_grid({"sample": samples}, out, nrow=per_row)
-    return out
+    return pictures.write_grid({"samples": samples}, Path(out), nrow=per_row, plot_size=512)
 
 
 def sample_run(run_dir: str | Path, n: int = 64, out: str | Path | None = None, label: str | None = None,
                seed: int = 0, device: str = "cpu") -> Path:
-    from translate import api
-
     model, _ = api.load_run(run_dir, device=device)
     samples, per_row = draw(model, n, label, seed)
     out = Path(out) if out else Path(run_dir) / "samples" / f"sample_{label + '_' if label else ''}seed{seed}.png"

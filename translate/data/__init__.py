@@ -3,45 +3,40 @@
 from __future__ import annotations
 
 from translate.config import DataConfig
-from translate.errors import UserError
+from translate.data.datasets import PairedDataset
+from translate.data.labelled import ImageFolderDataset, find_labelled
+from translate.data.layouts import find_images, find_paired
+from translate.data.toy import ToyDataset
+from translate.data.unpaired import UnpairedDataset, find_unpaired
+from translate.errors import ArgumentError, UserError
 
-# layout -> builder(cfg, seed, note) -> dataset. Each layout module registers itself here.
-BUILDERS = {}
-# which layouts each model task accepts, and the flag that gives each layout
+# which layouts each model task accepts
 TASK_LAYOUTS = {
     "paired": ("paired",),
     "unpaired": ("unpaired",),
     "labelled": ("labelled",),
     "unconditional": ("images", "labelled", "toy"),
 }
-LAYOUT_FLAGS = {"paired": "--paired DIR", "unpaired": "--unpaired DIR", "labelled": "--labelled DIR", "images": "--images DIR", "toy": "--toy NAME"}
 
-
-def builder(layout: str):
-    def wrap(fn):
-        BUILDERS[layout] = fn
-        return fn
-
-    return wrap
+# layout -> builder(cfg, seed, note) -> dataset
+BUILDERS = {
+    "paired": lambda cfg, seed, note: PairedDataset(find_paired(cfg.root, note), cfg, seed),
+    "unpaired": lambda cfg, seed, note: UnpairedDataset(find_unpaired(cfg.root, note), cfg, seed),
+    "labelled": lambda cfg, seed, note: ImageFolderDataset(find_labelled(cfg.root, note), cfg, seed),
+    "images": lambda cfg, seed, note: ImageFolderDataset(find_images(cfg.root, note), cfg, seed),
+    "toy": lambda cfg, seed, note: ToyDataset(cfg.root or "grid25", seed),
+}
 
 
 def build_dataset(cfg: DataConfig, task: str, model_name: str, seed: int, note=lambda msg: None):
+    """The training dataset of ``cfg`` for a model of ``task``. Layouts are named to the user as the
+    arguments ``layout=<name>`` (the command line spells them as its data flags)."""
     accepted = TASK_LAYOUTS[task]
-    if cfg.layout not in accepted:
-        flags = " or ".join(LAYOUT_FLAGS[k] for k in accepted)
-        raise UserError(f"model '{model_name}' trains on {task} data: pass {flags} (got {LAYOUT_FLAGS[cfg.layout]})")
     if cfg.layout not in BUILDERS:
-        raise UserError(f"the {cfg.layout} layout is not available in this version")
+        raise UserError(f"data layout must be one of {', '.join(BUILDERS)}, not '{cfg.layout}'")
+    if cfg.layout not in accepted:
+        wanted = [f"layout={k}" for k in accepted]
+        fields = " or ".join("{" + w + "}" for w in wanted)
+        raise ArgumentError(f"model '{model_name}' trains on {task} data: pass {fields} (got {{layout={cfg.layout}}})",
+                            *wanted, f"layout={cfg.layout}")
     return BUILDERS[cfg.layout](cfg, seed, note)
-
-
-@builder("paired")
-def _paired(cfg: DataConfig, seed: int, note):
-    from translate.data.datasets import PairedDataset
-    from translate.data.layouts import find_paired
-
-    return PairedDataset(find_paired(cfg.root, note), cfg, seed)
-from translate.data import unpaired as _unpaired  # noqa: E402,F401  (registers the unpaired layout)
-
-from translate.data import labelled  # noqa: E402,F401  (registers the labelled and images layouts)
-from translate.data import toy  # noqa: E402,F401  (registers the toy layout)

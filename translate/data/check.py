@@ -5,16 +5,21 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from translate.data.io import image_size, load_image
-from translate.data.layouts import FINDERS, detect
-from translate.errors import ImageError, UserError
+from translate.data.image_files import image_size, load_image
+from translate.data.labelled import find_labelled
+from translate.data.layouts import detect, find_images, find_paired
+from translate.data.unpaired import find_unpaired
+from translate.errors import ArgumentError, ImageError, UserError
+
+FINDERS = {"paired": find_paired, "unpaired": find_unpaired, "labelled": find_labelled, "images": find_images}
 
 
 def check_folder(folder: Path, layout: str = "auto") -> tuple[list[str], list[str]]:
     notes: list[str] = []
     kind = detect(folder) if layout == "auto" else layout
     if kind not in FINDERS:
-        raise UserError(f"--layout must be auto or one of {', '.join(sorted(FINDERS))}, not '{layout}'")
+        raise ArgumentError("{layout} must be auto or one of {choices}, not '{value}'", "layout",
+                            choices=", ".join(sorted(FINDERS)), value=layout)
     lines = [f"folder: {folder}", f"layout: {kind}{' (detected)' if layout == 'auto' else ''}"]
     try:
         found = FINDERS[kind](Path(folder), notes.append)

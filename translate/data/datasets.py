@@ -15,11 +15,11 @@ import torch
 from torch.utils.data import Dataset, default_collate
 
 from translate.config import DataConfig
-from translate.data.io import load_image, to_tensor_range
+from translate.data.image_files import load_image, to_tensor_range
 from translate.data.layouts import Layout
 from translate.data.transforms import Preprocess
-from translate.errors import ImageError, UserError
-from translate.models.base import DataInfo
+from translate.errors import ArgumentError, ImageError, UserError
+from translate.types import DataInfo
 
 log = logging.getLogger("translate")
 _reported: set[str] = set()
@@ -110,7 +110,8 @@ class ResumableBatchSampler:
 
     def __init__(self, n: int, batch_size: int, seed: int, start: int = 0, shuffle: bool = True):
         if n < batch_size:
-            raise UserError(f"the dataset has {n} samples but --batch-size is {batch_size}; lower the batch size or add data")
+            raise ArgumentError(f"the dataset has {n} samples but {{batch_size}} is {batch_size}; lower the batch size or add data",
+                                "batch_size")
         self.n, self.batch_size, self.seed, self.start, self.shuffle = n, batch_size, seed, start, shuffle
         self.iters_per_epoch = n // batch_size
 

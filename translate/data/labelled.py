@@ -5,18 +5,17 @@ Each sample is {"image": (C, H, W) in [-1, 1], "label": class index (labelled on
 from __future__ import annotations
 
 from translate.config import DataConfig
-from translate.data import builder
 from translate.data.datasets import KeyedDataset, set_channels
-from translate.data.io import list_images, load_image, to_tensor_range
-from translate.data.layouts import EXTS, FINDERS, Layout, _train_subfolder, require_dir
+from translate.data.image_files import list_images, load_image, to_tensor_range
+from translate.data.layouts import EXTS, Layout, require_dir, train_subfolder
 from translate.data.transforms import Preprocess
 from translate.errors import UserError
-from translate.models.base import DataInfo
+from translate.types import DataInfo
 
 
 def find_labelled(root, note=lambda msg: None) -> Layout:
     """One sub-folder per class (images anywhere below it); items are (path, class index)."""
-    root = _train_subfolder(require_dir(root, "class sub-folders"), note)
+    root = train_subfolder(require_dir(root, "class sub-folders"), note)
     classes = []
     for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         files = list_images(d, recursive=True)
@@ -32,9 +31,6 @@ def find_labelled(root, note=lambda msg: None) -> Layout:
         note(f"{root}: {len(loose)} images outside the class sub-folders are left out")
     items = [(p, i) for i, (_, files) in enumerate(classes) for p in files]
     return Layout("labelled", root, items, class_names=tuple(name for name, _ in classes))
-
-
-FINDERS["labelled"] = find_labelled
 
 
 class ImageFolderDataset(KeyedDataset):
@@ -59,12 +55,3 @@ class ImageFolderDataset(KeyedDataset):
             sample["label"] = label
         return sample
 
-
-@builder("labelled")
-def _labelled(cfg: DataConfig, seed: int, note):
-    return ImageFolderDataset(find_labelled(cfg.root, note), cfg, seed)
-
-
-@builder("images")
-def _images(cfg: DataConfig, seed: int, note):
-    return ImageFolderDataset(FINDERS["images"](cfg.root, note), cfg, seed)

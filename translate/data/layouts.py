@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from translate.data.io import IMAGE_EXTS, list_images
+from translate.data.image_files import IMAGE_EXTS, image_size, list_images
 from translate.errors import UserError
 
 EXTS = ", ".join(IMAGE_EXTS)
@@ -39,7 +39,7 @@ def require_dir(root: Path, what: str) -> Path:
     return root
 
 
-def _train_subfolder(root: Path, note) -> Path:
+def train_subfolder(root: Path, note) -> Path:
     """``facades/`` holding ``train/`` and ``val/`` means ``facades/train``."""
     if not list_images(root) and (root / "train").is_dir():
         note(f"{root} holds no images itself: using {root / 'train'}")
@@ -49,7 +49,7 @@ def _train_subfolder(root: Path, note) -> Path:
 
 def find_paired(root: Path, note=lambda msg: None) -> Layout:
     """A/ + B/ matched by file name (extension ignored), or A|B images side by side."""
-    root = _train_subfolder(require_dir(root, "paired images"), note)
+    root = train_subfolder(require_dir(root, "paired images"), note)
     a_dir, b_dir = root / "A", root / "B"
     if a_dir.is_dir() or b_dir.is_dir():
         if not (a_dir.is_dir() and b_dir.is_dir()):
@@ -80,14 +80,8 @@ def find_images(root: Path, note=lambda msg: None) -> Layout:
     return Layout("images", root, files)
 
 
-# layout name -> finder(root, note) -> Layout. Layout modules for other kinds add theirs here.
-FINDERS = {"paired": find_paired, "images": find_images}
-
-
 def detect(root: Path) -> str:
     """Guess the layout of a folder: unpaired, paired (A/ B/ or A|B 2:1 images), labelled or images."""
-    from translate.data.io import image_size
-
     root = require_dir(root, "dataset")
     if (root / "trainA").is_dir() or (root / "trainB").is_dir():
         return "unpaired"

@@ -1,4 +1,4 @@
-"""2-D toy distributions (``translate fit --toy NAME``), the standard testbed for mode collapse:
+"""2-D toy distributions (the data layout ``toy``), the standard testbed for mode collapse:
 
 - ring8: 8 Gaussians on a circle of radius 2, std 0.02 (Metz et al., Unrolled GANs)
 - grid25: 5 x 5 Gaussians at {-4, -2, 0, 2, 4}^2 (spacing 2), std 0.05 (VEEGAN, PacGAN)
@@ -16,10 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from translate.data import builder
 from translate.data.datasets import KeyedDataset
 from translate.errors import UserError
-from translate.models.base import DataInfo
+from translate.types import DataInfo
 
 TABLE_SIZE = 1 << 16
 
@@ -100,8 +99,3 @@ class ToyDataset(KeyedDataset):
     def __getitem__(self, key):  # a table lookup: no per-sample randomness to seed
         return {"image": self.points[key % self.n]}
 
-
-@builder("toy")
-def _toy(cfg, seed: int, note):
-    name = cfg.root or "grid25"
-    return ToyDataset(name, seed)

@@ -8,18 +8,18 @@ each A with a different B, and a resumed run sees exactly the samples the straig
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from PIL import Image
 
 from translate.config import DataConfig
-from translate.data import builder
 from translate.data.datasets import KeyedDataset, sample_seed, set_channels
-from translate.data.io import list_images, load_image, to_tensor_range
-from translate.data.layouts import EXTS, FINDERS, Layout, require_dir
+from translate.data.image_files import list_images, load_image, to_tensor_range
+from translate.data.layouts import EXTS, Layout, require_dir
 from translate.data.transforms import Preprocess
-from translate.errors import UserError
-from translate.models.base import DataInfo
+from translate.errors import ArgumentError, ArgumentWarning, UserError
+from translate.types import DataInfo
 
 GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 
@@ -47,9 +47,6 @@ def find_unpaired(root: Path, note=lambda msg: None, split: str = "train") -> La
     return Layout("unpaired", root, domains=domains)
 
 
-FINDERS["unpaired"] = find_unpaired
-
-
 def looks_gray(files: list[Path], probe: int = 8) -> bool:
     """True if the first ``probe`` readable files are all single-channel images."""
     seen = 0
@@ -67,7 +64,7 @@ def looks_gray(files: list[Path], probe: int = 8) -> bool:
 class UnpairedDataset(KeyedDataset):
     """Samples ``{"A", "B", "path_A", "path_B"}``; ``data.direction=BtoA`` swaps the domains."""
 
-    def __init__(self, layout: Layout, cfg: DataConfig, seed: int, note=lambda msg: None):
+    def __init__(self, layout: Layout, cfg: DataConfig, seed: int):
         a, b = layout.domains["A"], layout.domains["B"]
         if cfg.direction == "BtoA":
             a, b = b, a
@@ -75,11 +72,12 @@ class UnpairedDataset(KeyedDataset):
         self.files = {"A": a, "B": b}
         self.cfg, self.layout = cfg, layout
         self.channels = {"A": cfg.input_nc, "B": cfg.output_nc}
-        for d, flag in (("A", "--input-nc"), ("B", "--output-nc")):
+        for d, arg in (("A", "input_nc"), ("B", "output_nc")):
             if self.channels[d] not in (1, 3):
-                raise UserError(f"{flag} must be 1 (grayscale) or 3 (RGB), not {self.channels[d]}")
+                raise ArgumentError(f"{{{arg}}} must be 1 (grayscale) or 3 (RGB), not {self.channels[d]}", arg)
             if self.channels[d] == 3 and looks_gray(self.files[d]):
-                note(f"domain {d} looks grayscale; it is trained as 3 equal channels (pass {flag} 1 for one channel)")
+                warnings.warn(ArgumentWarning(f"domain {d} looks grayscale; it is trained as 3 equal channels "
+                                              f"(pass {{{arg}}}=1 for one channel)", arg), stacklevel=2)
         self.pre = {train: {d: Preprocess(cfg, train, names=(d,)) for d in "AB"} for train in (True, False)}
         self.info = DataInfo(input_nc=cfg.input_nc, output_nc=cfg.output_nc, size=cfg.crop_size)
 
@@ -99,7 +97,3 @@ class UnpairedDataset(KeyedDataset):
             out[d], out[f"path_{d}"] = to_tensor_range(arr), str(path)
         return out
 
-
-@builder("unpaired")
-def _unpaired(cfg: DataConfig, seed: int, note):
-    return UnpairedDataset(find_unpaired(cfg.root, note), cfg, seed, note)

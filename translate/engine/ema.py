@@ -1,4 +1,9 @@
-"""Exponential moving average of the generator's parameters (copied buffers, e.g. batch-norm stats)."""
+"""Exponential moving average of the generators, on torch's ``AveragedModel``.
+
+The averaged copy holds the generators' parameters averaged with ``decay`` (the first update copies
+them) and their buffers (e.g. batch-norm statistics) copied as they are. ``applied()`` swaps the
+averages into the live model for sample grids and the saved generator weights.
+"""
 
 from __future__ import annotations
 
@@ -6,41 +11,31 @@ import contextlib
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 
-class EMA:
-    def __init__(self, model: nn.Module, params: list[nn.Parameter], decay: float):
-        ids = {id(p) for p in params}
+class GeneratorEMA:
+    def __init__(self, model, decay: float):
+        self.live = nn.ModuleDict({name: getattr(model, name) for name in model.generators})
         self.decay = decay
-        self.model = model
-        self.names = [n for n, p in model.named_parameters() if id(p) in ids]
-        named = dict(model.named_parameters())
-        self.shadow = {n: named[n].detach().clone().float() for n in self.names}
+        self.average = AveragedModel(self.live, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=False)
 
     @torch.no_grad()
     def update(self) -> None:
-        named = dict(self.model.named_parameters())
-        for n in self.names:
-            self.shadow[n].lerp_(named[n].detach().float(), 1.0 - self.decay)
+        self.average.update_parameters(self.live)
 
     @contextlib.contextmanager
     def applied(self):
-        """Temporarily load the averaged weights into the model."""
-        named = dict(self.model.named_parameters())
-        saved = {n: named[n].detach().clone() for n in self.names}
-        with torch.no_grad():
-            for n in self.names:
-                named[n].copy_(self.shadow[n])
+        """Temporarily load the averaged parameters into the model."""
+        saved = {k: v.detach().clone() for k, v in self.live.state_dict().items()}
+        self.live.load_state_dict(self.average.module.state_dict())
         try:
             yield
         finally:
-            with torch.no_grad():
-                for n in self.names:
-                    named[n].copy_(saved[n])
+            self.live.load_state_dict(saved)
 
     def state_dict(self) -> dict:
-        return {"decay": self.decay, "shadow": self.shadow}
+        return {"decay": self.decay, "average": self.average.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
-        named = dict(self.model.named_parameters())
-        self.shadow = {n: state["shadow"][n].to(named[n].device, torch.float32).clone() for n in self.names}
+        self.average.load_state_dict(state["average"])

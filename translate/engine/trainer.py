@@ -7,19 +7,24 @@ import math
 import signal
 import sys
 import time
+import warnings
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader
 
+from translate import pictures
 from translate.config import Config
 from translate.data.datasets import ResumableBatchSampler
-from translate.engine import run as rundir
-from translate.engine.ema import EMA
-from translate.engine.io import atomic_save, link_or_copy
-from translate.engine.setup import autocast, rng_state, set_rng_state, tune_cpu_allocator
+from translate.engine import run_folder
+from translate.engine.ema import GeneratorEMA
+from translate.engine.hardware import autocast, rng_state, set_rng_state, tune_cpu_allocator
+from translate.errors import DivergedError
+from translate.files import atomic_save, link_or_copy
+from translate.nn.layers import use_cpu_gemm
 
 log = logging.getLogger("translate")
 CHECKPOINT_VERSION = 1
@@ -86,11 +91,17 @@ class Trainer:
                  progress: bool | None = None):
         self._setup_step(cfg, model, device, vector_data=dataset.info.dim > 0)
         self.run_dir, self.dataset = Path(run_dir), dataset
-        self.metrics = rundir.Metrics(self.run_dir / rundir.METRICS)
+        self.metrics = run_folder.MetricsLog(self.run_dir / run_folder.METRICS)
         if state is not None:
             self._load_state(state)
         self.sampler = ResumableBatchSampler(len(dataset), self.tc.batch_size, self.tc.seed, start=self.step)
         self.total, self.decay_start = schedule_length(self.tc, self.sampler.iters_per_epoch)
+        # the learning rate is a pure function of the step, so a resumed run rebuilds its schedule at its step
+        for g, opt in self.optimizers.items():
+            for pg, base in zip(opt.param_groups, self.base_lr[g]):
+                pg.setdefault("initial_lr", base)
+        factor = lambda it: lr_factor(self.tc, it, self.total, self.decay_start, self.sampler.iters_per_epoch)  # noqa: E731
+        self.schedules = [LambdaLR(opt, factor, last_epoch=self.step - 1) for opt in self.optimizers.values()]
         self.fixed = to_device(dataset.fixed_batch(self.tc.num_samples), device, self.channels_last)
         self.progress = sys.stdout.isatty() if progress is None else progress
 
@@ -105,8 +116,9 @@ class Trainer:
         self.cfg, self.tc, self.model, self.device = cfg, cfg.train, model, device
         wanted = device.type == "cuda" if self.tc.channels_last is None else self.tc.channels_last
         self.channels_last = bool(wanted) and device.type != "mps" and not vector_data
-        if device.type == "cpu":
+        if device.type == "cpu" and self.tc.cpu_allocator:
             tune_cpu_allocator()
+        use_cpu_gemm(model, device.type == "cpu" and self.tc.cpu_gemm)
         model.to(device)
         if self.channels_last:
             model.to(memory_format=torch.channels_last)
@@ -119,7 +131,7 @@ class Trainer:
         self.d_params = groups["D"]
         fp16 = self.tc.precision == "fp16"
         self.scalers = {g: torch.amp.GradScaler(device.type, enabled=fp16) for g in groups}
-        self.ema = EMA(model, groups["G"], self.tc.ema) if self.tc.ema > 0 else None
+        self.ema = GeneratorEMA(model, self.tc.ema) if self.tc.ema > 0 else None
         self.step = 0
 
     # -- state ------------------------------------------------------------------------------------
@@ -149,7 +161,7 @@ class Trainer:
         self.metrics.truncate_after(self.step)
 
     def save_checkpoint(self) -> Path:
-        ckpt_dir = self.run_dir / rundir.CHECKPOINTS
+        ckpt_dir = self.run_dir / run_folder.CHECKPOINTS
         path = ckpt_dir / f"step_{self.step:08d}.pt"
         atomic_save(self.state_dict(), path)
         link_or_copy(path, ckpt_dir / "last.pt")
@@ -157,7 +169,7 @@ class Trainer:
         for old in rotated[: max(0, len(rotated) - max(1, self.tc.keep_checkpoints))]:
             old.unlink(missing_ok=True)
         with self.ema.applied() if self.ema else nullcontext():
-            atomic_save(rundir.weights_payload(self.model), self.run_dir / rundir.WEIGHTS)
+            atomic_save(run_folder.weights_payload(self.model), self.run_dir / run_folder.WEIGHTS)
         return path
 
     # -- samples ---------------------------------------------------------------------------------
@@ -170,9 +182,10 @@ class Trainer:
             with autocast(self.device, self.tc.precision):
                 visuals = self.model.visuals(self.fixed, self.model.fake(self.fixed))
         self.model.train()
-        path = self.run_dir / rundir.SAMPLES / f"step_{self.step:08d}.png"
-        rundir.write_grid(visuals, path)
-        rundir.write_sample_index(path.parent, list(visuals))
+        path = self.run_dir / run_folder.SAMPLES / f"step_{self.step:08d}.png"
+        pictures.write_grid(visuals, path)
+        newest_first = sorted((p.name for p in path.parent.glob("*.png")), reverse=True)
+        pictures.write_index(path.parent, "samples", newest_first, f"columns: {' | '.join(visuals)}")
         return path
 
     # -- one iteration ---------------------------------------------------------------------------
@@ -208,11 +221,14 @@ class Trainer:
             losses.update({("G" if k == "total" else k): v.detach() for k, v in g.items()})
         return losses
 
-    def _set_lr(self) -> float:
-        f = lr_factor(self.tc, self.step, self.total, self.decay_start, self.sampler.iters_per_epoch)
-        for g, opt in self.optimizers.items():
-            for pg, base in zip(opt.param_groups, self.base_lr[g]):
-                pg["lr"] = base * f
+    def _next_lr(self) -> None:
+        with warnings.catch_warnings():  # a G optimizer that has not stepped yet (critic-first models) is expected
+            warnings.simplefilter("ignore", UserWarning)
+            for schedule in self.schedules:
+                schedule.step()
+
+    @property
+    def lr(self) -> float:
         return self.optimizers["G"].param_groups[0]["lr"]
 
     def _log_row(self, lr: float, sums: dict, counts: dict, n_iters: int, since: float) -> dict[str, Any]:
@@ -235,7 +251,7 @@ class Trainer:
         start_step = self.step
         sums: dict[str, torch.Tensor] = {}
         counts: dict[str, int] = {}
-        t_log, n_log, lr = time.perf_counter(), 0, self._set_lr()
+        t_log, n_log, lr = time.perf_counter(), 0, self.lr
         last_row: dict[str, Any] = {}
         bar = _Progress(self.progress, self.total, self.step)
         stopped = False
@@ -245,10 +261,11 @@ class Trainer:
                 if flag.stop:
                     stopped = True
                     break
-                lr = self._set_lr()
+                lr = self.lr
                 batch = to_device(next(batches), self.device, self.channels_last)
                 losses = self.train_step(batch)
                 self.step += 1
+                self._next_lr()
                 n_log += 1
                 for k, v in losses.items():
                     sums[k] = sums[k] + v if k in sums else v.float().clone()
@@ -260,8 +277,8 @@ class Trainer:
                     bad = [k for k in sums if not math.isfinite(last_row[k])]
                     if bad:
                         self.save_checkpoint()
-                        raise FloatingPointError(f"loss {', '.join(bad)} is not finite at step {self.step}; "
-                                                 f"try a lower learning rate or --precision fp32 (checkpoint saved)")
+                        raise DivergedError("loss {losses} is not finite at step {step}; try a lower learning rate or "
+                                            "{precision}=fp32 (checkpoint saved)", "precision", losses=", ".join(bad), step=self.step)
                     sums, counts, t_log, n_log = {}, {}, time.perf_counter(), 0
                 else:
                     bar.advance(self.step)

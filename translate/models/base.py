@@ -8,7 +8,9 @@ The engine calls, once per iteration::
     every g_every iterations:
         g = model.generator_step(batch, fakes)                # with "D" frozen; g["total"] into "G" only
 
-Every other key of the returned dicts is logged under that name.
+Every other key of the returned dicts is logged under that name. The contract is split by what a
+model does at inference: a ``Translator`` maps images (``translate``), a ``Sampler`` draws new ones
+(``sample``); the commands ask ``isinstance`` which one a run holds.
 """
 
 from __future__ import annotations
@@ -19,20 +21,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-
-@dataclass(frozen=True)
-class DataInfo:
-    """What the model needs to know about its data to build its networks."""
-
-    input_nc: int = 3
-    output_nc: int = 3
-    size: int = 256  # training crop size
-    class_names: tuple[str, ...] = ()
-    dim: int = 0  # >0 for vector data (2-D toys)
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
+from translate.types import DataInfo
 
 
 @dataclass(frozen=True)
@@ -57,15 +46,18 @@ class OptimSpec:
         raise ValueError(f"unknown optimizer kind {self.kind!r}")
 
 
-class Translator(nn.Module):
+class Model(nn.Module):
+    """What the engine trains: networks named in ``generators`` and ``discriminators`` and a loss recipe."""
+
     name: ClassVar[str]
     task: ClassVar[str]  # paired | unpaired | labelled | unconditional
     Config: ClassVar[type]
     # Config sections this model changes from the generic defaults, e.g. {"data": {"load_size": 64}}.
     defaults: ClassVar[dict[str, dict[str, Any]]] = {}
-    # Attributes holding the modules that inference needs (saved as the run's generator weights).
-    inference_modules: ClassVar[tuple[str, ...]] = ("netG",)
-    directions: ClassVar[tuple[str, ...]] = ("AtoB",)  # what translate() accepts; unpaired models add "BtoA"
+    # Attributes holding the networks: the generators are trained as group "G" and are what inference
+    # needs (saved as the run's generator weights); the discriminators are group "D".
+    generators: ClassVar[tuple[str, ...]] = ("netG",)
+    discriminators: ClassVar[tuple[str, ...]] = ("netD",)
     g_every: int = 1  # generator step every N iterations (critic-heavy models use 5)
 
     def __init__(self, cfg, info: DataInfo):
@@ -75,7 +67,8 @@ class Translator(nn.Module):
 
     # -- what the engine optimises ---------------------------------------------------------
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
-        raise NotImplementedError
+        return {"G": [p for m in self.generators for p in getattr(self, m).parameters()],
+                "D": [p for m in self.discriminators for p in getattr(self, m).parameters()]}
 
     def optimizers(self) -> dict[str, OptimSpec]:
         spec = OptimSpec("adam", self.cfg.lr, (self.cfg.beta1, self.cfg.beta2))
@@ -94,28 +87,44 @@ class Translator(nn.Module):
     def generator_step(self, batch, fakes) -> dict[str, Tensor]:
         raise NotImplementedError
 
-    # -- inference -------------------------------------------------------------------------------
-    def translate(self, x: Tensor, direction: str = "AtoB") -> Tensor:
-        raise NotImplementedError(f"model '{self.name}' does not translate images; use 'translate sample'")
-
-    def sample(self, n: int, labels: Tensor | None = None) -> Tensor:
-        raise NotImplementedError(f"model '{self.name}' does not sample; use 'translate convert'")
-
     def visuals(self, batch, fakes) -> dict[str, Tensor]:
-        """Columns of the sample grid, each (N, C, H, W) in [-1, 1]."""
+        """Columns of the sample grid, each (N, C, H, W) in [-1, 1] (or (N, 2) point sets for 2-D data)."""
         raise NotImplementedError
 
     def inference_state(self) -> dict[str, Tensor]:
-        return {f"{m}.{k}": v for m in self.inference_modules for k, v in getattr(self, m).state_dict().items()}
+        return {f"{m}.{k}": v for m in self.generators for k, v in getattr(self, m).state_dict().items()}
+
+
+class Translator(Model):
+    """A model that maps images: paired and unpaired tasks."""
+
+    directions: ClassVar[tuple[str, ...]] = ("AtoB",)  # what translate() accepts; unpaired models add "BtoA"
+
+    def translate(self, x: Tensor, direction: str = "AtoB") -> Tensor:
+        """(N, C, H, W) in [-1, 1] to the other domain; any size (the networks pad and crop back)."""
+        raise NotImplementedError
+
+
+class Sampler(Model):
+    """A model that draws new images from noise: unconditional and labelled tasks."""
+
+    def sample(self, n: int, labels: Tensor | None = None) -> Tensor:
+        raise NotImplementedError
 
 
 class TwoWay(Translator):
-    """Unpaired models with generators ``netG_AB`` and ``netG_BA``: they translate either way, and their
-    sample grids show real | translated | reconstructed, the A rows then the B rows. ``fake()`` returns
-    fake_B, rec_A, fake_A and rec_B."""
+    """Unpaired models with generators ``netG_AB`` and ``netG_BA`` and discriminators ``netD_A`` (judges
+    domain A) and ``netD_B``: they translate either way, and their sample grids show real | translated |
+    reconstructed, the A rows then the B rows. ``fake()`` returns fake_B, rec_A, fake_A and rec_B."""
 
-    inference_modules = ("netG_AB", "netG_BA")
+    generators = ("netG_AB", "netG_BA")
+    discriminators = ("netD_A", "netD_B")
     directions = ("AtoB", "BtoA")
+
+    def fake(self, batch):
+        fake_b = self.netG_AB(batch["A"])
+        fake_a = self.netG_BA(batch["B"])
+        return {"fake_B": fake_b, "rec_A": self.netG_BA(fake_b), "fake_A": fake_a, "rec_B": self.netG_AB(fake_a)}
 
     def translate(self, x, direction="AtoB"):
         if direction not in self.directions:

@@ -9,46 +9,31 @@ from dataclasses import dataclass
 import torch
 
 from translate import losses
-from translate.errors import UserError
-from translate.models.base import Translator
-from translate.models.gan import IMAGE_DEFAULTS
+from translate.errors import ArgumentError
+from translate.models.base import Sampler
+from translate.models.gan import GAN, IMAGE_DEFAULTS
 from translate.nn.generative import Discriminator, Generator, auto_nz
 from translate.registry import register_model
 
 
 @register_model("cgan", task="labelled")
-class CGAN(Translator):
+class CGAN(Sampler):
     """Conditional GAN: G(z, y), D(x, y), the label concatenated at the input of both."""
 
     @dataclass(frozen=True)
-    class Config:
-        nz: int = 0  # 0: 100 for images, 2 for 2-D data
-        ngf: int = 64
-        ndf: int = 64
-        hidden: int = 512
-        norm: str = "batch"
+    class Config(GAN.Config):
         embed_dim: int = 0  # 0: one-hot y (the paper); N: a learned N-dimensional embedding
-        gan_mode: str = "vanilla"
-        saturating: bool = False
-        d_steps: int = 1
-        lr: float = 2e-4
-        beta1: float = 0.5
-        beta2: float = 0.999
-        init_gain: float = 0.02
 
     defaults = IMAGE_DEFAULTS
 
     def __init__(self, cfg, info):
         super().__init__(cfg, info)
         if info.num_classes < 1:
-            raise UserError("cgan needs class labels: pass --labelled DIR with one sub-folder per class")
+            raise ArgumentError("cgan needs class labels: pass {layout=labelled} with one sub-folder per class", "layout=labelled")
         self.g_every = max(1, int(cfg.d_steps))
         k, e = info.num_classes, cfg.embed_dim
         self.netG = Generator(info, auto_nz(cfg.nz, info), cfg.ngf, cfg.hidden, cfg.norm, k, e, cfg.init_gain)
         self.netD = Discriminator(info, cfg.ndf, cfg.hidden, cfg.norm, k, e, cfg.init_gain)
-
-    def param_groups(self):
-        return {"G": list(self.netG.parameters()), "D": list(self.netD.parameters())}
 
     def fake(self, batch):
         return {"fake": self.netG.sample(batch["image"].shape[0], batch["label"])}  # fakes of the batch's classes

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 
 from translate import losses
-from translate.errors import UserError
+from translate.errors import ArgumentError
 from translate.models.base import TwoWay
 from translate.nn.layers import init_weights
 from translate.nn.patchgan import PatchGAN
@@ -32,8 +32,8 @@ def build_generator(net_g: str, size: int, input_nc: int, output_nc: int, ngf: i
     if net_g.startswith("resnet_"):
         return ResnetGenerator(input_nc, output_nc, ngf, resnet_blocks(net_g), norm, dropout, up)
     if net_g.startswith("unet_"):
-        return UnetGenerator(input_nc, output_nc, unet_depth(net_g), ngf, norm, dropout)
-    raise UserError(f"--netG must be auto, resnet_9blocks, resnet_6blocks or unet_N, not '{net_g}'")
+        return UnetGenerator(input_nc, output_nc, unet_depth(net_g, size), ngf, norm, dropout)
+    raise ArgumentError("{net_g} must be auto, resnet_9blocks, resnet_6blocks or unet_N, not '{value}'", "net_g", value=net_g)
 
 
 @register_model("cyclegan", task="unpaired")
@@ -62,23 +62,14 @@ class CycleGAN(TwoWay):
     def __init__(self, cfg, info):
         super().__init__(cfg, info)
         if cfg.lambda_identity > 0 and info.input_nc != info.output_nc:
-            raise UserError(f"the identity loss needs domains with the same channels (got {info.input_nc} and "
-                            f"{info.output_nc}); pass --opt lambda_identity=0")
+            raise ArgumentError(f"the identity loss needs domains with the same channels (got {info.input_nc} and "
+                                f"{info.output_nc}); pass {{lambda_identity}}=0", "lambda_identity")
         g = lambda i, o: init_weights(build_generator(cfg.net_g, info.size, i, o, cfg.ngf, cfg.norm, cfg.dropout, cfg.up),  # noqa: E731
                                       gain=cfg.init_gain)
         d = lambda c: init_weights(PatchGAN(c, cfg.ndf, cfg.n_layers_d, cfg.norm), gain=cfg.init_gain)  # noqa: E731
         self.netG_AB, self.netG_BA = g(info.input_nc, info.output_nc), g(info.output_nc, info.input_nc)
         self.netD_A, self.netD_B = d(info.input_nc), d(info.output_nc)  # D_A judges domain A, D_B domain B
         self.pool_A, self.pool_B = HistoryPool(cfg.pool_size), HistoryPool(cfg.pool_size)
-
-    def param_groups(self):
-        return {"G": [*self.netG_AB.parameters(), *self.netG_BA.parameters()],
-                "D": [*self.netD_A.parameters(), *self.netD_B.parameters()]}
-
-    def fake(self, batch):
-        fake_b = self.netG_AB(batch["A"])
-        fake_a = self.netG_BA(batch["B"])
-        return {"fake_B": fake_b, "rec_A": self.netG_BA(fake_b), "fake_A": fake_a, "rec_B": self.netG_AB(fake_a)}
 
     def _d_loss(self, net, real, fake):
         loss_real = losses.d_loss(net(real), True, self.cfg.gan_mode)

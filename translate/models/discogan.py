@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 
 from translate import losses
-from translate.errors import UserError
+from translate.errors import ArgumentError
 from translate.models.base import OptimSpec, TwoWay
 from translate.nn.encdec import EncoderDecoder, EncoderDiscriminator, encdec_depth
 from translate.nn.layers import init_weights
@@ -44,28 +44,20 @@ class DiscoGAN(TwoWay):
 
     defaults = {"data": {"load_size": 64, "crop_size": 64, "flip": False},
                 "train": {"batch_size": 64, "lr_policy": "constant"}}
+
     def __init__(self, cfg, info):
         super().__init__(cfg, info)
         if cfg.recon not in ("mse", "l1"):
-            raise UserError(f"recon must be mse or l1, not '{cfg.recon}'")
+            raise ArgumentError("{recon} must be mse or l1, not '{value}'", "recon", value=cfg.recon)
         depth = encdec_depth(info.size)
         g = lambda i, o: init_weights(EncoderDecoder(i, o, cfg.ngf, depth, cfg.norm), gain=cfg.init_gain)  # noqa: E731
         d = lambda c: init_weights(EncoderDiscriminator(c, cfg.ndf, depth, cfg.norm), gain=cfg.init_gain)  # noqa: E731
         self.netG_AB, self.netG_BA = g(info.input_nc, info.output_nc), g(info.output_nc, info.input_nc)
         self.netD_A, self.netD_B = d(info.input_nc), d(info.output_nc)
 
-    def param_groups(self):
-        return {"G": [*self.netG_AB.parameters(), *self.netG_BA.parameters()],
-                "D": [*self.netD_A.parameters(), *self.netD_B.parameters()]}
-
     def optimizers(self):
         spec = OptimSpec("adam", self.cfg.lr, (self.cfg.beta1, self.cfg.beta2), weight_decay=self.cfg.weight_decay)
         return {"G": spec, "D": spec}
-
-    def fake(self, batch):
-        fake_b = self.netG_AB(batch["A"])
-        fake_a = self.netG_BA(batch["B"])
-        return {"fake_B": fake_b, "rec_A": self.netG_BA(fake_b), "fake_A": fake_a, "rec_B": self.netG_AB(fake_a)}
 
     def _recon(self, a, b):
         return losses.l1(a, b) if self.cfg.recon == "l1" else F.mse_loss(a.float(), b.float())

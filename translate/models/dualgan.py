@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from translate import losses
-from translate.errors import UserError
+from translate.errors import ArgumentError
 from translate.models.base import OptimSpec, TwoWay
 from translate.nn.layers import init_weights
 from translate.nn.patchgan import PatchGAN
@@ -55,15 +55,15 @@ class DualGAN(TwoWay):
         init_gain: float = 0.02
 
     defaults = {"train": {"lr_policy": "constant"}}
+
     def __init__(self, cfg, info):
         super().__init__(cfg, info)
         if cfg.regime not in REGIMES:
-            raise UserError(f"regime must be clip or gp, not '{cfg.regime}' (--opt regime=gp)")
+            raise ArgumentError("{regime} must be clip or gp, not '{value}'", "regime", value=cfg.regime)
         if cfg.d_steps < 1:
-            raise UserError(f"--d-steps must be at least 1, not {cfg.d_steps}")
+            raise ArgumentError(f"{{d_steps}} must be at least 1, not {cfg.d_steps}", "d_steps")
         self.g_every = cfg.d_steps
-        net_g = cfg.net_g if cfg.net_g != "auto" else f"unet_{max(32, 1 << max(0, info.size - 1).bit_length())}"
-        depth = unet_depth(net_g)
+        depth = unet_depth(cfg.net_g, info.size)
         critic_norm = cfg.norm if cfg.regime == "clip" else "none"
         g = lambda i, o: init_weights(UnetGenerator(i, o, depth, cfg.ngf, cfg.norm, cfg.dropout), gain=cfg.init_gain)  # noqa: E731
         d = lambda c: init_weights(PatchGAN(c, cfg.ndf, cfg.n_layers_d, critic_norm), gain=cfg.init_gain)  # noqa: E731
@@ -72,10 +72,6 @@ class DualGAN(TwoWay):
         for net in (self.netD_A, self.netD_B):
             # a Wasserstein critic's output offset cancels in E[D(real)] - E[D(fake)]: it would never train
             net.model[-1].register_parameter("bias", None)
-
-    def param_groups(self):
-        return {"G": [*self.netG_AB.parameters(), *self.netG_BA.parameters()],
-                "D": [*self.netD_A.parameters(), *self.netD_B.parameters()]}
 
     def optimizers(self):
         if self.cfg.regime == "clip":
@@ -89,11 +85,6 @@ class DualGAN(TwoWay):
         if self.cfg.regime == "clip":
             for p in [*self.netD_A.parameters(), *self.netD_B.parameters()]:
                 p.clamp_(-self.cfg.clip_value, self.cfg.clip_value)
-
-    def fake(self, batch):
-        fake_b = self.netG_AB(batch["A"])
-        fake_a = self.netG_BA(batch["B"])
-        return {"fake_B": fake_b, "rec_A": self.netG_BA(fake_b), "fake_A": fake_a, "rec_B": self.netG_AB(fake_a)}
 
     def _critic(self, net, real, fake):
         loss = losses.d_loss(net(real), True, "wgan") + losses.d_loss(net(fake), False, "wgan")

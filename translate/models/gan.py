@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from translate import losses
-from translate.models.base import Translator
-from translate.nn.generative import Discriminator, Generator, auto_nz, sample_visuals
+from translate.models.base import Sampler
+from translate.nn.generative import Discriminator, Generator, auto_nz
 from translate.registry import register_model
 
 # What the image models of this family change from the generic defaults: DCGAN's 64x64 images,
@@ -17,7 +17,19 @@ IMAGE_DEFAULTS = {"data": {"load_size": 64, "crop_size": 64},
                   "train": {"batch_size": 64, "lr_policy": "constant", "epochs": 25, "epochs_decay": 0, "num_samples": 64}}
 
 
-class Unconditional(Translator):
+@dataclass(frozen=True)
+class NetworkConfig:
+    """The options of the networks gan, cgan, wgan and wgan_gp share (subclasses add their losses')."""
+
+    nz: int = 0  # 0: 100 for images (DCGAN), 2 for 2-D toys
+    ngf: int = 64
+    ndf: int = 64
+    hidden: int = 512  # MLP width for 2-D data
+    norm: str = "batch"  # DCGAN: batch norm in G (and D, where the model allows it)
+    init_gain: float = 0.02
+
+
+class Unconditional(Sampler):
     """What gan, wgan and wgan_gp share: G(z) and D(x) picked by the data, d_steps critic steps per
     generator step, fakes drawn with z from torch's global generator. Subclasses give the losses."""
 
@@ -29,17 +41,17 @@ class Unconditional(Translator):
         self.netG = Generator(info, auto_nz(cfg.nz, info), cfg.ngf, cfg.hidden, cfg.norm, init_gain=cfg.init_gain)
         self.netD = Discriminator(info, cfg.ndf, cfg.hidden, norm_d, init_gain=cfg.init_gain)
 
-    def param_groups(self):
-        return {"G": list(self.netG.parameters()), "D": list(self.netD.parameters())}
-
     def fake(self, batch):
         return {"fake": self.netG.sample(batch["image"].shape[0])}
 
     def sample(self, n, labels=None):
         return self.netG.sample(n)
 
-    def visuals(self, batch, fakes):
-        return sample_visuals(self.netG, batch, fakes["fake"])
+    def visuals(self, batch, fakes, n_points: int = 1000):
+        """The fakes as a grid of images; for 2-D data, ``n_points`` samples over the batch's real points."""
+        if fakes["fake"].dim() == 2:
+            return {"real": batch["image"], "samples": self.netG.sample(n_points)}
+        return {"samples": fakes["fake"]}
 
 
 @register_model("gan", task="unconditional")
@@ -47,19 +59,13 @@ class GAN(Unconditional):
     """Unconditional GAN, non-saturating generator loss (minimax with saturating=True)."""
 
     @dataclass(frozen=True)
-    class Config:
-        nz: int = 0  # 0: 100 for images (DCGAN), 2 for 2-D toys
-        ngf: int = 64
-        ndf: int = 64
-        hidden: int = 512  # MLP width for 2-D data
-        norm: str = "batch"  # DCGAN: batch norm in G and D
+    class Config(NetworkConfig):
         gan_mode: str = "vanilla"  # vanilla (BCE) | lsgan | hinge
         saturating: bool = False  # the minimax generator loss of the paper's analysis
         d_steps: int = 1  # k discriminator steps per generator step
         lr: float = 2e-4
         beta1: float = 0.5
         beta2: float = 0.999
-        init_gain: float = 0.02
 
     def __init__(self, cfg, info):
         super().__init__(cfg, info, norm_d=cfg.norm)

@@ -34,13 +34,10 @@ class Pix2Pix(Translator):
 
     def __init__(self, cfg, info):
         super().__init__(cfg, info)
-        net_g = cfg.net_g if cfg.net_g != "auto" else f"unet_{max(32, 1 << max(0, info.size - 1).bit_length())}"
-        self.netG = init_weights(UnetGenerator(info.input_nc, info.output_nc, unet_depth(net_g), cfg.ngf, cfg.norm, cfg.dropout),
+        depth = unet_depth(cfg.net_g, info.size)
+        self.netG = init_weights(UnetGenerator(info.input_nc, info.output_nc, depth, cfg.ngf, cfg.norm, cfg.dropout),
                                  gain=cfg.init_gain)
         self.netD = init_weights(PatchGAN(info.input_nc + info.output_nc, cfg.ndf, cfg.n_layers_d, cfg.norm), gain=cfg.init_gain)
-
-    def param_groups(self):
-        return {"G": list(self.netG.parameters()), "D": list(self.netD.parameters())}
 
     def fake(self, batch):
         return {"fake_B": self.netG(batch["A"])}

@@ -11,7 +11,7 @@ import torch
 
 from translate import losses
 from translate.models.base import OptimSpec
-from translate.models.gan import Unconditional
+from translate.models.gan import NetworkConfig, Unconditional
 from translate.registry import register_model
 
 
@@ -20,17 +20,11 @@ class WGAN(Unconditional):
     """Wasserstein GAN with weight clipping (c = 0.01), RMSProp 5e-5, 5 critic steps per G step."""
 
     @dataclass(frozen=True)
-    class Config:
-        nz: int = 0  # 0: 100 for images, 2 for 2-D toys
-        ngf: int = 64
-        ndf: int = 64
-        hidden: int = 512
-        norm: str = "batch"  # generator norm
+    class Config(NetworkConfig):
         norm_d: str = "batch"  # critic norm (the official code keeps DCGAN's batch norm)
         clip: float = 0.01
         d_steps: int = 5  # critic steps per generator step (n_critic)
         lr: float = 5e-5  # RMSProp
-        init_gain: float = 0.02
 
     def __init__(self, cfg, info):
         super().__init__(cfg, info, norm_d=cfg.norm_d)

@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from translate import losses
-from translate.errors import UserError
+from translate.errors import ArgumentError
 from translate.models.base import OptimSpec
-from translate.models.gan import Unconditional
+from translate.models.gan import NetworkConfig, Unconditional
 from translate.registry import register_model
 
 
@@ -19,24 +19,19 @@ class WGANGP(Unconditional):
     """Wasserstein GAN with gradient penalty (lambda 10), Adam(1e-4, 0, 0.9), 5 critic steps per G step."""
 
     @dataclass(frozen=True)
-    class Config:
-        nz: int = 0  # 0: 100 for images, 2 for 2-D toys
-        ngf: int = 64
-        ndf: int = 64
-        hidden: int = 512
-        norm: str = "batch"  # generator norm
+    class Config(NetworkConfig):
         norm_d: str = "none"  # critic: no batch norm (the penalty is per sample); none | layer
         lambda_gp: float = 10.0
         d_steps: int = 5
         lr: float = 1e-4
         beta1: float = 0.0
         beta2: float = 0.9
-        init_gain: float = 0.02
 
     def __init__(self, cfg, info):
         super().__init__(cfg, info, norm_d=cfg.norm_d)
         if cfg.norm_d == "batch":
-            raise UserError("wgan_gp: batch norm in the critic breaks the per-sample gradient penalty; use norm_d=none or layer")
+            raise ArgumentError("wgan_gp: batch norm in the critic breaks the per-sample gradient penalty; "
+                                "pass {norm_d}=none or {norm_d}=layer", "norm_d")
 
     def optimizers(self):
         spec = OptimSpec("adam", self.cfg.lr, (self.cfg.beta1, self.cfg.beta2))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from translate.errors import UserError
+from translate.errors import ArgumentError
 from translate.nn.layers import Conv2d, ConvTranspose2d, norm_layer
 
 NORMS = ("batch", "instance", "layer", "none")
@@ -20,7 +20,8 @@ NORMS = ("batch", "instance", "layer", "none")
 def dcgan_blocks(size: int) -> int:
     """The number of stride-2 blocks between a 4x4 map and a ``size`` x ``size`` image."""
     if size < 16 or size > 256 or size & (size - 1):
-        raise UserError(f"DCGAN networks need --image-size 16, 32, 64, 128 or 256 (a power of two), not {size}")
+        raise ArgumentError(f"DCGAN networks need a square image of 16, 32, 64, 128 or 256 pixels (a power of two): "
+                            f"{{crop_size}} is {size}", "crop_size")
     return size.bit_length() - 3  # log2(size) - 2
 
 
@@ -28,7 +29,7 @@ def _norm(kind: str, channels: int) -> nn.Module:
     if kind == "layer":  # layer norm over (C, H, W), as the WGAN-GP paper suggests for critics
         return nn.GroupNorm(1, channels)
     if kind not in NORMS:
-        raise UserError(f"norm must be one of {', '.join(NORMS)}, not '{kind}'")
+        raise ArgumentError("{norm} must be one of {choices}, not '{value}'", "norm", choices=", ".join(NORMS), value=kind)
     return norm_layer(kind)(channels)
 
 

@@ -13,14 +13,14 @@ import math
 
 from torch import nn
 
-from translate.errors import UserError
+from translate.errors import ArgumentError
 from translate.nn.layers import Conv2d, ConvTranspose2d, padded_forward, norm_layer
 
 
 def encdec_depth(size: int) -> int:
     """Stride-2 levels that bring ``size`` down to a 4x4 (or slightly larger) bottleneck."""
     if size < 16:
-        raise UserError(f"DiscoGAN needs a crop size of at least 16 (got {size}); pass --crop-size 64 (the paper)")
+        raise ArgumentError(f"DiscoGAN needs a {{crop_size}} of at least 16 (got {size}); pass {{crop_size}}=64 (the paper)", "crop_size")
     return int(math.floor(math.log2(size / 4)))
 
 

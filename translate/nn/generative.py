@@ -12,10 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from translate.models.base import DataInfo
 from translate.nn.dcgan import DCGANDiscriminator, DCGANGenerator
 from translate.nn.layers import init_weights
 from translate.nn.mlp import MLPDiscriminator, MLPGenerator
+from translate.types import DataInfo
 
 
 class LabelCode(nn.Module):
@@ -91,21 +91,3 @@ class Discriminator(nn.Module):
 def auto_nz(nz: int, info: DataInfo) -> int:
     """nz = 0 means the usual choice: 100 for images (DCGAN), 2 for 2-D toys (WGAN-GP toy code)."""
     return nz if nz > 0 else (2 if info.dim > 0 else 100)
-
-
-def point_visuals(points: Tensor, real: Tensor) -> Tensor:
-    """A sample-grid tile for 2-D data: generated points (red) over the real ones (grey)."""
-    from translate import plot2d
-
-    real_np, pts = real.detach().float().cpu().numpy(), points.detach().float().cpu().numpy()
-    ext = plot2d.extent_of(real_np)
-    base = plot2d.scatter(real_np, ext, color=(150, 150, 150), dot=2)
-    return plot2d.to_tensor(plot2d.scatter(pts, ext, base=base, dot=1))
-
-
-def sample_visuals(netG: Generator, batch: dict, fake: Tensor, n_points: int = 1000) -> dict[str, Tensor]:
-    """Unconditional sample grids: the fakes as a square grid of images, or for 2-D data a plot of
-    ``n_points`` samples over the batch's real points."""
-    if fake.dim() == 2:
-        return {"samples": point_visuals(netG.sample(n_points), batch["image"])}
-    return {"samples": fake}

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import functools
-import os
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from translate.errors import UserError
-
-
-class Identity(nn.Module):
-    def forward(self, x):
-        return x
+from translate.errors import ArgumentError
 
 
 def norm_layer(kind: str):
@@ -24,8 +18,8 @@ def norm_layer(kind: str):
     if kind == "instance":
         return functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
     if kind == "none":
-        return lambda channels: Identity()
-    raise UserError(f"--norm must be batch, instance or none, not '{kind}'")
+        return lambda channels: nn.Identity()
+    raise ArgumentError("{norm} must be batch, instance or none, not '{value}'", "norm", value=kind)
 
 
 def uses_bias(kind: str) -> bool:
@@ -33,22 +27,14 @@ def uses_bias(kind: str) -> bool:
     return kind != "batch"
 
 
-def init_weights(net: nn.Module, kind: str = "normal", gain: float = 0.02) -> nn.Module:
-    """Conv/Linear weights N(0, gain) (or xavier/kaiming/orthogonal), biases 0; BatchNorm weights N(1, gain)."""
+def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
+    """Conv/Linear weights N(0, gain) and biases 0; BatchNorm weights N(1, gain) and biases 0 (the
+    official code's ``normal`` init, the one every model here uses)."""
 
     def init(m):
         name = m.__class__.__name__
         if hasattr(m, "weight") and m.weight is not None and ("Conv" in name or "Linear" in name):
-            if kind == "normal":
-                nn.init.normal_(m.weight, 0.0, gain)
-            elif kind == "xavier":
-                nn.init.xavier_normal_(m.weight, gain=gain)
-            elif kind == "kaiming":
-                nn.init.kaiming_normal_(m.weight, a=0, mode="fan_in")
-            elif kind == "orthogonal":
-                nn.init.orthogonal_(m.weight, gain=gain)
-            else:
-                raise UserError(f"init type must be normal, xavier, kaiming or orthogonal, not '{kind}'")
+            nn.init.normal_(m.weight, 0.0, gain)
             if getattr(m, "bias", None) is not None:
                 nn.init.zeros_(m.bias)
         elif "BatchNorm" in name and m.weight is not None:
@@ -79,21 +65,30 @@ def count_parameters(net: nn.Module) -> int:
 # unfolded activations are no larger than the weights (conv: batch x output positions <= output
 # channels; transposed conv: batch x input positions <= input channels), a plain GEMM on the weights as stored, with
 # im2col / col2im around it, does the same fp32 arithmetic 1.3-5x faster on CPU. Every other case keeps
-# oneDNN. Parameters and state-dict keys are those of torch's own modules.
+# oneDNN. Parameters and state-dict keys are those of torch's own modules. The path is off unless
+# turned on for a network with ``use_cpu_gemm`` (the engine does, as its config says): importing this
+# module changes nothing.
 
 
-CPU_GEMM = os.environ.get("TRANSLATE_CPU_GEMM", "1") != "0"  # TRANSLATE_CPU_GEMM=0: always oneDNN
+def use_cpu_gemm(net: nn.Module, enabled: bool = True) -> nn.Module:
+    """Let (or stop) the convolutions of ``net`` take the GEMM path on CPU where it is faster."""
+    for m in net.modules():
+        if isinstance(m, (Conv2d, ConvTranspose2d)):
+            m.cpu_gemm = enabled
+    return net
 
 
 def _gemm_ok(m, x) -> bool:
     # training steps in fp32 only: that is where it was measured faster (bf16 matmul is emulated on CPUs
     # without native bf16, and batched inference amortises oneDNN's weight layout)
-    return (CPU_GEMM and x.device.type == "cpu" and x.dtype == torch.float32 and torch.is_grad_enabled()
+    return (m.cpu_gemm and x.device.type == "cpu" and x.dtype == torch.float32 and torch.is_grad_enabled()
             and not torch.is_autocast_enabled("cpu") and x.dim() == 4 and m.groups == 1 and m.dilation == (1, 1)
             and m.padding_mode == "zeros" and isinstance(m.padding, tuple))
 
 
 class Conv2d(nn.Conv2d):
+    cpu_gemm = False
+
     def forward(self, x):
         if not _gemm_ok(self, x):  # first: the shape test below would pin symbolic sizes under torch.export
             return super().forward(x)
@@ -109,6 +104,8 @@ class Conv2d(nn.Conv2d):
 
 
 class ConvTranspose2d(nn.ConvTranspose2d):
+    cpu_gemm = False
+
     def forward(self, x, output_size=None):
         if not _gemm_ok(self, x) or output_size is not None or self.output_padding != (0, 0):
             return super().forward(x, output_size)

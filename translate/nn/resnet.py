@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from translate.errors import UserError
+from translate.errors import ArgumentError
 from translate.nn.layers import Conv2d, ConvTranspose2d, padded_forward, norm_layer, uses_bias
 
 UPSAMPLING = ("transpose", "resize")
@@ -26,9 +26,10 @@ def resnet_blocks(net_g: str) -> int:
     try:
         n = int(net_g.split("_", 1)[1].removesuffix("blocks"))
     except (IndexError, ValueError):
-        raise UserError(f"--netG must look like resnet_9blocks or resnet_6blocks (resnet_Nblocks), not '{net_g}'") from None
+        raise ArgumentError("{net_g} must look like resnet_9blocks or resnet_6blocks (resnet_Nblocks), not '{value}'",
+                            "net_g", value=net_g) from None
     if n < 1:
-        raise UserError(f"--netG {net_g}: need at least one residual block")
+        raise ArgumentError("{net_g} {value}: need at least one residual block", "net_g", value=net_g)
     return n
 
 
@@ -52,7 +53,7 @@ class ResnetGenerator(nn.Module):
     def __init__(self, input_nc=3, output_nc=3, ngf=64, n_blocks=9, norm="instance", dropout=False, up="transpose"):
         super().__init__()
         if up not in UPSAMPLING:
-            raise UserError(f"up-sampling must be one of {', '.join(UPSAMPLING)}, not '{up}'")
+            raise ArgumentError("{up} must be one of {choices}, not '{value}'", "up", choices=", ".join(UPSAMPLING), value=up)
         make_norm, bias = norm_layer(norm), uses_bias(norm)
         layers = [nn.ReflectionPad2d(3), Conv2d(input_nc, ngf, 7, bias=bias), make_norm(ngf), nn.ReLU(True)]
         for i in range(self.n_down):

@@ -14,18 +14,23 @@ import math
 import torch
 from torch import nn
 
-from translate.errors import UserError
+from translate.errors import ArgumentError
 from translate.nn.layers import Conv2d, ConvTranspose2d, padded_forward, norm_layer, uses_bias
 
 
-def unet_depth(net_g: str) -> int:
+def unet_depth(net_g: str, size: int) -> int:
+    """Levels of ``unet_N`` (log2 N); ``auto``: the U-Net whose bottleneck is 1x1 for ``size`` x ``size``
+    crops, i.e. unet_<size rounded up to a power of two>, at least unet_32."""
+    if net_g == "auto":
+        net_g = f"unet_{max(32, 1 << max(0, size - 1).bit_length())}"
     try:
-        size = int(net_g.split("_", 1)[1])
+        n = int(net_g.split("_", 1)[1])
     except (IndexError, ValueError):
-        raise UserError(f"--netG must look like unet_256 or unet_128 (unet_N, N a power of two), not '{net_g}'") from None
-    depth = int(round(math.log2(size))) if size > 0 else 0
-    if size < 32 or 2**depth != size:
-        raise UserError(f"--netG {net_g}: N must be a power of two >= 32 (e.g. unet_256, unet_128, unet_32)")
+        raise ArgumentError("{net_g} must look like unet_256 or unet_128 (unet_N, N a power of two), not '{value}'",
+                            "net_g", value=net_g) from None
+    depth = int(round(math.log2(n))) if n > 0 else 0
+    if n < 32 or 2**depth != n:
+        raise ArgumentError("{net_g} {value}: N must be a power of two >= 32 (e.g. unet_256, unet_128, unet_32)", "net_g", value=net_g)
     return depth
 
 
@@ -63,7 +68,7 @@ class UnetGenerator(nn.Module):
     def __init__(self, input_nc=3, output_nc=3, depth=8, ngf=64, norm="batch", dropout=True):
         super().__init__()
         if depth < 5:
-            raise UserError(f"a U-Net needs at least 5 levels (unet_32), got {depth}")
+            raise ValueError(f"a U-Net needs at least 5 levels (unet_32), got {depth}")
         self.depth = depth
         block = UnetBlock(ngf * 8, ngf * 8, innermost=True, norm=norm)
         for _ in range(depth - 5):

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
-import math
 from pathlib import Path
 
-import torch
-from torchvision.utils import make_grid
-
-from translate.data.io import save_image, to_uint8
-from translate.engine.io import atomic_write_text
+from translate.files import atomic_write_text
 
 CHECKPOINTS, SAMPLES, WEIGHTS, METRICS, CONFIG, LOG = "checkpoints", "samples", "generator.pt", "metrics.csv", "config.yaml", "log.txt"
 
 
 def weights_payload(model) -> dict:
     """What ``generator.pt`` holds: enough to rebuild the model for inference, and no code."""
-    import dataclasses
-
     return {"model": model.name, "info": dataclasses.asdict(model.info), "state": model.inference_state()}
 
 
@@ -39,7 +33,7 @@ def new_run_dir(runs_dir: str | Path, name: str) -> Path:
     raise RuntimeError(f"no free run name under {root}")
 
 
-class Metrics:
+class MetricsLog:
     """metrics.csv with a column per logged key; a key first seen later widens the file."""
 
     def __init__(self, path: Path):
@@ -70,28 +64,3 @@ class Metrics:
         writer.writeheader()
         writer.writerows(self.rows)
         atomic_write_text(self.path, buf.getvalue())
-
-
-def grid_image(visuals: dict[str, torch.Tensor], nrow: int | None = None) -> torch.Tensor:
-    """One row per sample with a column per visual (input | output | target); a single visual
-    (unconditional samples) is laid out as a square grid."""
-    keys = list(visuals)
-    tiles = [v.detach().float().cpu() for v in visuals.values()]
-    tiles = [t.expand(-1, 3, -1, -1) if t.shape[1] == 1 else t for t in tiles]
-    if len(keys) == 1:
-        images, nrow = tiles[0], nrow or max(1, math.ceil(math.sqrt(tiles[0].shape[0])))
-    else:
-        images = torch.stack(tiles, 1).flatten(0, 1)
-        nrow = len(keys)
-    return make_grid(images.clamp(-1, 1), nrow=nrow, padding=2, pad_value=1.0)
-
-
-def write_grid(visuals: dict[str, torch.Tensor], path: Path, nrow: int | None = None) -> None:
-    save_image(to_uint8(grid_image(visuals, nrow)), path)
-
-
-def write_sample_index(samples_dir: Path, columns: list[str]) -> None:
-    pngs = sorted(samples_dir.glob("*.png"), reverse=True)
-    items = "\n".join(f'<h3>{p.stem}</h3>\n<img src="{p.name}" style="max-width:100%">' for p in pngs)
-    atomic_write_text(samples_dir / "index.html",
-                      f"<!doctype html><meta charset=utf-8><title>samples</title>\n<p>columns: {' | '.join(columns)}</p>\n{items}\n")

@@ -1,4 +1,4 @@
-"""Metrics. Mode coverage for 2-D toy mixtures, in the standard setting of the mode-collapse papers
+"""Mode coverage for 2-D toy mixtures, in the standard setting of the mode-collapse papers
 (Metz et al., Srivastava et al. (VEEGAN), Lin et al. (PacGAN)): draw 2500 samples; a sample is
 high quality when it lies within 3 standard deviations of a mode; a mode is covered when at least 20
 high-quality samples fall on it."""
@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from translate.data.toy import get_toy
 
 SAMPLES, SIGMAS, MIN_COUNT = 2500, 3.0, 20
 
@@ -53,7 +55,5 @@ def mode_coverage(samples, anchors, std: float, anchor_mode=None, n_modes: int |
 
 def toy_coverage(name: str, samples) -> Coverage:
     """Coverage of ``samples`` for the named toy distribution (ring8, grid25, swissroll)."""
-    from translate.data.toy import get_toy
-
     toy = get_toy(name)
     return mode_coverage(samples, toy.anchors, toy.std, toy.anchor_mode, toy.n_modes)

@@ -1,4 +1,4 @@
-"""Device, precision and seeding: the only place that knows about hardware."""
+"""Devices, precision, seeding and RNG state, and the CPU allocator setting the engine applies."""
 
 from __future__ import annotations
 
@@ -8,31 +8,35 @@ import random
 import numpy as np
 import torch
 
-from translate.errors import UserError
+from translate.errors import ArgumentError
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def resolve_device(name: str) -> torch.device:
+    """``auto`` (CUDA, else MPS, else CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``; an unavailable one is
+    an ArgumentError naming ``device``."""
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
+    bad = ArgumentError("{device} must be auto, cpu, cuda, cuda:N or mps, not '{value}'", "device", value=name)
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise UserError(f"--device must be auto, cpu, cuda, cuda:N or mps, not '{name}'") from None
+        raise bad from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise UserError(f"--device {name}: no CUDA device is available here; use --device cpu or auto")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise UserError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s); use cuda:0..cuda:{torch.cuda.device_count() - 1}")
+            raise ArgumentError("{device} {value}: no CUDA device is available here; use {device}=cpu or auto", "device", value=name)
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise ArgumentError(f"{{device}} {{value}}: only {count} CUDA device(s); use cuda:0..cuda:{count - 1}", "device", value=name)
     elif device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise UserError("--device mps: MPS is not available here; use --device cpu or auto")
+        raise ArgumentError("{device} mps: MPS is not available here; use {device}=cpu or auto", "device")
     elif device.type not in ("cpu", "cuda", "mps"):
-        raise UserError(f"--device must be auto, cpu, cuda, cuda:N or mps, not '{name}'")
+        raise bad
     return device
 
 

@@ -1,12 +1,16 @@
-"""Atomic writes and safe loads: a killed process never leaves a half-written file, and loading a
-checkpoint never runs code from it (``weights_only=True``)."""
+"""File safety: atomic writes (a killed process never leaves a half-written file) and safe loads
+(loading a checkpoint never runs code from it: ``weights_only=True``).
+
+Part of the ground floor: it imports nothing of the project but its errors.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Callable
 
 import torch
 
@@ -19,19 +23,14 @@ def _umask() -> int:
     return mask
 
 
-def temp_beside(path: Path, suffix: str) -> tuple[int, str]:
-    """A temporary file in ``path``'s folder with the permissions a plain open() would give
-    (mkstemp makes them private)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
-    os.chmod(tmp, 0o666 & ~_umask())
-    return fd, tmp
-
-
-def atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write: Callable[[BinaryIO], Any]) -> None:
+    """Call ``write(fh)`` on a temporary file beside ``path``, then move it over ``path`` in one step.
+    The file gets the permissions a plain open() would give (mkstemp makes them private)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = temp_beside(path, ".tmp")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
@@ -67,7 +66,5 @@ def link_or_copy(src: Path, dst: Path) -> None:
     try:
         os.link(src, tmp)
     except OSError:
-        import shutil
-
         shutil.copyfile(src, tmp)
     os.replace(tmp, dst)

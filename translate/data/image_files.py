@@ -1,15 +1,16 @@
-"""Reading and writing image files: EXIF orientation, every Pillow mode, 16-bit, atomic writes."""
+"""Reading and writing image files: EXIF orientation, every Pillow mode, 16-bit; writes are atomic."""
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from translate.errors import ImageError
+from translate.files import atomic_write
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".gif")
 
@@ -80,26 +81,17 @@ def image_size(path: Path) -> tuple[int, int]:
 
 
 def save_image(arr: np.ndarray, path: Path) -> None:
-    """Write an H x W x C uint8 array atomically: a killed write never leaves a half-written file."""
+    """Write an H x W x C uint8 array atomically, in the format its extension names."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"{path}: no image format has the extension '{path.suffix}'")
     img = Image.fromarray(arr[:, :, 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr)
-    from translate.engine.io import temp_beside
-
-    fd, tmp = temp_beside(path, path.suffix)
-    os.close(fd)
-    try:
-        img.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda fh: img.save(fh, format=fmt))
 
 
 def to_tensor_range(arr: np.ndarray):
     """uint8 H x W x C -> float32 C x H x W in [-1, 1]."""
-    import torch
-
     return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))).float().div_(127.5).sub_(1.0)
 
 

@@ -1,0 +1,178 @@
+"""The layer rules of the package, read from the source: every import points down, no import hides in a
+function, and words of the command line (flags) appear only in cli.py."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+import translate
+
+ROOT = Path(translate.__file__).parent
+
+# Floors, lowest first. A module may import modules of a lower floor, and modules of its own package.
+FLOORS = [
+    {"translate.types", "translate.errors"},  # the ground floor: imports nothing of the project
+    {"translate.files"},  # the ground floor's file safety: it raises the errors of the floor below
+    {"translate.config"},
+    {"translate.data", "translate.nn", "translate.losses", "translate.plot2d", "translate.registry"},
+    {"translate.pictures", "translate.mode_coverage"},
+    {"translate.models"},
+    {"translate.engine"},
+    {"translate.api"},
+    {"translate.inference", "translate.evaluate", "translate.export", "translate.sampling", "translate.serve"},
+    {"translate.demo"},
+    {"translate.cli", "translate"},
+    {"translate.__main__"},
+]
+COMMANDS = {"translate.cli", "translate.api", "translate.inference", "translate.evaluate", "translate.export",
+            "translate.sampling", "translate.demo", "translate.serve"}
+# imports of the project inside a function: the CLI (it loads what a command needs) and the registry's plug-ins
+INNER_IMPORTS_ALLOWED = {("translate.registry", "_load_builtin")}
+
+
+def _modules() -> dict[str, ast.Module]:
+    out = {}
+    for path in sorted(ROOT.rglob("*.py")):
+        name = ".".join(path.relative_to(ROOT.parent).with_suffix("").parts).removesuffix(".__init__")
+        out[name] = ast.parse(path.read_text(), str(path))
+    return out
+
+
+MODULES = _modules()
+
+
+def _unit(name: str) -> str:
+    """translate.data.datasets -> translate.data; translate.config -> translate.config."""
+    return ".".join(name.split(".")[:2])
+
+
+def _floor(name: str) -> int:
+    unit = _unit(name)
+    for i, floor in enumerate(FLOORS):
+        if unit in floor:
+            return i
+    raise AssertionError(f"{name} is on no floor: add it to FLOORS in {__file__}")
+
+
+def _imports(tree: ast.AST, module: str) -> list[tuple[str, int]]:
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "translate":
+            if node.module == "translate":  # from translate import api, pictures
+                found += [(f"translate.{a.name}", node.lineno) for a in node.names]
+            else:
+                found.append((node.module, node.lineno))
+        elif isinstance(node, ast.Import):
+            found += [(a.name, node.lineno) for a in node.names if a.name.split(".")[0] == "translate"]
+    return found
+
+
+def _module_level_imports(tree: ast.Module, module: str) -> list[tuple[str, int]]:
+    top = ast.Module(body=[n for n in tree.body if not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))],
+                     type_ignores=[])
+    inside_classes = [n for n in tree.body if isinstance(n, ast.ClassDef)]
+    return _imports(top, module) + [i for c in inside_classes for i in _imports(c, module)]
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_every_import_points_down(module):
+    own = _floor(module)
+    for target, line in _module_level_imports(MODULES[module], module):
+        if _unit(target) == _unit(module) or target == "translate":
+            continue
+        assert _floor(target) < own, f"{module}:{line} imports {target}, which is not on a lower floor"
+
+
+def test_the_rules_of_the_issue_hold():
+    for module, tree in MODULES.items():
+        targets = {_unit(t) for t, _ in _imports(tree, module)} - {_unit(module)}
+        if module in FLOORS[0]:
+            assert not targets, f"{module} is on the ground floor but imports {targets}"
+        if _unit(module) in ("translate.data", "translate.nn", "translate.losses"):
+            assert not targets & ({"translate.models", "translate.engine"} | COMMANDS), module
+        if _unit(module) == "translate.models":
+            assert not targets & ({"translate.engine"} | COMMANDS), module
+        if _unit(module) == "translate.engine":
+            concrete = {t for t, _ in _imports(tree, module) if t.startswith("translate.models") and t != "translate.models.base"}
+            assert not concrete, f"{module} imports a concrete model: {concrete}"
+        if module == "translate.config":
+            assert targets <= FLOORS[0] | FLOORS[1], module
+
+
+def test_no_import_of_the_project_hides_in_a_function():
+    hidden = []
+    for module, tree in MODULES.items():
+        if module == "translate.cli":
+            continue
+        for fn in ast.walk(tree):
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and (module, fn.name) not in INNER_IMPORTS_ALLOWED:
+                hidden += [f"{module}.{fn.name}:{line} imports {t}" for t, line in _imports(fn, module)]
+    assert not hidden, "\n".join(hidden)
+
+
+FLAG = re.compile(r"(?<![\w-])--[a-zA-Z]")
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    ids = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                ids.add(id(first.value))
+    return ids
+
+
+def test_only_the_cli_speaks_of_flags():
+    """Below the CLI, messages name arguments as the API does; cli.py spells them as flags."""
+    found = []
+    for module, tree in MODULES.items():
+        if module in ("translate.cli", "translate.__main__"):
+            continue
+        docs = _docstrings(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs and FLAG.search(node.value):
+                found.append(f"{module}:{node.lineno}: {node.value!r}")
+    assert not found, "\n".join(found)
+
+
+def test_the_rules_can_fail(tmp_path):
+    """The checks above see what they are meant to see."""
+    bad = ast.parse("import os\ndef f():\n    from translate import api\n    raise ValueError('pass --netG')\n")
+    assert _imports(bad, "x") == [("translate.api", 3)]
+    assert not _module_level_imports(bad, "x")
+    assert [n for n in ast.walk(bad) if isinstance(n, ast.Constant) and isinstance(n.value, str) and FLAG.search(n.value)]
+    assert _floor("translate.nn.unet") < _floor("translate.models.pix2pix") < _floor("translate.engine.trainer")
+
+
+def test_errors_name_api_arguments_and_the_cli_spells_them_as_flags():
+    from translate.cli import spell
+    from translate.errors import ArgumentError
+    from translate.nn.unet import unet_depth
+
+    with pytest.raises(ArgumentError) as err:
+        unet_depth("unet_100", 64)
+    assert str(err.value) == "net_g unet_100: N must be a power of two >= 32 (e.g. unet_256, unet_128, unet_32)"
+    assert err.value.render(spell).startswith("--netG unet_100: N must be a power of two")
+    assert (spell("crop_size"), spell("lambda_identity"), spell("layout=paired")) == ("--crop-size", "--opt lambda_identity", "--paired DIR")
+    braces = ArgumentError("{ab} must be left or right, not '{value}'", "ab", value="{x}")
+    assert braces.render(spell) == "--ab must be left or right, not '{x}'"  # values are never read as fields
+
+
+def test_the_model_config_is_built_once_and_carried_typed(monkeypatch, tmp_path):
+    from translate import api, registry
+    from translate.models.pix2pix import Pix2Pix
+
+    built = []
+    original = registry.model_config
+    monkeypatch.setattr(api, "model_config", lambda *a: built.append(a) or original(*a))
+    cfg = api.resolve_config({"data": {"root": str(tmp_path)}, "model_opts": {"lambda_l1": "50"}})
+    assert isinstance(cfg.model_opts, Pix2Pix.Config) and cfg.model_opts.lambda_l1 == 50.0
+    assert len(built) == 1
+    assert registry.model_config("pix2pix", cfg.model_opts) is cfg.model_opts  # passed on, not rebuilt
+    lines = api.describe(cfg)
+    assert "* model.lambda_l1: 50.0" in lines and "  model.ngf: 64" in lines
