@@ -122,7 +122,8 @@ def test_convert_ab_halves_and_direction_check(runner, trained, tmp_path, paired
     first = sorted(out.glob("*.png"))[0]
     assert Image.open(first).size == (64, 64) and len(list(out.glob("*.png"))) == 8
     line = one_line_error(runner.invoke(app, ["convert", str(trained), str(paired_dir), str(out), "--direction", "BtoA"]))
-    assert line.startswith("error: model 'pix2pix' translates AtoB only")
+    assert line.startswith("error: this run was trained AtoB (A -> B): its input is the A half of the pairs, and it "
+                           "translates only AtoB; leave out --direction or train a run with --direction=BtoA")
 
 
 def test_check_reports_layout_and_problems(runner, paired_dir):

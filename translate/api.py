@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shutil
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -73,10 +74,16 @@ def _build(cfg: C.Config):
 
 
 def _train(cfg: C.Config, run_dir: Path, model, dataset, device, state=None, progress=None) -> dict[str, Any]:
+    """Train in ``run_dir``; a new run (no ``state``) that fails before its first iteration leaves no folder."""
     handler = _add_log_file(run_dir)
     try:
         C.save_yaml(cfg, run_dir / run_folder.CONFIG)
-        trainer = Trainer(cfg, run_dir, model, dataset, device, state=state, progress=progress)
+        try:
+            trainer = Trainer(cfg, run_dir, model, dataset, device, state=state, progress=progress)
+        except BaseException:
+            if state is None:
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
         log.info("run %s: %s, %d samples, %d iterations per epoch, %d iterations in all, on %s",
                  run_dir, type(model).__name__, len(dataset), trainer.sampler.iters_per_epoch, trainer.total, device)
         return trainer.fit()
@@ -125,12 +132,33 @@ def load_config(run_dir: str | Path) -> C.Config:
     return _typed(C.from_dict(C.load_yaml(path), str(path)))
 
 
-def resume(run_dir: str | Path, train_overrides: Mapping[str, Any] | None = None, progress: bool | None = None) -> dict[str, Any]:
-    """Continue a run exactly where its last checkpoint left it; larger ``steps``/``epochs`` extend it."""
+# What a resumed run may change: its length and schedule, how often it logs, samples and checkpoints,
+# and the hardware it runs on. Everything else (data, model, sizes, seed, precision) is the run's own.
+RESUMABLE = {"train": ("steps", "steps_decay", "epochs", "epochs_decay", "log_every", "sample_every", "checkpoint_every",
+                       "keep_checkpoints", "device", "cpu_gemm", "cpu_allocator"),
+             "data": ("workers",)}
+
+
+def check_resumable(overrides: Mapping[str, Mapping[str, Any]], refused: tuple[str, ...] = ()) -> None:
+    """Raise ArgumentError naming every override (and every name in ``refused``) a resume may not change."""
+    bad = list(refused) + [k for section, values in overrides.items() for k in values if k not in RESUMABLE.get(section, ())]
+    if bad:
+        allowed = [k for keys in RESUMABLE.values() for k in keys]
+        raise ArgumentError("a resumed run keeps its data, model and settings; it cannot change "
+                            + ", ".join("{%s}" % k for k in dict.fromkeys(bad)) + " (it may change "
+                            + ", ".join("{%s}" % k for k in allowed) + ")", *dict.fromkeys(bad), *allowed)
+
+
+def resume(run_dir: str | Path, train_overrides: Mapping[str, Any] | None = None, progress: bool | None = None,
+           data_overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Continue a run exactly where its last checkpoint left it; larger ``steps``/``epochs`` extend it.
+    Only the settings in ``RESUMABLE`` may be overridden."""
     run_dir = Path(run_dir)
+    overrides = {"train": dict(train_overrides or {}), "data": dict(data_overrides or {})}
+    check_resumable(overrides)
     cfg = load_config(run_dir)
-    if train_overrides:
-        cfg = _typed(C.merge(cfg, {"train": dict(train_overrides)}, "overrides"))
+    if any(overrides.values()):
+        cfg = _typed(C.merge(cfg, overrides, "overrides"))
     last = run_dir / run_folder.CHECKPOINTS / "last.pt"
     if not last.is_file():
         raise UserError(f"{run_dir}: no checkpoint yet ({last} is missing); start a new run instead")

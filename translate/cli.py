@@ -13,6 +13,16 @@ import typer
 
 from translate.errors import ArgumentWarning, Named, UserError
 
+_flag_type = typer.core.TyperOption.display_type_rich
+
+
+def _no_type_for_flags(self, ctx):
+    """On/off flags take no value: show no '<bool>' type beside them in the help."""
+    return None if self.is_flag else _flag_type(self, ctx)
+
+
+typer.core.TyperOption.display_type_rich = _no_type_for_flags
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Image-to-image translation with GANs: pix2pix, CycleGAN, DiscoGAN, DualGAN, CGAN, GAN, WGAN, WGAN-GP.")
 log = logging.getLogger("translate")
@@ -113,15 +123,15 @@ def fit(
     init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from the weights of this run/checkpoint (fine-tuning; optimizers start fresh).", rich_help_panel="Run"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML config (e.g. a run's config.yaml); flags override it.", rich_help_panel="Run"),
     name: Optional[str] = typer.Option(None, "--name", help="Run name (default: the model name); an existing name gets a -2, -3 suffix.", rich_help_panel="Run"),
-    runs_dir: Optional[str] = typer.Option(None, "--runs-dir", help="Where run folders go [default: runs].", rich_help_panel="Run"),
+    runs_dir: Optional[str] = typer.Option(None, "--runs-dir", help="Where run folders go \\[default: runs].", rich_help_panel="Run"),
     steps: Optional[int] = typer.Option(None, "--steps", help="Total iterations (overrides --epochs).", rich_help_panel="Schedule"),
     steps_decay: Optional[int] = typer.Option(None, "--steps-decay", help="With --steps and --lr-policy linear: the last N iterations decay the learning rate linearly to 0.", rich_help_panel="Schedule"),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs at the initial learning rate [default: 100, as the official code].", rich_help_panel="Schedule"),
-    epochs_decay: Optional[int] = typer.Option(None, "--epochs-decay", help="Epochs of linear decay to 0 after --epochs [default: 100].", rich_help_panel="Schedule"),
-    lr_policy: Optional[str] = typer.Option(None, "--lr-policy", help="linear | constant | step | cosine [default: linear].", rich_help_panel="Schedule"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Images per iteration [default: 1].", rich_help_panel="Schedule"),
-    load_size: Optional[int] = typer.Option(None, "--load-size", help="Resize to this before cropping [default: 286].", rich_help_panel="Data"),
-    crop_size: Optional[int] = typer.Option(None, "--crop-size", help="Training crop size [default: 256].", rich_help_panel="Data"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs at the initial learning rate \\[default: 100, as the official code; the model's own where it has one].", rich_help_panel="Schedule"),
+    epochs_decay: Optional[int] = typer.Option(None, "--epochs-decay", help="Epochs of linear decay to 0 after --epochs \\[default: 100].", rich_help_panel="Schedule"),
+    lr_policy: Optional[str] = typer.Option(None, "--lr-policy", help="linear | constant | step | cosine \\[default: linear].", rich_help_panel="Schedule"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Images per iteration \\[default: 1, or the model's own, e.g. 64 for gan].", rich_help_panel="Schedule"),
+    load_size: Optional[int] = typer.Option(None, "--load-size", help="Resize to this before cropping \\[default: 286, or the model's own, e.g. 64 for gan].", rich_help_panel="Data"),
+    crop_size: Optional[int] = typer.Option(None, "--crop-size", help="Training crop size \\[default: 256, or the model's own, e.g. 64 for gan].", rich_help_panel="Data"),
     image_size: Optional[int] = typer.Option(None, "--image-size", help="Sets --load-size and --crop-size to N.", rich_help_panel="Data"),
     preprocess: Optional[str] = typer.Option(None, "--preprocess", help="resize_and_crop | crop | scale_width | scale_width_and_crop | none.", rich_help_panel="Data"),
     no_flip: bool = typer.Option(False, "--no-flip", help="Disable random horizontal flips.", rich_help_panel="Data"),
@@ -131,23 +141,23 @@ def fit(
     workers: Optional[int] = typer.Option(None, "--workers", help="Data loader processes (default: 0 on CPU, up to 8 on GPU).", rich_help_panel="Data"),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda | cuda:N | mps.", rich_help_panel="Hardware"),
     precision: Optional[str] = typer.Option(None, "--precision", help="fp32 | bf16 | fp16 (autocast; fp16 adds a gradient scaler).", rich_help_panel="Hardware"),
-    cpu_gemm: Optional[bool] = typer.Option(None, "--cpu-gemm/--no-cpu-gemm", help="CPU: run weight-bound convolutions as a plain GEMM (same arithmetic, faster) [default: on].", rich_help_panel="Hardware"),
-    cpu_allocator: Optional[bool] = typer.Option(None, "--cpu-allocator/--no-cpu-allocator", help="CPU: keep freed activations in the process heap (glibc) instead of returning them to the OS [default: on].", rich_help_panel="Hardware"),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed [default: 0].", rich_help_panel="Run"),
+    cpu_gemm: Optional[bool] = typer.Option(None, "--cpu-gemm/--no-cpu-gemm", help="CPU: run weight-bound convolutions as a plain GEMM (same arithmetic, faster) \\[default: on].", rich_help_panel="Hardware"),
+    cpu_allocator: Optional[bool] = typer.Option(None, "--cpu-allocator/--no-cpu-allocator", help="CPU: keep freed activations in the process heap (glibc) instead of returning them to the OS \\[default: on].", rich_help_panel="Hardware"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed \\[default: 0].", rich_help_panel="Run"),
     ema: Optional[float] = typer.Option(None, "--ema", help="Keep an exponential moving average of the generator with this decay (e.g. 0.999); samples and weights use it.", rich_help_panel="Run"),
-    log_every: Optional[int] = typer.Option(None, "--log-every", help="Iterations per metrics row [default: 50].", rich_help_panel="Run"),
-    sample_every: Optional[int] = typer.Option(None, "--sample-every", help="Iterations per sample grid [default: 500].", rich_help_panel="Run"),
-    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Iterations per checkpoint [default: 1000].", rich_help_panel="Run"),
-    keep_checkpoints: Optional[int] = typer.Option(None, "--keep-checkpoints", help="Rotated checkpoints kept besides last.pt [default: 3].", rich_help_panel="Run"),
+    log_every: Optional[int] = typer.Option(None, "--log-every", help="Iterations per metrics row \\[default: 50].", rich_help_panel="Run"),
+    sample_every: Optional[int] = typer.Option(None, "--sample-every", help="Iterations per sample grid \\[default: 500].", rich_help_panel="Run"),
+    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Iterations per checkpoint \\[default: 1000].", rich_help_panel="Run"),
+    keep_checkpoints: Optional[int] = typer.Option(None, "--keep-checkpoints", help="Rotated checkpoints kept besides last.pt \\[default: 3].", rich_help_panel="Run"),
     net_g: Optional[str] = typer.Option(None, "--netG", help="Generator architecture, e.g. unet_256, unet_128 (pix2pix).", rich_help_panel="Model"),
-    ngf: Optional[int] = typer.Option(None, "--ngf", help="Generator filters in the first layer [default: 64].", rich_help_panel="Model"),
-    ndf: Optional[int] = typer.Option(None, "--ndf", help="Discriminator filters in the first layer [default: 64].", rich_help_panel="Model"),
+    ngf: Optional[int] = typer.Option(None, "--ngf", help="Generator filters in the first layer \\[default: 64].", rich_help_panel="Model"),
+    ndf: Optional[int] = typer.Option(None, "--ndf", help="Discriminator filters in the first layer \\[default: 64].", rich_help_panel="Model"),
     norm: Optional[str] = typer.Option(None, "--norm", help="batch | instance | none.", rich_help_panel="Model"),
     gan_mode: Optional[str] = typer.Option(None, "--gan-mode", help="vanilla | lsgan | hinge | wgan.", rich_help_panel="Model"),
     lambda_l1: Optional[float] = typer.Option(None, "--lambda-l1", help="Weight of the L1 loss (pix2pix: 100).", rich_help_panel="Model"),
     d_steps: Optional[int] = typer.Option(None, "--d-steps", help="Discriminator steps per generator step (gan, wgan, wgan_gp, dualgan).", rich_help_panel="Model"),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate of every optimizer [model default, e.g. 2e-4].", rich_help_panel="Model"),
-    beta1: Optional[float] = typer.Option(None, "--beta1", help="Adam beta1 [model default, e.g. 0.5].", rich_help_panel="Model"),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate of every optimizer \\[model default, e.g. 2e-4].", rich_help_panel="Model"),
+    beta1: Optional[float] = typer.Option(None, "--beta1", help="Adam beta1 \\[model default, e.g. 0.5].", rich_help_panel="Model"),
     opt: list[str] = typer.Option([], "--opt", help="Any other model option as key=value (repeatable); 'translate models NAME' lists them.", rich_help_panel="Model"),
 ):
     """Train a model on a folder of images and write a run folder under runs/."""
@@ -158,27 +168,31 @@ def fit(
                         "seed": seed, "ema": ema, "log_every": log_every, "sample_every": sample_every,
                         "checkpoint_every": checkpoint_every, "keep_checkpoints": keep_checkpoints,
                         "cpu_gemm": cpu_gemm, "cpu_allocator": cpu_allocator})
-    if resume:
-        if any(v is not None for v in (paired, unpaired, labelled, images, toy, model, config, init_from)):
-            raise UserError("--resume continues a run with its own data, model and config; pass only schedule or hardware flags with it")
-        result = api.resume(resume, train)
-        return _report(result)
-    sources = _drop_none({"paired": paired, "unpaired": unpaired, "labelled": labelled, "images": images, "toy": toy})
-    if len(sources) > 1:
-        raise UserError(f"pass one data source, not {' and '.join('--' + k for k in sources)}")
-    if not sources and not config:
-        raise UserError("no data: pass --paired DIR, --unpaired DIR, --labelled DIR, --images DIR or --toy NAME")
     if image_size is not None:
         load_size = load_size if load_size is not None else image_size
         crop_size = crop_size if crop_size is not None else image_size
     data = _drop_none({"load_size": load_size, "crop_size": crop_size, "preprocess": preprocess, "direction": direction,
                        "input_nc": input_nc, "output_nc": output_nc, "workers": workers, "flip": False if no_flip else None})
-    if sources:
-        layout, root = next(iter(sources.items()))
-        data.update(layout=layout, root=str(root))
     model_opts = {MODEL_FLAGS[k]: v for k, v in {"netG": net_g, "ngf": ngf, "ndf": ndf, "norm": norm, "gan_mode": gan_mode,
                                                  "lr": lr, "beta1": beta1, "d_steps": d_steps, "lambda_l1": lambda_l1}.items() if v is not None}
     model_opts.update(_parse_opts(opt))
+    if resume:
+        given = {"model": model, "config": config, "init_from": init_from, "name": name, "runs_dir": runs_dir,
+                 "image_size": image_size, "layout=paired": paired, "layout=unpaired": unpaired, "layout=labelled": labelled,
+                 "layout=images": images, "layout=toy": toy}
+        refused = [k for k, v in given.items() if v is not None] + list(model_opts)
+        if image_size is not None:
+            data = {k: v for k, v in data.items() if k not in ("load_size", "crop_size")}
+        api.check_resumable({"train": train, "data": data}, tuple(refused))
+        return _report(api.resume(resume, train, data_overrides=data))
+    sources = _drop_none({"paired": paired, "unpaired": unpaired, "labelled": labelled, "images": images, "toy": toy})
+    if len(sources) > 1:
+        raise UserError(f"pass one data source, not {' and '.join('--' + k for k in sources)}")
+    if not sources and not config:
+        raise UserError("no data: pass --paired DIR, --unpaired DIR, --labelled DIR, --images DIR or --toy NAME")
+    if sources:
+        layout, root = next(iter(sources.items()))
+        data.update(layout=layout, root=str(root))
     flags = {"data": data, "train": train, "run": _drop_none({"name": name, "runs_dir": runs_dir}), "model_opts": model_opts}
     if model:
         flags["model"] = model
@@ -196,17 +210,18 @@ def _report(result: dict) -> None:
     if last:
         typer.echo("last metrics: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in last.items()))
     typer.echo(f"samples: {result['sample']}\ncheckpoint: {result['checkpoint']}")
-    if result["stopped"]:
+    if result["stopped"]:  # interrupted: the checkpoint is saved, but the run is not done (exit 130, as other tools)
         typer.echo(f"continue with: translate fit --resume {result['run_dir']}")
+        raise typer.Exit(130)
 
 
 @app.command()
 @guarded
 def convert(
     run_dir: Path = typer.Argument(..., help="A run folder (runs/NAME)."),
-    input_dir: Path = typer.Argument(..., help="Folder of images to convert (sub-folders are mirrored)."),
-    output_dir: Path = typer.Argument(..., help="Where the converted images go (created; holds only converted images)."),
-    direction: str = typer.Option("AtoB", "--direction", help="AtoB | BtoA (unpaired models translate both ways)."),
+    input_dir: Path = typer.Argument(..., help="A folder of images (sub-folders are mirrored), one image, or a quoted pattern such as 'photos/*.jpg'."),
+    output_dir: Path = typer.Argument(..., help="Where the converted images go (created); for one input image, also an image file name."),
+    direction: Optional[str] = typer.Option(None, "--direction", help="AtoB | BtoA, any case: unpaired runs translate both ways \\[default: AtoB]; a paired run only the way it was trained \\[default]."),
     ab: Optional[str] = typer.Option(None, "--ab", help="Inputs are A|B side-by-side files: take the left or right half."),
     size: Optional[int] = typer.Option(None, "--size", help="Resize inputs to N x N first (default: keep each image's size)."),
     batch_size: int = typer.Option(8, "--batch-size", "-b", help="Images per forward pass (same-size images are batched)."),
@@ -226,10 +241,10 @@ def convert(
         raise UserError(f"--ext must be png, jpg, webp, bmp or tif, not '{ext}'")
     if precision not in ("fp32", "bf16", "fp16"):
         raise UserError(f"--precision must be fp32, bf16 or fp16, not '{precision}'")
-    model, _ = api.load_run(run_dir, device=str(resolve_device(device)))
+    model, cfg = api.load_run(run_dir, device=str(resolve_device(device)))
     if not isinstance(model, Translator):
         raise UserError(f"{model.name} draws samples and does not convert images; use: translate sample {run_dir}")
-    report = convert_folder(model, input_dir, output_dir, direction=direction, ab=ab, size=size, batch_size=batch_size,
+    report = convert_folder(model, input_dir, output_dir, direction=direction, trained=cfg.data.direction, ab=ab, size=size, batch_size=batch_size,
                             precision=precision, overwrite=overwrite, train_mode=train_mode, ext=ext.lower().lstrip("."),
                             progress=sys.stderr.isatty())
     typer.echo(f"converted {report.converted} images in {report.seconds:.1f} s ({report.images_per_s:.2f} images/s) "
@@ -285,7 +300,7 @@ def export(
     run_dir: Path = typer.Argument(..., help="A run folder (runs/NAME)."),
     out: Path = typer.Argument(..., help="Output file, *.pt2 (a torch.export program)."),
     size: Optional[int] = typer.Option(None, "--size", help="Image size the program takes (default: the training crop size)."),
-    direction: str = typer.Option("AtoB", "--direction", help="AtoB | BtoA (unpaired models)."),
+    direction: Optional[str] = typer.Option(None, "--direction", help="AtoB | BtoA, any case (unpaired runs) \\[default: AtoB, or the way a paired run was trained]."),
 ):
     """Export a run's generator as a torch.export program, checked against the model."""
     from translate import api
@@ -295,28 +310,38 @@ def export(
     model, cfg = api.load_run(run_dir, device="cpu")
     if not isinstance(model, Translator):
         raise UserError(f"{model.name} draws samples and has no image-to-image generator to export; use: translate sample {run_dir}")
-    diff = export_generator(model, out, size or cfg.data.crop_size, direction)
+    diff = export_generator(model, out, size or cfg.data.crop_size, direction, cfg.data.direction)
     typer.echo(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB); max difference from the model on a random batch: {diff:.1e}")
+
+
+def _first_sentence(text: str) -> str:
+    """The first sentence of a docstring, whole (joined across its lines)."""
+    para = " ".join((text or "").strip().split("\n\n")[0].split())
+    end = para.find(". ")
+    return para if end < 0 else para[: end + 1]
 
 
 @app.command()
 @guarded
-def models(name: Optional[str] = typer.Argument(None, help="Show one model's options and defaults.")):
-    """List the registered models, or one model's options."""
-    import dataclasses
+def models(name: Optional[str] = typer.Argument(None, help="Show one model's description, options and defaults.")):
+    """List the registered models, or one model's description and options."""
+    import textwrap
 
-    from translate.registry import get_model_class, list_models
+    from translate.registry import describe_options, get_model_class, list_models
 
     if name:
         cls = get_model_class(name)
-        typer.echo(f"{name} ({cls.task}): {(cls.__doc__ or '').strip().splitlines()[0] if cls.__doc__ else ''}")
-        for f in dataclasses.fields(cls.Config):
-            typer.echo(f"  {f.name} = {getattr(cls.Config(), f.name)!r}")
+        typer.echo(f"{name} ({cls.task}): {_first_sentence(cls.__doc__)}\n")
+        for para in (sys.modules[cls.__module__].__doc__ or "").strip().split("\n\n"):
+            typer.echo(textwrap.fill(" ".join(para.split()), width=100) + "\n")
+        typer.echo("options (--opt NAME=VALUE; the common ones also have their own flags):")
+        for option, default, meaning in describe_options(name):
+            typer.echo(f"  {option} = {default!r}" + (f"\n      {meaning}" if meaning else ""))
         return
     for n in list_models():
         cls = get_model_class(n)
-        doc = (sys.modules[cls.__module__].__doc__ or "").strip().splitlines()
-        typer.echo(f"{n:10s} {cls.task:13s} {doc[0] if doc else ''}")
+        typer.echo(f"{n:10s} {cls.task:13s} {_first_sentence(cls.__doc__)}")
+    typer.echo("\n'translate models NAME' describes one model and its options.")
 
 
 @app.command()
@@ -334,7 +359,7 @@ def check(
     if problems:
         typer.echo(f"{len(problems)} problem(s):")
         for p in problems:
-            typer.echo(f"  {p}")
+            typer.echo(f"  {message(p)}")
         raise typer.Exit(1)
     typer.echo("no problems found")
 
@@ -344,7 +369,7 @@ def check(
 def sample(
     run_dir: Path = typer.Argument(..., help="A run folder of an unconditional or labelled model (gan, wgan, wgan_gp, cgan)."),
     n: int = typer.Option(64, "--n", help="How many samples (with a labelled model and no --label: split evenly, one row per class)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="PNG to write [default: RUN/samples/sample_seedN.png]."),
+    out: Optional[Path] = typer.Option(None, "--out", help="PNG to write \\[default: RUN/samples/sample_seedN.png]."),
     label: Optional[str] = typer.Option(None, "--label", help="Class name (cgan): every sample of this class."),
     seed: int = typer.Option(0, "--seed", help="Noise seed: the same seed draws the same grid."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps."),
@@ -355,6 +380,19 @@ def sample(
 
     path = sample_run(run_dir, n=n, out=out, label=label, seed=seed, device=str(resolve_device(device)))
     typer.echo(f"wrote {path}")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from translate import __version__
+
+        typer.echo(f"translate {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit.")):
+    """Image-to-image translation with GANs: pix2pix, CycleGAN, DiscoGAN, DualGAN, CGAN, GAN, WGAN, WGAN-GP."""
 
 
 def main() -> None:  # pragma: no cover

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from translate.errors import ArgumentError, UserError
+from translate.errors import UserError
 from translate.files import atomic_write
 from translate.models.base import Translator
 
@@ -26,16 +26,15 @@ class _Direction(nn.Module):
         return self.model.translate(x, self.direction)
 
 
-def export_generator(model, out: Path, size: int, direction: str = "AtoB", tolerance: float = 1e-4) -> float:
+def export_generator(model, out: Path, size: int, direction: str | None = None, trained: str = "AtoB",
+                     tolerance: float = 1e-4) -> float:
     """Write ``out`` (.pt2) atomically and return the largest output difference on a random batch."""
     out = Path(out)
     if not isinstance(model, Translator):
         raise UserError(f"model '{model.name}' draws samples and has no image-to-image generator to export")
     if out.suffix != ".pt2":
         raise UserError(f"{out}: export writes a torch.export program; name the file *.pt2")
-    if direction not in model.directions:
-        raise ArgumentError(f"model '{model.name}' translates {' and '.join(model.directions)} only, not {{direction}}={{value}}",
-                            "direction", value=direction)
+    direction = model.resolve_direction(direction, trained)
     model = model.eval().to("cpu", memory_format=torch.contiguous_format)
     channels = model.info.output_nc if direction == "BtoA" else model.info.input_nc
     example = torch.rand(2, channels, size, size) * 2 - 1

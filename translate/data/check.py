@@ -7,14 +7,15 @@ from pathlib import Path
 
 from translate.data.image_files import image_size, load_image
 from translate.data.labelled import find_labelled
-from translate.data.layouts import detect, find_images, find_paired
+from translate.data.layouts import ab_problem, detect, find_images, find_paired
 from translate.data.unpaired import find_unpaired
 from translate.errors import ArgumentError, ImageError, UserError
 
 FINDERS = {"paired": find_paired, "unpaired": find_unpaired, "labelled": find_labelled, "images": find_images}
 
 
-def check_folder(folder: Path, layout: str = "auto") -> tuple[list[str], list[str]]:
+def check_folder(folder: Path, layout: str = "auto") -> tuple[list[str], list[UserError]]:
+    """(report lines, problems): each problem is the error that names the file (or folder) and the fix."""
     notes: list[str] = []
     kind = detect(folder) if layout == "auto" else layout
     if kind not in FINDERS:
@@ -24,19 +25,23 @@ def check_folder(folder: Path, layout: str = "auto") -> tuple[list[str], list[st
     try:
         found = FINDERS[kind](Path(folder), notes.append)
     except UserError as exc:
-        return lines + notes, [str(exc)]
+        return lines + notes, [exc]
     lines += notes
     lines.append(f"contents: {found.describe()}")
     if found.class_names:
         lines.append(f"classes: {', '.join(found.class_names)}")
-    problems: list[str] = []
+    problems: list[UserError] = []
     sizes: Counter = Counter()
     for path in found.files():
         try:
             load_image(path)  # a full decode: finds truncated files too
-            sizes[image_size(path)] += 1
+            size = image_size(path)
+            sizes[size] += 1
+            problem = ab_problem(path, *size) if found.kind == "paired A|B" else None
+            if problem:
+                problems.append(problem)
         except ImageError as exc:
-            problems.append(str(exc))
+            problems.append(exc)
     common = ", ".join(f"{w}x{h} ({n})" for (w, h), n in sizes.most_common(5))
     more = f" and {len(sizes) - 5} other sizes" if len(sizes) > 5 else ""
     lines.append(f"image sizes: {common}{more}")

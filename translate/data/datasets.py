@@ -16,7 +16,7 @@ from torch.utils.data import Dataset, default_collate
 
 from translate.config import DataConfig
 from translate.data.image_files import load_image, to_tensor_range
-from translate.data.layouts import Layout
+from translate.data.layouts import Layout, ab_problem
 from translate.data.transforms import Preprocess
 from translate.errors import ArgumentError, ImageError, UserError
 from translate.types import DataInfo
@@ -96,6 +96,9 @@ class PairedDataset(KeyedDataset):
             path = item[0]
         else:
             ab, path = load_image(item), item
+            problem = ab_problem(path, ab.shape[1], ab.shape[0])
+            if problem:
+                raise problem
             half = ab.shape[1] // 2
             a, b = ab[:, :half], ab[:, half : 2 * half]
         if self.cfg.direction == "BtoA":

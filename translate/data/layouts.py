@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from translate.data.image_files import IMAGE_EXTS, image_size, list_images
-from translate.errors import UserError
+from translate.errors import ArgumentError, ImageError, UserError
 
 EXTS = ", ".join(IMAGE_EXTS)
 
@@ -47,6 +47,42 @@ def train_subfolder(root: Path, note) -> Path:
     return root
 
 
+UNPAIRED_NAMES = ("trainA", "trainB", "testA", "testB")
+
+
+def ab_problem(path: Path, width: int, height: int) -> ImageError | None:
+    """Why an image cannot be an A|B pair (A and B side by side, each as wide as the image is tall), or None."""
+    if width % 2 or width != 2 * height:
+        return ImageError(f"{path}: {width}x{height} is not an A|B pair (A|B images are twice as wide as tall, "
+                          f"A on the left, B on the right); fix or remove the file")
+    return None
+
+
+def _refuse_unpaired(root: Path, files: list[Path], probe: int = 24) -> None:
+    """Pairs are refused where a folder looks like unpaired data: domain folders, or images that are
+    mostly not twice as wide as tall (e.g. square photos)."""
+    if any((root / name).is_dir() for name in UNPAIRED_NAMES):
+        raise ArgumentError(f"{root} holds trainA/ and trainB/ (unpaired data), not pairs; pass it as {{layout=unpaired}}",
+                            "layout=unpaired")
+    if root.name in UNPAIRED_NAMES:
+        raise ArgumentError(f"{root} is one domain of unpaired data, not pairs; pass its parent (the folder holding "
+                            f"trainA/ and trainB/) as {{layout=unpaired}}", "layout=unpaired")
+    sample = files[:: max(1, len(files) // probe)][:probe]
+    sizes = []
+    for path in sample:
+        try:
+            sizes.append(image_size(path))
+        except ImageError:
+            continue  # unreadable files are reported where they are loaded
+    wrong = [(w, h) for w, h in sizes if w != 2 * h]
+    if sizes and len(wrong) > len(sizes) // 2:
+        w, h = wrong[0]
+        raise ArgumentError(f"{root}: {len(wrong)} of {len(sizes)} images looked at are not A|B pairs (e.g. {w}x{h}; an A|B "
+                            f"image is twice as wide as tall, A on the left, B on the right). Unpaired domains go in "
+                            f"trainA/ and trainB/ under a folder passed as {{layout=unpaired}}; pairs kept as separate "
+                            f"files go in A/ and B/ with the same names", "layout=unpaired")
+
+
 def find_paired(root: Path, note=lambda msg: None) -> Layout:
     """A/ + B/ matched by file name (extension ignored), or A|B images side by side."""
     root = train_subfolder(require_dir(root, "paired images"), note)
@@ -69,6 +105,7 @@ def find_paired(root: Path, note=lambda msg: None) -> Layout:
     files = list_images(root, recursive=True)
     if not files:
         raise UserError(f"{root}: no images found (looked for {EXTS}); put A|B side-by-side images there, or A/ and B/ folders")
+    _refuse_unpaired(root, files)
     return Layout("paired A|B", root, files)
 
 

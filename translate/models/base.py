@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from translate.errors import ArgumentError
 from translate.types import DataInfo
 
 
@@ -103,6 +104,23 @@ class Translator(Model):
     def translate(self, x: Tensor, direction: str = "AtoB") -> Tensor:
         """(N, C, H, W) in [-1, 1] to the other domain; any size (the networks pad and crop back)."""
         raise NotImplementedError
+
+    def resolve_direction(self, direction: str | None, trained: str = "AtoB") -> str:
+        """The ``translate`` direction for a user's ``direction`` (any case; None: the default). A model
+        with one direction (paired) translates only the way its run was trained (``trained``, the run's
+        data direction), whose input is that half of the pairs."""
+        wanted = None
+        if direction is not None:
+            wanted = {"atob": "AtoB", "btoa": "BtoA"}.get(direction.lower())
+            if wanted is None:
+                raise ArgumentError("{direction} must be AtoB or BtoA, not '{value}'", "direction", value=direction)
+        if len(self.directions) > 1:
+            return wanted or self.directions[0]
+        if wanted not in (None, trained):
+            raise ArgumentError(f"this run was trained {trained} ({trained[0]} -> {trained[-1]}): its input is the {trained[0]} "
+                                f"half of the pairs, and it translates only {trained}; leave out {{direction}} or train a run "
+                                f"with {{direction}}={wanted}", "direction")
+        return self.directions[0]
 
 
 class Sampler(Model):

@@ -17,6 +17,8 @@ from translate.registry import register_model
 
 @register_model("pix2pix", task="paired")
 class Pix2Pix(Translator):
+    """Paired translation: a U-Net generator and a 70x70 PatchGAN on (input, output) pairs, GAN + 100 * L1."""
+
     @dataclass(frozen=True)
     class Config:
         net_g: str = "auto"  # unet_256 | unet_128 | unet_N; auto: unet_<crop size> rounded to a power of two
@@ -26,7 +28,7 @@ class Pix2Pix(Translator):
         norm: str = "batch"
         dropout: bool = True
         gan_mode: str = "vanilla"
-        lambda_l1: float = 100.0
+        lambda_l1: float = 100.0  # weight of the L1 distance to the target in the generator loss
         lr: float = 2e-4
         beta1: float = 0.5
         beta2: float = 0.999

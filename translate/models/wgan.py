@@ -22,7 +22,7 @@ class WGAN(Unconditional):
     @dataclass(frozen=True)
     class Config(NetworkConfig):
         norm_d: str = "batch"  # critic norm (the official code keeps DCGAN's batch norm)
-        clip: float = 0.01
+        clip: float = 0.01  # critic weights are clipped to [-clip, clip] after every update
         d_steps: int = 5  # critic steps per generator step (n_critic)
         lr: float = 5e-5  # RMSProp
 

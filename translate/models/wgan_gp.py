@@ -21,7 +21,7 @@ class WGANGP(Unconditional):
     @dataclass(frozen=True)
     class Config(NetworkConfig):
         norm_d: str = "none"  # critic: no batch norm (the penalty is per sample); none | layer
-        lambda_gp: float = 10.0
+        lambda_gp: float = 10.0  # weight of the gradient penalty
         d_steps: int = 5
         lr: float = 1e-4
         beta1: float = 0.0
