@@ -204,14 +204,14 @@ def _translator(gr, page: Page, model) -> None:
                 f"Inputs larger than the training size ({page.size} pixels) are scaled down.")
     direction = gr.Radio(list(model.directions), value=model.directions[0], label="direction", visible=two_way,
                          elem_id="direction")
-    canvas = max(256, page.size)
+    canvas = max(256, page.size)  # the brush radius below makes strokes about one training pixel wide
     with gr.Row():
         with gr.Column():
             with gr.Tab("Draw", elem_id="tab-draw"):
                 sketch = gr.Sketchpad(type="numpy", image_mode="RGBA", canvas_size=(canvas, canvas), fixed_canvas=True,
                                       layers=False, transforms=(), label="sketch", elem_id="sketch",
                                       brush=gr.Brush(colors=["#000000", "#808080", "#cc3232", "#3270cc"], default_color="#000000",
-                                                     default_size=max(2, canvas // 128), color_mode="defaults"))
+                                                     default_size=max(1, round(canvas / page.size / 2)), color_mode="defaults"))
                 draw_btn = gr.Button("Translate drawing", variant="primary", elem_id="translate-sketch")
             with gr.Tab("Upload", elem_id="tab-upload"):
                 upload = gr.File(label=f"image (up to {_megabytes(page.max_bytes)})", file_count="single",
@@ -243,9 +243,13 @@ def _sampler(gr, page: Page, model) -> None:
     button.click(page.sample, [n, label, seed], [grid, message], api_name=False)
 
 
+# small outputs (a 64-pixel run) fill their box instead of sitting in its middle
+CSS = "#output img, #seen img { width: 100%; height: 100%; object-fit: contain; }"
+
+
 def launch_options(host: str = "127.0.0.1", port: int = 7860, max_bytes: int = MAX_UPLOAD_BYTES) -> dict:
     """Arguments for ``gr.Blocks.launch``: local only, nothing fetched or reported outside, no share link."""
-    return dict(server_name=host, server_port=port, share=False, max_file_size=max_bytes, theme=theme(),
+    return dict(server_name=host, server_port=port, share=False, max_file_size=max_bytes, theme=theme(), css=CSS,
                 ssr_mode=False, pwa=False, mcp_server=False, enable_monitoring=False, run_history=False,
                 footer_links=[], show_error=False, quiet=True, inbrowser=False)
 
