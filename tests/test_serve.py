@@ -271,6 +271,7 @@ def browser():
 
 
 def test_draw_in_a_browser_and_get_the_output(tiny_run, tmp_path, browser):
+    pytest.importorskip("gradio")
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait

@@ -278,7 +278,8 @@ def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 7860, device
     except OSError as exc:
         reason = str(exc).splitlines()[0].split(". ")[0] if str(exc) else type(exc).__name__
         raise ServeError(f"cannot listen on {host}:{port} ({reason}); the port may be in use: choose another one") from None
-    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}/"
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port}/"
     announce(f"serving {run_dir} ({cfg.model}, {model.task}) at {url}")
     if host not in ("127.0.0.1", "localhost", "::1"):
         announce(f"note: listening on {host}: other machines on the network can open this page; it has no login")
