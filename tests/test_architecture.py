@@ -23,8 +23,8 @@ FLOORS = [
     {"translate.models"},
     {"translate.engine"},
     {"translate.api"},
-    {"translate.inference", "translate.evaluate", "translate.export", "translate.sampling", "translate.serve"},
-    {"translate.demo"},
+    {"translate.inference", "translate.evaluate", "translate.export", "translate.sampling"},
+    {"translate.demo", "translate.serve"},
     {"translate.cli", "translate"},
     {"translate.__main__"},
 ]

@@ -382,6 +382,31 @@ def sample(
     typer.echo(f"wrote {path}")
 
 
+@app.command()
+@guarded
+def serve(
+    run_dir: Path = typer.Argument(..., help="A run folder (runs/NAME)."),
+    port: int = typer.Option(7860, "--port", help="Port of the web page."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; 0.0.0.0 opens the page to other machines (it has no login)."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps."),
+):
+    """Open a local web page: draw or upload an image and see the run's output, or draw new samples."""
+    from importlib import metadata
+
+    try:
+        gradio_version = metadata.version("gradio")
+    except metadata.PackageNotFoundError:
+        raise UserError('the web page needs Gradio: pip install "translate-gan[serve]"') from None
+    if int(gradio_version.split(".")[0]) < 6:
+        raise UserError(f'the web page needs Gradio 6 or later, found {gradio_version}: pip install -U "translate-gan[serve]"')
+    from translate.engine.hardware import resolve_device
+    from translate.serve import serve as serve_page
+
+    if not 0 < port < 65536:
+        raise UserError(f"--port must be between 1 and 65535, not {port}")
+    serve_page(run_dir, host=host, port=port, device=str(resolve_device(device)), announce=typer.echo)
+
+
 def _version(value: bool) -> None:
     if value:
         from translate import __version__

@@ -35,7 +35,7 @@ def _to_8bit(img: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(np.nan_to_num(arr), 0, 255).astype(np.uint8), "L")
 
 
-def _flatten_alpha(img: Image.Image) -> Image.Image:
+def flatten_alpha(img: Image.Image) -> Image.Image:
     """Transparent pixels become white (the usual background for sketches and product shots)."""
     rgba = img.convert("RGBA")
     background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -54,7 +54,7 @@ def load_image(path: Path, channels: int = 3) -> np.ndarray:
                 if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
                     img = _to_8bit(img)
                 elif img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-                    img = _flatten_alpha(img)
+                    img = flatten_alpha(img)
                 img = img.convert("RGB" if channels == 3 else "L")
                 arr = np.asarray(img, dtype=np.uint8)
     except FileNotFoundError:
