@@ -108,7 +108,7 @@ def test_convert_mirrors_tree_keeps_sizes_and_reports_failures(runner, trained, 
     result = runner.invoke(app, ["convert", str(trained), str(src), str(out), "--device", "cpu"])
     assert result.exit_code == 1, result.output
     assert "converted 3 images" in result.output and "1 failed" in result.output
-    assert f"failed: {src / 'sub' / 'broken.png'}: cannot read image" in result.output
+    assert f"failed: {src / 'sub' / 'broken.png'}: not an image (it holds text)" in result.output
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == ["a.png", "sub/b.png", "sub/c.png"]
     assert Image.open(out / "a.png").size == (37, 23)
     again = runner.invoke(app, ["convert", str(trained), str(src), str(out)])
@@ -132,7 +132,7 @@ def test_check_reports_layout_and_problems(runner, paired_dir):
     assert "128x64 (8)" in result.output
     (paired_dir / "zz.png").write_bytes(b"junk")
     result = runner.invoke(app, ["check", str(paired_dir)])
-    assert result.exit_code == 1 and "1 problem(s):" in result.output and "zz.png: cannot read image" in result.output
+    assert result.exit_code == 1 and "1 problem(s):" in result.output and "zz.png: not an image (it holds text)" in result.output
 
 
 def test_python_dash_m_runs_the_cli():

@@ -97,9 +97,10 @@ def test_truncated_and_non_image_files_name_the_file(tmp_path):
     good = _save(tmp_path / "good.jpg", _noise(64, 64))
     (tmp_path / "trunc.jpg").write_bytes(good.read_bytes()[:300])
     (tmp_path / "text.png").write_text("not an image")
-    for name in ("trunc.jpg", "text.png"):
-        with pytest.raises(ImageError, match=rf"^{tmp_path / name}: cannot read image .*; replace or remove the file$"):
-            load_image(tmp_path / name)
+    with pytest.raises(ImageError, match=rf"^{tmp_path / 'trunc.jpg'}: cannot read image .*; replace or remove the file$"):
+        load_image(tmp_path / "trunc.jpg")
+    with pytest.raises(ImageError, match=rf"^{tmp_path / 'text.png'}: not an image \(it holds text\); replace or remove the file$"):
+        load_image(tmp_path / "text.png")
 
 
 def test_a_corrupt_file_is_reported_once_and_skipped(tmp_path, caplog):

@@ -251,7 +251,7 @@ def convert(
                f"into {output_dir}; skipped {report.skipped} existing, {len(report.failed)} failed")
     if report.failed:
         for path, err in report.failed:
-            typer.echo(f"failed: {err}", err=True)
+            typer.echo(f"failed: {message(err)}", err=True)
         raise typer.Exit(1)
 
 

@@ -16,7 +16,9 @@ class UserError(Exception):
 
 
 class ImageError(UserError):
-    """An image file that cannot be read or decoded."""
+    """An image file that cannot be read or decoded; ``path`` is the file, where known."""
+
+    path = None
 
 
 class Named:
@@ -37,6 +39,10 @@ class ArgumentError(Named, UserError):
 
 class ArgumentWarning(Named, UserWarning):
     """Something the user may want to change, naming the argument that changes it."""
+
+
+class ImageTooLargeError(Named, ImageError):
+    """An image over the pixel limit (a decompression bomb, or just huge); the message names the limit's argument."""
 
 
 class DivergedError(Named, FloatingPointError):

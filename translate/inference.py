@@ -1,10 +1,16 @@
-"""Converting images with a trained run: batched, mirroring sub-folders, never a half-written output."""
+"""Converting images with a trained run: batched, mirroring sub-folders, never a half-written output.
+
+Images are decoded by a small thread pool a bounded number of images ahead, batched by size, and images
+larger than a pixel budget are converted in overlapping tiles blended with feathered weights, so memory
+stays bounded whatever the image size.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
 import warnings
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,20 +20,25 @@ import numpy as np
 import torch
 
 from translate.data.datasets import set_channels
-from translate.data.image_files import IMAGE_EXTS, image_size, is_image, list_images, load_image, save_image, to_tensor_range, to_uint8
+from translate.data.image_files import (IMAGE_EXTS, MAX_PIXELS, image_size, is_image, load_image, save_image, scan_images,
+                                        to_tensor_range, to_uint8)
 from translate.data.layouts import require_dir
 from translate.engine.hardware import autocast
 from translate.errors import ArgumentError, ArgumentWarning, ImageError, UserError
 from translate.models.base import Translator
 
 log = logging.getLogger("translate")
+# images with more pixels than this are converted in tiles (a U-Net's activations at 2048 x 2048 take ~2 GB)
+TILE_PIXELS = 2048 * 2048
+TILE, OVERLAP = 1024, 128
 
 
 @dataclass
 class ConvertReport:
     converted: int = 0
     skipped: int = 0
-    failed: list[tuple[Path, str]] = field(default_factory=list)
+    failed: list[tuple[Path, Exception]] = field(default_factory=list)
+    tiled: int = 0
     seconds: float = 0.0
 
     @property
@@ -35,8 +46,8 @@ class ConvertReport:
         return self.converted / self.seconds if self.seconds else 0.0
 
 
-def _prepare(path: Path, channels: int, ab: str | None, size: int | None) -> np.ndarray:
-    arr = load_image(path)
+def _prepare(path: Path, channels: int, ab: str | None, size: int | None, max_pixels: int | None) -> np.ndarray:
+    arr = load_image(path, max_pixels=max_pixels)
     if ab:
         half = arr.shape[1] // 2
         arr = arr[:, :half] if ab == "left" else arr[:, half : 2 * half]
@@ -46,14 +57,58 @@ def _prepare(path: Path, channels: int, ab: str | None, size: int | None) -> np.
     return set_channels(arr, channels)
 
 
-def find_inputs(source: Path) -> tuple[Path, list[Path]]:
-    """(base folder, image files) of a folder (searched recursively), one image file, or a glob pattern
-    such as ``photos/*.jpg``; outputs mirror the files' paths below the base folder."""
+def _ramp(n: int, overlap: int, start: bool, end: bool) -> torch.Tensor:
+    """Weights along one side of a tile: rising over ``overlap`` pixels where a neighbour tile overlaps."""
+    w = torch.ones(n)
+    k = min(overlap, n // 2)
+    if k:
+        edge = (torch.arange(k, dtype=torch.float32) + 0.5) / k
+        if start:
+            w[:k] = edge
+        if end:
+            w[n - k :] = edge.flip(0)
+    return w
+
+
+def _starts(length: int, tile: int, step: int) -> list[int]:
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile, step))
+    return starts + [length - tile]
+
+
+@torch.no_grad()
+def translate_tiled(fn, x: torch.Tensor, tile: int = TILE, overlap: int = OVERLAP) -> torch.Tensor:
+    """``fn`` over overlapping ``tile`` x ``tile`` crops of ``x`` (N, C, H, W), blended with weights that
+    fall off linearly across each ``overlap``. Exact where ``fn``'s receptive field fits in the overlap
+    and it works per pixel (eval-mode batch norm); instance norm and very deep U-Nets see each tile's own
+    statistics and context, so the result approximates the whole-image output."""
+    if overlap < 0 or tile <= 2 * overlap:
+        raise ArgumentError(f"{{tile}} ({tile}) must be more than twice {{overlap}} ({overlap})", "tile", "overlap")
+    n, _, h, w = x.shape
+    step = tile - overlap
+    out = weight = None
+    for top in _starts(h, tile, step):
+        for left in _starts(w, tile, step):
+            y = fn(x[:, :, top : top + tile, left : left + tile]).float()
+            th, tw = y.shape[-2:]
+            wt = torch.outer(_ramp(th, overlap, top > 0, top + th < h), _ramp(tw, overlap, left > 0, left + tw < w)).to(y.device)
+            if out is None:
+                out = torch.zeros(n, y.shape[1], h, w, device=y.device)
+                weight = torch.zeros(1, 1, h, w, device=y.device)
+            out[:, :, top : top + th, left : left + tw] += y * wt
+            weight[:, :, top : top + th, left : left + tw] += wt
+    return out / weight
+
+
+def find_inputs(source: Path) -> tuple[Path, list[Path], list[ImageError]]:
+    """(base folder, image files, entries that cannot be read) of a folder (searched recursively), one
+    image file, or a glob pattern such as ``photos/*.jpg``; outputs mirror the files' paths below the base."""
     source = Path(source).expanduser()
     if source.is_dir():
-        return source, list_images(source, recursive=True)
+        return source, *scan_images(source, recursive=True)
     if source.is_file():
-        return source.parent, [source]
+        return source.parent, [source], []
     if any(c in str(source) for c in "*?["):
         parts = source.parts
         fixed = next(i for i, p in enumerate(parts) if any(c in p for c in "*?["))
@@ -61,7 +116,7 @@ def find_inputs(source: Path) -> tuple[Path, list[Path]]:
         files = sorted(p for p in base.glob(str(Path(*parts[fixed:]))) if p.is_file() and is_image(p))
         if not files:
             raise UserError(f"{source}: no images match this pattern")
-        return base, files
+        return base, files, []
     require_dir(source, "images to convert")  # not found: raises with the path
     raise UserError(f"{source}: not a folder, an image file or a pattern")
 
@@ -78,23 +133,30 @@ def _all_side_by_side(files: list[Path], probe: int = 16) -> bool:
 
 def convert_folder(model, input_dir: Path, output_dir: Path, *, direction: str | None = None, trained: str = "AtoB",
                    ab: str | None = None, size: int | None = None, batch_size: int = 8, precision: str = "fp32",
-                   overwrite: bool = False, train_mode: bool = False, ext: str = "png", progress: bool = False) -> ConvertReport:
+                   overwrite: bool = False, train_mode: bool = False, ext: str = "png", progress: bool = False,
+                   tile: int | None = None, overlap: int = OVERLAP, tile_pixels: int = TILE_PIXELS,
+                   max_pixels: int | None = MAX_PIXELS) -> ConvertReport:
     """Convert every image of ``input_dir`` (a folder, one image or a glob pattern) into ``output_dir``
     (mirroring sub-folders; one image may also go to an output file name). ``trained`` is a paired
-    run's data direction; see ``Translator.resolve_direction``."""
+    run's data direction; see ``Translator.resolve_direction``. Images over ``tile_pixels`` pixels (or
+    every image, with ``tile``) are converted in ``tile``-pixel tiles overlapping by ``overlap``; images
+    over ``max_pixels`` are refused as too large (None: no limit). Entries that cannot be read are
+    reported in ``failed`` and the others still converted."""
     if not isinstance(model, Translator):
         raise UserError(f"model '{model.name}' draws samples and does not translate images; use its sample function")
     if ab not in (None, "left", "right"):
         raise ArgumentError("{ab} must be left or right, not '{value}'", "ab", value=ab)
+    if tile is not None and (tile < 32 or tile <= 2 * overlap):
+        raise ArgumentError(f"{{tile}} must be at least 32 and more than twice {{overlap}} (got {tile} and {overlap})", "tile", "overlap")
     direction = model.resolve_direction(direction, trained)
-    base, files = find_inputs(Path(input_dir))
+    base, files, unreadable = find_inputs(Path(input_dir))
     output_dir = Path(output_dir)
     if output_dir.resolve() == base.resolve():
         raise UserError(f"{output_dir}: the output folder is the input folder; pass another folder for the outputs")
     single = len(files) == 1 and Path(input_dir).is_file() and output_dir.suffix.lower() in IMAGE_EXTS
     out_resolved = output_dir.resolve()
     files = [p for p in files if out_resolved not in p.resolve().parents]
-    if not files:
+    if not files and not unreadable:
         raise UserError(f"{input_dir}: no images found to convert; pass a folder of images, an image or a pattern")
     if ab is None and model.task == "paired" and _all_side_by_side(files):
         warnings.warn(ArgumentWarning("every input is twice as wide as tall, like the A|B pairs this run was trained on, and "
@@ -102,8 +164,10 @@ def convert_folder(model, input_dir: Path, output_dir: Path, *, direction: str |
     device = next(model.parameters()).device
     model.train(train_mode)
     channels = model.info.output_nc if direction == "BtoA" else model.info.input_nc
+    report = ConvertReport(failed=[(e.path, e) for e in unreadable])
+    for _, err in report.failed:
+        log.error("failed: %s", err)
     jobs = []
-    report = ConvertReport()
     for path in files:
         target = output_dir if single else output_dir / path.relative_to(base).with_suffix(f".{ext}")
         if target.exists() and not overwrite:
@@ -118,23 +182,37 @@ def convert_folder(model, input_dir: Path, output_dir: Path, *, direction: str |
         bar = Progress()
         bar.start()
         task = bar.add_task("convert", total=len(jobs))
+
+    def run(pending):
+        _run_batch(model, pending, direction, precision, device, report, tile, overlap, tile_pixels)
+        if bar:
+            bar.update(task, completed=report.converted + len(report.failed))
+
     try:
         with ThreadPoolExecutor(max_workers=2) as pool:
-            loaded = pool.map(lambda job: _try(_prepare, job[0], channels, ab, size), jobs)
+            ahead = deque()  # decoded a bounded number of images ahead, in order
+            todo = iter(jobs)
             pending: list[tuple[Path, np.ndarray]] = []
-            for (path, target), (arr, err) in zip(jobs, loaded):
+            while True:
+                while len(ahead) < 2 * batch_size + 2:
+                    job = next(todo, None)
+                    if job is None:
+                        break
+                    ahead.append((job, pool.submit(_try, _prepare, job[0], channels, ab, size, max_pixels)))
+                if not ahead:
+                    break
+                (path, target), future = ahead.popleft()
+                arr, err = future.result()
                 if err:
                     report.failed.append((path, err))
                     log.error("failed: %s", err)
                     continue
                 if pending and (len(pending) >= batch_size or pending[0][1].shape != arr.shape):
-                    _run_batch(model, pending, direction, precision, device, report)
-                    if bar:
-                        bar.update(task, completed=report.converted + len(report.failed))
+                    run(pending)
                     pending = []
                 pending.append((target, arr))
             if pending:
-                _run_batch(model, pending, direction, precision, device, report)
+                run(pending)
     finally:
         if bar:
             bar.stop()
@@ -146,14 +224,24 @@ def _try(fn, path, *args):
     try:
         return fn(path, *args), None
     except ImageError as exc:
-        return None, str(exc)
+        return None, exc
 
 
 @torch.no_grad()
-def _run_batch(model, pending, direction, precision, device, report) -> None:
-    x = torch.stack([to_tensor_range(a) for _, a in pending]).to(device)
-    with autocast(device, precision):
-        y = model.translate(x, direction)
-    for (target, _), out in zip(pending, y):
-        save_image(to_uint8(out), target)
-        report.converted += 1
+def _run_batch(model, pending, direction, precision, device, report, tile, overlap, tile_pixels) -> None:
+    h, w = pending[0][1].shape[:2]
+    tiled = tile is not None or h * w > tile_pixels
+    groups = [[item] for item in pending] if tiled else [pending]  # a tiled image goes alone
+    for group in groups:
+        x = torch.stack([to_tensor_range(a) for _, a in group]).to(device)
+        with autocast(device, precision):
+            if tiled:
+                size = tile or TILE
+                log.info("%s: %dx%d converted in tiles of %d pixels overlapping by %d", group[0][0].name, w, h, size, overlap)
+                y = translate_tiled(lambda t: model.translate(t, direction), x, size, overlap)
+                report.tiled += 1
+            else:
+                y = model.translate(x, direction)
+        for (target, _), out in zip(group, y):
+            save_image(to_uint8(out), target)
+            report.converted += 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from translate.config import DataConfig
-from translate.data.datasets import PairedDataset
+from translate.data.datasets import PairedDataset, report_once
 from translate.data.labelled import ImageFolderDataset, find_labelled
 from translate.data.layouts import find_images, find_paired
 from translate.data.toy import ToyDataset
@@ -18,12 +18,21 @@ TASK_LAYOUTS = {
     "unconditional": ("images", "labelled", "toy"),
 }
 
+
+
+def _reported(layout):
+    """The layout, its unreadable entries reported (once each) as skipped."""
+    for problem in layout.problems:
+        report_once(problem)
+    return layout
+
+
 # layout -> builder(cfg, seed, note) -> dataset
 BUILDERS = {
-    "paired": lambda cfg, seed, note: PairedDataset(find_paired(cfg.root, note), cfg, seed),
-    "unpaired": lambda cfg, seed, note: UnpairedDataset(find_unpaired(cfg.root, note), cfg, seed),
-    "labelled": lambda cfg, seed, note: ImageFolderDataset(find_labelled(cfg.root, note), cfg, seed),
-    "images": lambda cfg, seed, note: ImageFolderDataset(find_images(cfg.root, note), cfg, seed),
+    "paired": lambda cfg, seed, note: PairedDataset(_reported(find_paired(cfg.root, note)), cfg, seed),
+    "unpaired": lambda cfg, seed, note: UnpairedDataset(_reported(find_unpaired(cfg.root, note)), cfg, seed),
+    "labelled": lambda cfg, seed, note: ImageFolderDataset(_reported(find_labelled(cfg.root, note)), cfg, seed),
+    "images": lambda cfg, seed, note: ImageFolderDataset(_reported(find_images(cfg.root, note)), cfg, seed),
     "toy": lambda cfg, seed, note: ToyDataset(cfg.root or "grid25", seed),
 }
 

@@ -30,7 +30,7 @@ def check_folder(folder: Path, layout: str = "auto") -> tuple[list[str], list[Us
     lines.append(f"contents: {found.describe()}")
     if found.class_names:
         lines.append(f"classes: {', '.join(found.class_names)}")
-    problems: list[UserError] = []
+    problems: list[UserError] = list(found.problems)
     sizes: Counter = Counter()
     for path in found.files():
         try:

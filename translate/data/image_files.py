@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import threading
 import warnings
 from pathlib import Path
 
@@ -9,20 +12,61 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from translate.errors import ImageError
+from translate.errors import ImageError, ImageTooLargeError
 from translate.files import atomic_write
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".gif")
+# Pillow's decompression-bomb limit (about 89 megapixels): larger images are refused before they are decoded
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS
+_PIL_LIMIT = threading.Lock()
 
 
 def is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTS and not path.name.startswith(".")
 
 
-def list_images(folder: Path, recursive: bool = False) -> list[Path]:
+def _entry_problem(path: Path) -> ImageError | None:
+    """Why an entry with an image name cannot be read (a broken or looping link, no permission), or None."""
+    if path.is_symlink():
+        try:
+            path.stat()
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return ImageError(f"{path}: symbolic link loop (the link points back at itself); remove the link")
+            return ImageError(f"{path}: broken symbolic link (its target {os.readlink(path)} does not exist); remove the link")
+    if not os.access(path, os.R_OK):
+        return ImageError(f"{path}: permission denied (the file cannot be read); fix its permissions or remove it")
+    return None
+
+
+def scan_images(folder: Path, recursive: bool = False) -> tuple[list[Path], list[ImageError]]:
+    """(image files under ``folder``, sorted; the entries with an image name that cannot be read).
+    Hidden files and folders are left out; linked folders are not followed, so a link loop cannot hang it."""
     folder = Path(folder)
-    found = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in found if p.is_file() and is_image(p) and not any(s.startswith(".") for s in p.relative_to(folder).parts))
+    files: list[Path] = []
+    problems: list[ImageError] = []
+
+    def unlistable(exc: OSError) -> None:
+        problems.append(ImageError(f"{exc.filename}: folder cannot be read ({exc.strerror}); fix its permissions"))
+
+    walk = os.walk(folder, onerror=unlistable) if recursive else [(str(folder), [], [e.name for e in os.scandir(folder)])]
+    for root, dirs, names in walk:
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in names:
+            path = Path(root) / name
+            if not is_image(path) or path.is_dir():
+                continue
+            problem = _entry_problem(path)
+            if problem:
+                problem.path = path
+                problems.append(problem)
+            elif path.is_file():
+                files.append(path)
+    return sorted(files), problems
+
+
+def list_images(folder: Path, recursive: bool = False) -> list[Path]:
+    return scan_images(folder, recursive)[0]
 
 
 def _to_8bit(img: Image.Image) -> Image.Image:
@@ -42,24 +86,44 @@ def flatten_alpha(img: Image.Image) -> Image.Image:
     return Image.alpha_composite(background, rgba).convert("RGB")
 
 
-def load_image(path: Path, channels: int = 3) -> np.ndarray:
-    """An H x W x channels uint8 array. Raises ImageError naming the file for anything unreadable."""
+def load_image(path: Path, channels: int = 3, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
+    """An H x W x channels uint8 array. Raises ImageError naming the file and what is wrong for anything
+    unreadable: empty, not an image, truncated, too small, or over ``max_pixels`` (None: no limit)."""
     path = Path(path)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # e.g. Pillow's DecompressionBomb or palette warnings
-            with Image.open(path) as img:
+        if path.stat().st_size == 0:
+            raise ImageError(f"{path}: empty file (0 bytes); replace or remove the file")
+        with _PIL_LIMIT, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's palette and DecompressionBomb warnings: the limit is checked here
+            saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                img = Image.open(path)
+            finally:
+                Image.MAX_IMAGE_PIXELS = saved
+        with img:
+            w, h = img.size
+            if max_pixels is not None and w * h > max_pixels:
+                raise ImageTooLargeError(f"{path}: {w}x{h} is {w * h / 1e6:.0f} megapixels, over the limit of "
+                                         f"{max_pixels / 1e6:.0f}; raise {{max_pixels}} to read it", "max_pixels")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
                 img.load()  # decode now, so a truncated file fails here
-                img = ImageOps.exif_transpose(img)
-                if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-                    img = _to_8bit(img)
-                elif img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-                    img = flatten_alpha(img)
-                img = img.convert("RGB" if channels == 3 else "L")
-                arr = np.asarray(img, dtype=np.uint8)
+            img = ImageOps.exif_transpose(img)
+            if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+                img = _to_8bit(img)
+            elif img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+                img = flatten_alpha(img)
+            img = img.convert("RGB" if channels == 3 else "L")
+            arr = np.asarray(img, dtype=np.uint8)
+    except ImageError:
+        raise
     except FileNotFoundError:
         raise ImageError(f"{path}: file not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except PermissionError:
+        raise ImageError(f"{path}: permission denied (the file cannot be read); fix its permissions or remove it") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not an image{_looks_like_text(path)}; replace or remove the file") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, MemoryError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         raise ImageError(f"{path}: cannot read image ({reason}); replace or remove the file") from None
     if arr.ndim == 2:
@@ -67,6 +131,18 @@ def load_image(path: Path, channels: int = 3) -> np.ndarray:
     if arr.shape[0] < 2 or arr.shape[1] < 2:
         raise ImageError(f"{path}: image is {arr.shape[1]}x{arr.shape[0]} pixels, too small to use; remove the file")
     return arr
+
+
+def _looks_like_text(path: Path) -> str:
+    try:
+        head = path.read_bytes()[:256]
+    except OSError:
+        return ""
+    if head.lstrip().lower().startswith((b"<!doctype", b"<html", b"<?xml", b"<")):
+        return " (it holds HTML or XML text, e.g. a web page saved under an image name)"
+    if head and all(32 <= c < 127 or c in (9, 10, 13) for c in head):
+        return " (it holds text)"
+    return " (Pillow cannot identify its format)"
 
 
 def image_size(path: Path) -> tuple[int, int]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from translate.config import DataConfig
 from translate.data.datasets import KeyedDataset, set_channels
-from translate.data.image_files import list_images, load_image, to_tensor_range
+from translate.data.image_files import list_images, load_image, scan_images, to_tensor_range
 from translate.data.layouts import EXTS, Layout, require_dir, train_subfolder
 from translate.data.transforms import Preprocess
 from translate.errors import UserError
@@ -16,9 +16,10 @@ from translate.types import DataInfo
 def find_labelled(root, note=lambda msg: None) -> Layout:
     """One sub-folder per class (images anywhere below it); items are (path, class index)."""
     root = train_subfolder(require_dir(root, "class sub-folders"), note)
-    classes = []
+    classes, problems = [], []
     for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        files = list_images(d, recursive=True)
+        files, bad = scan_images(d, recursive=True)
+        problems += bad
         if files:
             classes.append((d.name, files))
         else:
@@ -30,7 +31,7 @@ def find_labelled(root, note=lambda msg: None) -> Layout:
     if loose:
         note(f"{root}: {len(loose)} images outside the class sub-folders are left out")
     items = [(p, i) for i, (_, files) in enumerate(classes) for p in files]
-    return Layout("labelled", root, items, class_names=tuple(name for name, _ in classes))
+    return Layout("labelled", root, items, class_names=tuple(name for name, _ in classes), problems=problems)
 
 
 class ImageFolderDataset(KeyedDataset):

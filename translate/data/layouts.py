@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from translate.data.image_files import IMAGE_EXTS, image_size, list_images
+from translate.data.image_files import IMAGE_EXTS, image_size, list_images, scan_images
 from translate.errors import ArgumentError, ImageError, UserError
 
 EXTS = ", ".join(IMAGE_EXTS)
@@ -18,6 +18,7 @@ class Layout:
     items: list = field(default_factory=list)  # per kind: Path, (Path, Path), (Path, label)
     domains: dict[str, list[Path]] = field(default_factory=dict)  # unpaired: {"A": [...], "B": [...]}
     class_names: tuple[str, ...] = ()
+    problems: list = field(default_factory=list)  # entries that cannot be read (broken links, no permission, ...)
 
     def files(self) -> list[Path]:
         if self.domains:
@@ -91,8 +92,9 @@ def find_paired(root: Path, note=lambda msg: None) -> Layout:
         if not (a_dir.is_dir() and b_dir.is_dir()):
             missing = b_dir if a_dir.is_dir() else a_dir
             raise UserError(f"{missing}: folder missing; paired folders need both A/ and B/ with matching file names")
-        a_files = {p.relative_to(a_dir).with_suffix(""): p for p in list_images(a_dir, recursive=True)}
-        b_files = {p.relative_to(b_dir).with_suffix(""): p for p in list_images(b_dir, recursive=True)}
+        (a_list, a_bad), (b_list, b_bad) = scan_images(a_dir, recursive=True), scan_images(b_dir, recursive=True)
+        a_files = {p.relative_to(a_dir).with_suffix(""): p for p in a_list}
+        b_files = {p.relative_to(b_dir).with_suffix(""): p for p in b_list}
         if not a_files:
             raise UserError(f"{a_dir}: no images found (looked for {EXTS}); put the input images there")
         for key, path in a_files.items():
@@ -101,20 +103,20 @@ def find_paired(root: Path, note=lambda msg: None) -> Layout:
         for key, path in b_files.items():
             if key not in a_files:
                 raise UserError(f"{path}: no partner in {a_dir} (expected {a_dir / key}.*); add it or remove this file")
-        return Layout("paired A/ B/", root, [(a_files[k], b_files[k]) for k in sorted(a_files)])
-    files = list_images(root, recursive=True)
+        return Layout("paired A/ B/", root, [(a_files[k], b_files[k]) for k in sorted(a_files)], problems=a_bad + b_bad)
+    files, problems = scan_images(root, recursive=True)
     if not files:
         raise UserError(f"{root}: no images found (looked for {EXTS}); put A|B side-by-side images there, or A/ and B/ folders")
     _refuse_unpaired(root, files)
-    return Layout("paired A|B", root, files)
+    return Layout("paired A|B", root, files, problems=problems)
 
 
 def find_images(root: Path, note=lambda msg: None) -> Layout:
     root = require_dir(root, "images")
-    files = list_images(root, recursive=True)
+    files, problems = scan_images(root, recursive=True)
     if not files:
         raise UserError(f"{root}: no images found (looked for {EXTS}); put images there or in sub-folders")
-    return Layout("images", root, files)
+    return Layout("images", root, files, problems=problems)
 
 
 def detect(root: Path) -> str:

@@ -15,7 +15,7 @@ from PIL import Image
 
 from translate.config import DataConfig
 from translate.data.datasets import KeyedDataset, sample_seed, set_channels
-from translate.data.image_files import list_images, load_image, to_tensor_range
+from translate.data.image_files import load_image, scan_images, to_tensor_range
 from translate.data.layouts import EXTS, Layout, require_dir
 from translate.data.transforms import Preprocess
 from translate.errors import ArgumentError, ArgumentWarning, UserError
@@ -27,7 +27,7 @@ GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 def find_unpaired(root: Path, note=lambda msg: None, split: str = "train") -> Layout:
     """``root/trainA`` and ``root/trainB``, each holding at least one image (sub-folders included)."""
     root = require_dir(root, "unpaired images (trainA/ and trainB/)")
-    domains = {}
+    domains, problems = {}, []
     for d in ("A", "B"):
         folder = root / f"{split}{d}"
         if not folder.is_dir():
@@ -37,14 +37,15 @@ def find_unpaired(root: Path, note=lambda msg: None, split: str = "train") -> La
             has = f"it has {other.name}/ but " if other.is_dir() else ""
             raise UserError(f"{folder}: folder missing; {has}unpaired data needs both {split}A/ and {split}B/ "
                             f"(one folder of images per domain) under {root}")
-        files = list_images(folder, recursive=True)
+        files, bad = scan_images(folder, recursive=True)
+        problems += bad
         if not files:
             raise UserError(f"{folder}: no images found (looked for {EXTS}); put the domain-{d} images there")
         domains[d] = files
     if len(domains["A"]) != len(domains["B"]):
         note(f"domains differ in size (A {len(domains['A'])}, B {len(domains['B'])}): an epoch is "
              f"{max(len(v) for v in domains.values())} samples, each with a random partner from the other domain")
-    return Layout("unpaired", root, domains=domains)
+    return Layout("unpaired", root, domains=domains, problems=problems)
 
 
 def looks_gray(files: list[Path], probe: int = 8) -> bool:
