@@ -13,6 +13,8 @@ import typer
 
 from translate.errors import ArgumentWarning, Named, UserError
 
+MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb limit (translate.data.image_files.MAX_PIXELS)
+
 _flag_type = typer.core.TyperOption.display_type_rich
 
 
@@ -61,11 +63,22 @@ def _show_warning(msg, category, filename, lineno, file=None, line=None) -> None
     typer.echo(f"note: {text}", err=True)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (a test runner or a progress display may swap it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
 def _setup_logging(verbose: bool = False) -> None:
-    if not any(isinstance(h, logging.StreamHandler) and getattr(h, "_translate", False) for h in log.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _StderrHandler) for h in log.handlers):
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
-        handler._translate = True  # type: ignore[attr-defined]
         log.addHandler(handler)
     log.setLevel(logging.DEBUG if verbose else logging.INFO)
 
@@ -230,8 +243,11 @@ def convert(
     overwrite: bool = typer.Option(False, "--overwrite", help="Convert again images whose output exists (default: skip them, so a stopped conversion resumes)."),
     train_mode: bool = typer.Option(False, "--train-mode", help="Run generators in training mode (batch statistics, dropout on), as the official test script does by default."),
     ext: str = typer.Option("png", "--ext", help="Output format: png | jpg | webp | bmp | tif."),
+    tile: Optional[int] = typer.Option(None, "--tile", help="Convert every image in N x N tiles \\[default: only images over 4 megapixels, in 1024-pixel tiles]."),
+    overlap: int = typer.Option(128, "--overlap", help="Pixels by which tiles overlap; the overlap is blended."),
+    max_pixels: int = typer.Option(MAX_PIXELS, "--max-pixels", help="Refuse images with more pixels than this as too large (decompression bombs); raise it for huge scans."),
 ):
-    """Convert a folder of images with a trained run."""
+    """Convert a folder, an image or a pattern of images with a trained run."""
     from translate import api
     from translate.engine.hardware import resolve_device
     from translate.inference import convert_folder
@@ -246,8 +262,10 @@ def convert(
         raise UserError(f"{model.name} draws samples and does not convert images; use: translate sample {run_dir}")
     report = convert_folder(model, input_dir, output_dir, direction=direction, trained=cfg.data.direction, ab=ab, size=size, batch_size=batch_size,
                             precision=precision, overwrite=overwrite, train_mode=train_mode, ext=ext.lower().lstrip("."),
+                            tile=tile, overlap=overlap, max_pixels=max_pixels,
                             progress=sys.stderr.isatty())
-    typer.echo(f"converted {report.converted} images in {report.seconds:.1f} s ({report.images_per_s:.2f} images/s) "
+    tiled = f" ({report.tiled} in tiles)" if report.tiled else ""
+    typer.echo(f"converted {report.converted} images{tiled} in {report.seconds:.1f} s ({report.images_per_s:.2f} images/s) "
                f"into {output_dir}; skipped {report.skipped} existing, {len(report.failed)} failed")
     if report.failed:
         for path, err in report.failed:

@@ -58,11 +58,14 @@ def _prepare(path: Path, channels: int, ab: str | None, size: int | None, max_pi
 
 
 def _ramp(n: int, overlap: int, start: bool, end: bool) -> torch.Tensor:
-    """Weights along one side of a tile: rising over ``overlap`` pixels where a neighbour tile overlaps."""
+    """Weights along one side of a tile, where a neighbour overlaps it by ``overlap`` pixels: 0 over the
+    first quarter of the overlap (pixels whose context the tile cut off), rising linearly over the middle
+    half, 1 beyond; mirrored at the far side."""
     w = torch.ones(n)
     k = min(overlap, n // 2)
-    if k:
-        edge = (torch.arange(k, dtype=torch.float32) + 0.5) / k
+    if k >= 4:
+        q = k // 4
+        edge = torch.cat([torch.zeros(q), (torch.arange(k - 2 * q, dtype=torch.float32) + 0.5) / (k - 2 * q), torch.ones(q)])
         if start:
             w[:k] = edge
         if end:
@@ -79,10 +82,10 @@ def _starts(length: int, tile: int, step: int) -> list[int]:
 
 @torch.no_grad()
 def translate_tiled(fn, x: torch.Tensor, tile: int = TILE, overlap: int = OVERLAP) -> torch.Tensor:
-    """``fn`` over overlapping ``tile`` x ``tile`` crops of ``x`` (N, C, H, W), blended with weights that
-    fall off linearly across each ``overlap``. Exact where ``fn``'s receptive field fits in the overlap
-    and it works per pixel (eval-mode batch norm); instance norm and very deep U-Nets see each tile's own
-    statistics and context, so the result approximates the whole-image output."""
+    """``fn`` over overlapping ``tile`` x ``tile`` crops of ``x`` (N, C, H, W), blended across each
+    ``overlap`` (see ``_ramp``). Exact where ``fn`` is local, with a receptive-field radius up to a quarter
+    of the overlap, and works per pixel (eval-mode batch norm); instance norm and deep U-Nets see each
+    tile's own statistics and context, so their result approximates the whole-image output."""
     if overlap < 0 or tile <= 2 * overlap:
         raise ArgumentError(f"{{tile}} ({tile}) must be more than twice {{overlap}} ({overlap})", "tile", "overlap")
     n, _, h, w = x.shape
@@ -166,7 +169,7 @@ def convert_folder(model, input_dir: Path, output_dir: Path, *, direction: str |
     channels = model.info.output_nc if direction == "BtoA" else model.info.input_nc
     report = ConvertReport(failed=[(e.path, e) for e in unreadable])
     for _, err in report.failed:
-        log.error("failed: %s", err)
+        log.debug("failed: %s", err)
     jobs = []
     for path in files:
         target = output_dir if single else output_dir / path.relative_to(base).with_suffix(f".{ext}")
@@ -205,7 +208,7 @@ def convert_folder(model, input_dir: Path, output_dir: Path, *, direction: str |
                 arr, err = future.result()
                 if err:
                     report.failed.append((path, err))
-                    log.error("failed: %s", err)
+                    log.debug("failed: %s", err)
                     continue
                 if pending and (len(pending) >= batch_size or pending[0][1].shape != arr.shape):
                     run(pending)

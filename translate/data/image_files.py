@@ -93,14 +93,7 @@ def load_image(path: Path, channels: int = 3, max_pixels: int | None = MAX_PIXEL
     try:
         if path.stat().st_size == 0:
             raise ImageError(f"{path}: empty file (0 bytes); replace or remove the file")
-        with _PIL_LIMIT, warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow's palette and DecompressionBomb warnings: the limit is checked here
-            saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-            try:
-                img = Image.open(path)
-            finally:
-                Image.MAX_IMAGE_PIXELS = saved
-        with img:
+        with _open(path) as img:
             w, h = img.size
             if max_pixels is not None and w * h > max_pixels:
                 raise ImageTooLargeError(f"{path}: {w}x{h} is {w * h / 1e6:.0f} megapixels, over the limit of "
@@ -133,6 +126,17 @@ def load_image(path: Path, channels: int = 3, max_pixels: int | None = MAX_PIXEL
     return arr
 
 
+def _open(path: Path) -> Image.Image:
+    """Image.open reading the header only; the pixel limit is checked by the caller (``max_pixels``)."""
+    with _PIL_LIMIT, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow's DecompressionBomb warning
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            return Image.open(path)
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
 def _looks_like_text(path: Path) -> str:
     try:
         head = path.read_bytes()[:256]
@@ -148,7 +152,7 @@ def _looks_like_text(path: Path) -> str:
 def image_size(path: Path) -> tuple[int, int]:
     """(width, height) after EXIF orientation, read from the header only."""
     try:
-        with Image.open(path) as img:
+        with _open(path) as img:
             w, h = img.size
             orientation = img.getexif().get(0x0112, 1)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
