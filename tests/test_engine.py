@@ -78,10 +78,45 @@ def test_new_runs_never_overwrite_old_ones(paired_dir, tmp_path):
     assert names == ["t", "t-2"]
 
 
-def test_checkpoint_rotation_keeps_the_newest(paired_dir, tmp_path):
+def test_checkpoints_are_last_and_previous_and_the_result_gives_their_sizes(paired_dir, tmp_path):
+    out = api.fit(tiny_paired_config(paired_dir, tmp_path / "runs", steps=5, checkpoint_every=2), progress=False)
+    ckpt = out["run_dir"] / "checkpoints"
+    assert sorted(p.name for p in ckpt.iterdir()) == ["last.pt", "previous.pt"]
+    assert (safe_load(ckpt / "last.pt")["step"], safe_load(ckpt / "previous.pt")["step"]) == (5, 4)
+    assert out["checkpoint"] == ckpt / "last.pt" and out["checkpoint_bytes"] == (ckpt / "last.pt").stat().st_size
+    assert out["weights_bytes"] == (out["run_dir"] / "generator.pt").stat().st_size < out["checkpoint_bytes"]
+
+
+def test_checkpoint_rotation_keeps_the_newest_as_links(paired_dir, tmp_path):
     cfg = tiny_paired_config(paired_dir, tmp_path / "runs", steps=6, checkpoint_every=1, keep_checkpoints=2)
     run = api.fit(cfg, progress=False)["run_dir"]
-    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["last.pt", "step_00000005.pt", "step_00000006.pt"]
+    ckpt = run / "checkpoints"
+    assert sorted(p.name for p in ckpt.iterdir()) == ["last.pt", "previous.pt", "step_00000005.pt", "step_00000006.pt"]
+    assert (ckpt / "step_00000006.pt").samefile(ckpt / "last.pt") and (ckpt / "step_00000005.pt").samefile(ckpt / "previous.pt")
+
+
+def test_a_stop_right_after_a_checkpoint_keeps_the_one_before(paired_dir, tmp_path):
+    # step 3 is checkpointed in the loop and again at the end: previous.pt must still be step 2
+    run = api.fit(tiny_paired_config(paired_dir, tmp_path / "runs", steps=3, checkpoint_every=1), progress=False)["run_dir"]
+    assert safe_load(run / "checkpoints" / "previous.pt")["step"] == 2
+    api.resume(run, progress=False)  # nothing left to run: saves step 3 again
+    assert safe_load(run / "checkpoints" / "previous.pt")["step"] == 2
+
+
+@pytest.mark.parametrize("fault", ["missing", "damaged"])
+def test_resume_falls_back_to_previous_when_last_is_missing_or_damaged(paired_dir, tmp_path, caplog, fault):
+    run = api.fit(tiny_paired_config(paired_dir, tmp_path / "runs", steps=4, checkpoint_every=2), progress=False)["run_dir"]
+    last = run / "checkpoints" / "last.pt"
+    if fault == "missing":  # killed between the two renames of a checkpoint write
+        last.unlink()
+    else:
+        last.write_bytes(last.read_bytes()[:1000])
+    with caplog.at_level("INFO", logger="translate"):
+        out = api.resume(run, {"steps": 5}, progress=False)
+    assert "resuming from" in caplog.text and "previous.pt (step 2)" in caplog.text
+    assert out["steps_run"] == 3 and _metric_steps(run) == [1, 2, 3, 4, 5]
+    assert (run / "checkpoints" / "last.pt.damaged").exists() == (fault == "damaged")
+    assert safe_load(run / "checkpoints" / "previous.pt")["step"] == 4  # the damaged file never became previous.pt
 
 
 class Evil:

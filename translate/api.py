@@ -89,7 +89,7 @@ def init_from(model, source: str | Path) -> None:
     """Fine-tuning: load weights (a run folder, a checkpoint or generator.pt); optimizers start fresh."""
     source = Path(source)
     if source.is_dir():
-        last = source / run_folder.CHECKPOINTS / "last.pt"
+        last = source / run_folder.CHECKPOINTS / run_folder.LAST
         source = last if last.exists() else source / run_folder.WEIGHTS
     data = safe_load(source)
     state = data["model"] if "model" in data and isinstance(data["model"], dict) else data.get("state", data)
@@ -126,15 +126,13 @@ def load_config(run_dir: str | Path) -> C.Config:
 
 
 def resume(run_dir: str | Path, train_overrides: Mapping[str, Any] | None = None, progress: bool | None = None) -> dict[str, Any]:
-    """Continue a run exactly where its last checkpoint left it; larger ``steps``/``epochs`` extend it."""
+    """Continue a run exactly where its last checkpoint left it (``last.pt``, or ``previous.pt`` when ``last.pt``
+    is missing or damaged); larger ``steps``/``epochs`` extend it."""
     run_dir = Path(run_dir)
     cfg = load_config(run_dir)
     if train_overrides:
         cfg = _typed(C.merge(cfg, {"train": dict(train_overrides)}, "overrides"))
-    last = run_dir / run_folder.CHECKPOINTS / "last.pt"
-    if not last.is_file():
-        raise UserError(f"{run_dir}: no checkpoint yet ({last} is missing); start a new run instead")
-    state = safe_load(last)
+    state = run_folder.load_checkpoint(run_dir)
     device = resolve_device(cfg.train.device)
     model, dataset = _build(cfg)
     log.info("resuming %s from step %d", run_dir, state["step"])

@@ -138,7 +138,7 @@ def fit(
     log_every: Optional[int] = typer.Option(None, "--log-every", help="Iterations per metrics row [default: 50].", rich_help_panel="Run"),
     sample_every: Optional[int] = typer.Option(None, "--sample-every", help="Iterations per sample grid [default: 500].", rich_help_panel="Run"),
     checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Iterations per checkpoint [default: 1000].", rich_help_panel="Run"),
-    keep_checkpoints: Optional[int] = typer.Option(None, "--keep-checkpoints", help="Rotated checkpoints kept besides last.pt [default: 3].", rich_help_panel="Run"),
+    keep_checkpoints: Optional[int] = typer.Option(None, "--keep-checkpoints", help="Also keep the newest N full checkpoints as checkpoints/step_N.pt (hard links: no extra space where the disk allows) besides last.pt and previous.pt [default: 0].", rich_help_panel="Run"),
     net_g: Optional[str] = typer.Option(None, "--netG", help="Generator architecture, e.g. unet_256, unet_128 (pix2pix).", rich_help_panel="Model"),
     ngf: Optional[int] = typer.Option(None, "--ngf", help="Generator filters in the first layer [default: 64].", rich_help_panel="Model"),
     ndf: Optional[int] = typer.Option(None, "--ndf", help="Discriminator filters in the first layer [default: 64].", rich_help_panel="Model"),
@@ -189,13 +189,19 @@ def fit(
     _report(api.fit(cfg, init=init_from))
 
 
+def _mb(n_bytes: int) -> str:
+    return f"{n_bytes / 1e6:.3g} MB"
+
+
 def _report(result: dict) -> None:
     last = result.get("last") or {}
     verb = "stopped" if result["stopped"] else "done"
     typer.echo(f"{verb}: step {result['step']}/{result['total']} in {result['run_dir']}")
     if last:
         typer.echo("last metrics: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in last.items()))
-    typer.echo(f"samples: {result['sample']}\ncheckpoint: {result['checkpoint']}")
+    typer.echo(f"samples: {result['sample']}")
+    typer.echo(f"checkpoint: {result['checkpoint']} ({_mb(result['checkpoint_bytes'])}; previous.pt holds the one before)")
+    typer.echo(f"weights: {result['weights']} ({_mb(result['weights_bytes'])})")
     if result["stopped"]:
         typer.echo(f"continue with: translate fit --resume {result['run_dir']}")
 

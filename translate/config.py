@@ -53,7 +53,7 @@ class TrainConfig:
     log_every: int = 50
     sample_every: int = 500
     checkpoint_every: int = 1000
-    keep_checkpoints: int = 3
+    keep_checkpoints: int = 0  # besides last.pt and previous.pt: the newest N step_XXXXXXXX.pt (hard links)
     num_samples: int = 4
     channels_last: bool | None = None  # None: on for CUDA (faster convolutions), off on CPU (batch norm is slow in it)
     # CPU only: run weight-bound convolutions as a plain GEMM on the stored weights (translate.nn.layers)
@@ -165,6 +165,8 @@ def validate(cfg: Config) -> None:
         raise ArgumentError("{batch_size} must be at least 1", "batch_size")
     if cfg.train.steps is not None and cfg.train.steps < 1:
         raise ArgumentError("{steps} must be at least 1", "steps")
+    if cfg.train.keep_checkpoints < 0:
+        raise ArgumentError("{keep_checkpoints} must be 0 or more", "keep_checkpoints")
     if not 0.0 <= cfg.train.ema < 1.0:
         raise ArgumentError("{ema} must be in [0, 1): the decay of the moving average, e.g. 0.999", "ema")
 

@@ -23,7 +23,7 @@ from translate.engine import run_folder
 from translate.engine.ema import GeneratorEMA
 from translate.engine.hardware import autocast, rng_state, set_rng_state, tune_cpu_allocator
 from translate.errors import DivergedError
-from translate.files import atomic_save, link_or_copy
+from translate.files import atomic_save
 from translate.nn.layers import use_cpu_gemm
 
 log = logging.getLogger("translate")
@@ -133,6 +133,7 @@ class Trainer:
         self.scalers = {g: torch.amp.GradScaler(device.type, enabled=fp16) for g in groups}
         self.ema = GeneratorEMA(model, self.tc.ema) if self.tc.ema > 0 else None
         self.step = 0
+        self.saved_step: int | None = None  # the step of the state in last.pt, once this trainer knows it
 
     # -- state ------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -157,17 +158,15 @@ class Trainer:
         if self.ema and state.get("ema"):
             self.ema.load_state_dict(state["ema"])
         set_rng_state(state["rng"])
-        self.step = int(state["step"])
+        self.step = self.saved_step = int(state["step"])
         self.metrics.truncate_after(self.step)
 
     def save_checkpoint(self) -> Path:
-        ckpt_dir = self.run_dir / run_folder.CHECKPOINTS
-        path = ckpt_dir / f"step_{self.step:08d}.pt"
-        atomic_save(self.state_dict(), path)
-        link_or_copy(path, ckpt_dir / "last.pt")
-        rotated = sorted(ckpt_dir.glob("step_*.pt"))
-        for old in rotated[: max(0, len(rotated) - max(1, self.tc.keep_checkpoints))]:
-            old.unlink(missing_ok=True)
+        """``checkpoints/last.pt`` (the one before it kept as ``previous.pt``) and the generator weights. A
+        second save at the same step (a stop right after a checkpoint) rewrites ``last.pt`` only."""
+        path = run_folder.write_checkpoint(self.state_dict(), self.run_dir / run_folder.CHECKPOINTS, self.step,
+                                           self.tc.keep_checkpoints, rotate=self.step != self.saved_step)
+        self.saved_step = self.step
         with self.ema.applied() if self.ema else nullcontext():
             atomic_save(run_folder.weights_payload(self.model), self.run_dir / run_folder.WEIGHTS)
         return path
@@ -290,8 +289,10 @@ class Trainer:
             last_row = self._log_row(lr, sums, counts, n_log, t_log)
         sample = self.write_samples()
         ckpt = self.save_checkpoint()
+        weights = self.run_dir / run_folder.WEIGHTS
         return {"run_dir": self.run_dir, "step": self.step, "steps_run": self.step - start_step, "total": self.total,
-                "stopped": stopped, "last": last_row, "sample": sample, "checkpoint": ckpt}
+                "stopped": stopped, "last": last_row, "sample": sample, "checkpoint": ckpt, "weights": weights,
+                "checkpoint_bytes": ckpt.stat().st_size, "weights_bytes": weights.stat().st_size}
 
 
 class _Progress:
