@@ -197,3 +197,33 @@ def test_atomic_writes_get_ordinary_permissions(tmp_path):
     finally:
         os.umask(mask)
     assert {oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir()} == {"0o644"}
+
+
+def test_the_progress_bar_fits_80_columns_with_step_speed_and_eta_and_losses_above(caplog):
+    import io
+    import re
+
+    from rich.console import Console
+
+    from translate.engine.progress import TrainProgress
+
+    row = {"step": 120, "epoch": 0.06, "lr": 2e-4, "images_per_s": 3.4, "D": 0.69, "G": 12.3, "G_GAN": 0.7,
+           "G_L1": 0.11, "D_real": 0.3, "D_fake": 0.4}
+    now = [0.0]
+    console = Console(file=io.StringIO(), width=80, force_terminal=True)
+    with TrainProgress(True, 2000, 0, batch_size=4, console=console, clock=lambda: now[0]) as bar:
+        for step in range(1, 121):
+            now[0] += 1.2  # 1.2 s per iteration of 4 images
+            bar.advance(step)
+        bar.update(120, row)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", console.file.getvalue())
+    lines = [ln for ln in re.split(r"[\r\n]", text) if ln.strip()]
+    bars = [i for i, ln in enumerate(lines) if ln.startswith("train ")]
+    final = lines[bars[-1]]
+    assert len(final) <= 80 and re.search(r" 120/2000 3\.33 img/s 0:02:24 eta 0:37:36$", final), final
+    above = next(i for i, ln in enumerate(lines) if ln.startswith("step 120/2000 epoch 0.06"))
+    assert above < bars[-1] and "G_L1=0.11" in " ".join(lines[above:bars[-1]])
+
+    with caplog.at_level("INFO", logger="translate"), TrainProgress(False, 2000, 0) as plain:
+        plain.update(120, row)
+    assert "step 120/2000 epoch 0.06 3.40 img/s lr=2.00e-04 D=0.69" in caplog.text

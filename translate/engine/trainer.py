@@ -22,6 +22,7 @@ from translate.data.datasets import ResumableBatchSampler
 from translate.engine import run_folder
 from translate.engine.ema import GeneratorEMA
 from translate.engine.hardware import autocast, rng_state, set_rng_state, tune_cpu_allocator
+from translate.engine.progress import TrainProgress
 from translate.errors import DivergedError
 from translate.files import atomic_save
 from translate.nn.layers import use_cpu_gemm
@@ -252,7 +253,7 @@ class Trainer:
         counts: dict[str, int] = {}
         t_log, n_log, lr = time.perf_counter(), 0, self.lr
         last_row: dict[str, Any] = {}
-        bar = _Progress(self.progress, self.total, self.step)
+        bar = TrainProgress(self.progress, self.total, self.step, self.tc.batch_size)
         stopped = False
         with StopFlag() as flag, bar:
             batches = iter(loader)
@@ -293,37 +294,3 @@ class Trainer:
         return {"run_dir": self.run_dir, "step": self.step, "steps_run": self.step - start_step, "total": self.total,
                 "stopped": stopped, "last": last_row, "sample": sample, "checkpoint": ckpt, "weights": weights,
                 "checkpoint_bytes": ckpt.stat().st_size, "weights_bytes": weights.stat().st_size}
-
-
-class _Progress:
-    """A rich progress bar on a terminal; plain log lines otherwise."""
-
-    def __init__(self, enabled: bool, total: int, start: int):
-        self.enabled, self.total, self.start = enabled, total, start
-        self.bar = None
-
-    def __enter__(self):
-        if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-            self.bar = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
-            self.bar.__enter__()
-            self.task = self.bar.add_task("train", total=self.total, completed=self.start, info="")
-        return self
-
-    def advance(self, step: int) -> None:
-        if self.bar:
-            self.bar.update(self.task, completed=step)
-
-    def update(self, step: int, row: dict) -> None:
-        losses = " ".join(f"{k}={v:.3g}" for k, v in row.items() if k not in ("step", "epoch", "lr", "images_per_s"))
-        info = f"{row['images_per_s']:.2f} img/s lr={row['lr']:.2e} {losses}"
-        if self.bar:
-            self.bar.update(self.task, completed=step, info=info)
-        else:
-            log.info("step %d/%d epoch %.2f %s", step, self.total, row["epoch"], info)
-
-    def __exit__(self, *exc):
-        if self.bar:
-            self.bar.__exit__(*exc)
