@@ -70,6 +70,10 @@ def test_every_run_ends_with_grid_checkpoint_metrics_and_weights(paired_dir, tmp
     assert api.load_config(run) == api.resolve_config({}, run / "config.yaml")
     assert api.load_config(run).model_opts == api.resolve_config({"model_opts": cfg.model_opts}).model_opts
     assert not list(run.rglob(".*.tmp")), "temporary files left behind"
+    log_txt = (run / "log.txt").read_text()  # the model summary: net_g auto chose unet_64 for 64x64 crops
+    assert "netG: UnetGenerator unet_64 (6 levels), 0.12 M parameters (115,115)" in log_txt
+    assert "netD: PatchGAN 70x70 patches, 0.01 M parameters (11,765)" in log_txt  # 388 + 528 + 2080 + 8256 + 513
+    assert "total: 0.13 M parameters (126,880; G 0.12 M, D 0.01 M)" in log_txt
 
 
 def test_new_runs_never_overwrite_old_ones(paired_dir, tmp_path):
@@ -113,7 +117,7 @@ def test_resume_falls_back_to_previous_when_last_is_missing_or_damaged(paired_di
         last.write_bytes(last.read_bytes()[:1000])
     with caplog.at_level("INFO", logger="translate"):
         out = api.resume(run, {"steps": 5}, progress=False)
-    assert "resuming from" in caplog.text and "previous.pt (step 2)" in caplog.text
+    assert "previous.pt (step 2) instead" in caplog.text and "previous.pt (step 2) instead" in (run / "log.txt").read_text()
     assert out["steps_run"] == 3 and _metric_steps(run) == [1, 2, 3, 4, 5]
     assert (run / "checkpoints" / "last.pt.damaged").exists() == (fault == "damaged")
     assert safe_load(run / "checkpoints" / "previous.pt")["step"] == 4  # the damaged file never became previous.pt

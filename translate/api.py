@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 
 from translate import config as C
 from translate.data import build_dataset
 from translate.engine import run_folder
 from translate.engine.hardware import resolve_device, seed_everything
-from translate.engine.trainer import Trainer
+from translate.engine.trainer import Trainer, model_summary
 from translate.errors import ArgumentError, UserError
 from translate.files import safe_load
 from translate.registry import create_model, get_model_class, model_config
@@ -57,11 +58,22 @@ def describe(cfg: C.Config) -> list[str]:
     return lines
 
 
-def _add_log_file(run_dir: Path) -> logging.Handler:
+@contextmanager
+def _run_log(run_dir: Path) -> Iterator[None]:
+    """The run's log.txt gets the package's INFO messages while the block runs, even when the caller has
+    not configured logging (a notebook); the logger's level is restored afterwards."""
     handler = logging.FileHandler(run_dir / run_folder.LOG)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    level = log.level
+    if not log.isEnabledFor(logging.INFO):
+        log.setLevel(logging.INFO)
     log.addHandler(handler)
-    return handler
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+        handler.close()
 
 
 def _build(cfg: C.Config):
@@ -73,16 +85,13 @@ def _build(cfg: C.Config):
 
 
 def _train(cfg: C.Config, run_dir: Path, model, dataset, device, state=None, progress=None) -> dict[str, Any]:
-    handler = _add_log_file(run_dir)
-    try:
-        C.save_yaml(cfg, run_dir / run_folder.CONFIG)
-        trainer = Trainer(cfg, run_dir, model, dataset, device, state=state, progress=progress)
-        log.info("run %s: %s, %d samples, %d iterations per epoch, %d iterations in all, on %s",
-                 run_dir, type(model).__name__, len(dataset), trainer.sampler.iters_per_epoch, trainer.total, device)
-        return trainer.fit()
-    finally:
-        log.removeHandler(handler)
-        handler.close()
+    C.save_yaml(cfg, run_dir / run_folder.CONFIG)
+    trainer = Trainer(cfg, run_dir, model, dataset, device, state=state, progress=progress)
+    log.info("run %s: %s, %d samples, %d iterations per epoch, %d iterations in all, on %s",
+             run_dir, type(model).__name__, len(dataset), trainer.sampler.iters_per_epoch, trainer.total, device)
+    for line in model_summary(model):
+        log.info("%s", line)
+    return trainer.fit()
 
 
 def init_from(model, source: str | Path) -> None:
@@ -114,7 +123,8 @@ def fit(cfg: C.Config, init: str | Path | None = None, progress: bool | None = N
     if init:
         init_from(model, init)
     run_dir = run_folder.new_run_dir(cfg.run.runs_dir, cfg.run.name or cfg.model)
-    return _train(cfg, run_dir, model, dataset, device, progress=progress)
+    with _run_log(run_dir):
+        return _train(cfg, run_dir, model, dataset, device, progress=progress)
 
 
 def load_config(run_dir: str | Path) -> C.Config:
@@ -132,11 +142,12 @@ def resume(run_dir: str | Path, train_overrides: Mapping[str, Any] | None = None
     cfg = load_config(run_dir)
     if train_overrides:
         cfg = _typed(C.merge(cfg, {"train": dict(train_overrides)}, "overrides"))
-    state = run_folder.load_checkpoint(run_dir)
-    device = resolve_device(cfg.train.device)
-    model, dataset = _build(cfg)
-    log.info("resuming %s from step %d", run_dir, state["step"])
-    return _train(cfg, run_dir, model, dataset, device, state=state, progress=progress)
+    with _run_log(run_dir):
+        state = run_folder.load_checkpoint(run_dir)
+        device = resolve_device(cfg.train.device)
+        model, dataset = _build(cfg)
+        log.info("resuming %s from step %d", run_dir, state["step"])
+        return _train(cfg, run_dir, model, dataset, device, state=state, progress=progress)
 
 
 def load_run(run_dir: str | Path, device: str = "cpu"):

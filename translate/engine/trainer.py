@@ -50,6 +50,22 @@ def schedule_length(cfg, iters_per_epoch: int) -> tuple[int, int]:
     return total, cfg.epochs * iters_per_epoch
 
 
+def model_summary(model) -> list[str]:
+    """One line per network (attribute, class, what the network says of itself, parameters) and the total."""
+    lines, totals = [], {}
+    for group, names in (("G", model.generators), ("D", model.discriminators)):
+        for name in names:
+            net = getattr(model, name)
+            n = sum(p.numel() for p in net.parameters())
+            totals[group] = totals.get(group, 0) + n
+            about = f" {net.describe()}" if callable(getattr(net, "describe", None)) else ""
+            lines.append(f"{name}: {type(net).__name__}{about}, {n / 1e6:.2f} M parameters ({n:,})")
+    n = sum(totals.values())
+    groups = ", ".join(f"{g} {m / 1e6:.2f} M" for g, m in totals.items())
+    lines.append(f"total: {n / 1e6:.2f} M parameters ({n:,}; {groups})")
+    return lines
+
+
 def to_device(batch: dict, device: torch.device, channels_last: bool) -> dict:
     out = {}
     for k, v in batch.items():
