@@ -5,6 +5,8 @@ import csv
 import pytest
 import torch
 
+from PIL import Image
+
 from conftest import tiny_paired_config
 from translate import api
 from translate.files import atomic_save, safe_load
@@ -184,6 +186,8 @@ def test_ctrl_c_stops_after_the_iteration_with_a_resumable_checkpoint(paired_dir
     assert out["stopped"] and out["step"] == 2
     assert safe_load(out["run_dir"] / "checkpoints" / "last.pt")["step"] == 2
     assert _metric_steps(out["run_dir"]) == [1, 2]
+    with Image.open(out["run_dir"] / "results.png") as img:  # drawn at the end of a stopped run too
+        assert img.format == "PNG"
     monkeypatch.setattr(Trainer, "train_step", original)
     assert api.resume(out["run_dir"], progress=False)["step"] == 6
 
@@ -231,3 +235,72 @@ def test_the_progress_bar_fits_80_columns_with_step_speed_and_eta_and_losses_abo
     with caplog.at_level("INFO", logger="translate"), TrainProgress(False, 2000, 0) as plain:
         plain.update(120, row)
     assert "step 120/2000 epoch 0.06 3.40 img/s lr=2.00e-04 D=0.69" in caplog.text
+
+
+def test_results_png_is_redrawn_at_log_rows_and_at_the_end(paired_dir, tmp_path, monkeypatch):
+    from translate.engine import plots
+
+    drawn = []
+    original = plots.write_results
+
+    def spy(run_dir, metrics=None):
+        out = original(run_dir, metrics)
+        drawn.append((len(metrics.rows), out.read_bytes()))
+        return out
+
+    monkeypatch.setattr(plots, "write_results", spy)
+    monkeypatch.setattr(Trainer, "PLOT_EVERY_S", 0.0)  # every log row, whatever the clock says
+    out = api.fit(tiny_paired_config(paired_dir, tmp_path / "runs", steps=5, log_every=2), progress=False)
+    assert [rows for rows, _ in drawn] == [1, 2, 3]  # rows at steps 2 and 4, then step 5 at the end
+    assert drawn[0][1] != drawn[-1][1] and (out["run_dir"] / "results.png").read_bytes() == drawn[-1][1]
+    with Image.open(out["results"]) as img:
+        assert img.format == "PNG" and img.size == (1280, 480)  # 7 panels: D, D_real, D_fake, G, G_GAN, G_L1, lr
+    assert '<img src="../results.png"' in (out["run_dir"] / "samples" / "index.html").read_text()
+    assert not list(out["run_dir"].glob(".*"))
+
+    monkeypatch.setattr(Trainer, "PLOT_EVERY_S", 3600.0)
+    drawn.clear()
+    api.resume(out["run_dir"], {"steps": 9}, progress=False)
+    assert [rows for rows, _ in drawn] == [6]  # rows at steps 6 and 8 and 9 drawn once, at the end
+
+
+def test_tensorboard_logger_writes_each_metrics_row_as_scalars(paired_dir, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = api.fit(tiny_paired_config(paired_dir, tmp_path / "runs", steps=3, logger="tensorboard"), progress=False)
+    events = EventAccumulator(str(out["run_dir"] / "tensorboard"))
+    events.Reload()
+    assert {"D", "G", "G_L1", "G_GAN", "lr", "images_per_s", "epoch"} <= set(events.Tags()["scalars"])
+    with open(out["run_dir"] / "metrics.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    g_l1 = events.Scalars("G_L1")
+    assert [e.step for e in g_l1] == [1, 2, 3]
+    assert [e.value for e in g_l1] == pytest.approx([float(r["G_L1"]) for r in rows], rel=1e-5)
+
+
+def test_tensorboard_logger_without_the_package_is_a_clear_error(paired_dir, tmp_path, monkeypatch):
+    import sys
+
+    from translate.errors import ArgumentError
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if tensorboard were not installed
+    with pytest.raises(ArgumentError, match="logger tensorboard needs the tensorboard package") as err:
+        api.fit(tiny_paired_config(paired_dir, tmp_path / "runs", logger="tensorboard"), progress=False)
+    assert err.value.names == ("logger",) and not (tmp_path / "runs").exists()
+
+
+def test_threads_sets_torchs_thread_count():
+    from translate.config import Config, TrainConfig
+    from translate.registry import create_model
+    from translate.types import DataInfo
+
+    before = torch.get_num_threads()
+    wanted = 1 if before != 1 else 2
+    try:
+        model = create_model("pix2pix", DataInfo(size=32), {"ngf": 4, "ndf": 4})
+        Trainer.for_step(Config(train=TrainConfig(threads=wanted)), model, torch.device("cpu"))
+        assert torch.get_num_threads() == wanted
+        Trainer.for_step(Config(), model, torch.device("cpu"))  # 0: left as it is
+        assert torch.get_num_threads() == wanted
+    finally:
+        torch.set_num_threads(before)

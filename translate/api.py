@@ -11,7 +11,7 @@ from typing import Any, Iterator, Mapping
 
 from translate import config as C
 from translate.data import build_dataset
-from translate.engine import run_folder
+from translate.engine import run_folder, scalars
 from translate.engine.hardware import resolve_device, seed_everything
 from translate.engine.trainer import Trainer, model_summary
 from translate.errors import ArgumentError, UserError
@@ -77,6 +77,7 @@ def _run_log(run_dir: Path) -> Iterator[None]:
 
 
 def _build(cfg: C.Config):
+    scalars.require(cfg.train.logger)  # before a run folder is made
     seed_everything(cfg.train.seed)
     cls = get_model_class(cfg.model)
     dataset = build_dataset(cfg.data, cls.task, cfg.model, cfg.train.seed, note=log.info)

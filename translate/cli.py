@@ -133,7 +133,9 @@ def fit(
     precision: Optional[str] = typer.Option(None, "--precision", help="fp32 | bf16 | fp16 (autocast; fp16 adds a gradient scaler).", rich_help_panel="Hardware"),
     cpu_gemm: Optional[bool] = typer.Option(None, "--cpu-gemm/--no-cpu-gemm", help="CPU: run weight-bound convolutions as a plain GEMM (same arithmetic, faster) [default: on].", rich_help_panel="Hardware"),
     cpu_allocator: Optional[bool] = typer.Option(None, "--cpu-allocator/--no-cpu-allocator", help="CPU: keep freed activations in the process heap (glibc) instead of returning them to the OS [default: on].", rich_help_panel="Hardware"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads torch uses (torch.set_num_threads) [default: 0, torch's own choice].", rich_help_panel="Hardware"),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed [default: 0].", rich_help_panel="Run"),
+    logger: Optional[str] = typer.Option(None, "--logger", help="none | tensorboard: also log the metrics to RUN/tensorboard/ (needs the tensorboard package) [default: none].", rich_help_panel="Run"),
     ema: Optional[float] = typer.Option(None, "--ema", help="Keep an exponential moving average of the generator with this decay (e.g. 0.999); samples and weights use it.", rich_help_panel="Run"),
     log_every: Optional[int] = typer.Option(None, "--log-every", help="Iterations per metrics row [default: 50].", rich_help_panel="Run"),
     sample_every: Optional[int] = typer.Option(None, "--sample-every", help="Iterations per sample grid [default: 500].", rich_help_panel="Run"),
@@ -157,7 +159,7 @@ def fit(
                         "lr_policy": lr_policy, "batch_size": batch_size, "device": device, "precision": precision,
                         "seed": seed, "ema": ema, "log_every": log_every, "sample_every": sample_every,
                         "checkpoint_every": checkpoint_every, "keep_checkpoints": keep_checkpoints,
-                        "cpu_gemm": cpu_gemm, "cpu_allocator": cpu_allocator})
+                        "cpu_gemm": cpu_gemm, "cpu_allocator": cpu_allocator, "threads": threads, "logger": logger})
     if resume:
         if any(v is not None for v in (paired, unpaired, labelled, images, toy, model, config, init_from)):
             raise UserError("--resume continues a run with its own data, model and config; pass only schedule or hardware flags with it")
@@ -199,7 +201,7 @@ def _report(result: dict) -> None:
     typer.echo(f"{verb}: step {result['step']}/{result['total']} in {result['run_dir']}")
     if last:
         typer.echo("last metrics: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in last.items()))
-    typer.echo(f"samples: {result['sample']}")
+    typer.echo(f"samples: {result['sample']}\ncurves: {result['results']}")
     typer.echo(f"checkpoint: {result['checkpoint']} ({_mb(result['checkpoint_bytes'])}; previous.pt holds the one before)")
     typer.echo(f"weights: {result['weights']} ({_mb(result['weights_bytes'])})")
     if result["stopped"]:
@@ -303,6 +305,15 @@ def export(
         raise UserError(f"{model.name} draws samples and has no image-to-image generator to export; use: translate sample {run_dir}")
     diff = export_generator(model, out, size or cfg.data.crop_size, direction)
     typer.echo(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB); max difference from the model on a random batch: {diff:.1e}")
+
+
+@app.command()
+@guarded
+def plot(run_dir: Path = typer.Argument(..., help="A run folder (runs/NAME).")):
+    """Draw RUN/results.png again from RUN/metrics.csv: one panel per loss or metric."""
+    from translate.engine.plots import write_results
+
+    typer.echo(f"wrote {write_results(run_dir)}")
 
 
 @app.command()

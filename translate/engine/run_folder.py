@@ -1,4 +1,4 @@
-"""The run folder: config.yaml, metrics.csv, samples/, checkpoints/, generator.pt, log.txt."""
+"""The run folder: config.yaml, metrics.csv, results.png, samples/, checkpoints/, generator.pt, log.txt."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from translate.errors import UserError
 from translate.files import atomic_save, atomic_write_text, link_or_copy, safe_load
 
 CHECKPOINTS, SAMPLES, WEIGHTS, METRICS, CONFIG, LOG = "checkpoints", "samples", "generator.pt", "metrics.csv", "config.yaml", "log.txt"
+RESULTS, TENSORBOARD = "results.png", "tensorboard"
 LAST, PREVIOUS = "last.pt", "previous.pt"  # under CHECKPOINTS: the newest full state and the one before it
 log = logging.getLogger("translate")
 

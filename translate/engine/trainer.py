@@ -19,10 +19,11 @@ from torch.utils.data import DataLoader
 from translate import pictures
 from translate.config import Config
 from translate.data.datasets import ResumableBatchSampler
-from translate.engine import run_folder
+from translate.engine import plots, run_folder
 from translate.engine.ema import GeneratorEMA
 from translate.engine.hardware import autocast, rng_state, set_rng_state, tune_cpu_allocator
 from translate.engine.progress import TrainProgress
+from translate.engine.scalars import ScalarLogger
 from translate.errors import DivergedError
 from translate.files import atomic_save
 from translate.nn.layers import use_cpu_gemm
@@ -104,11 +105,15 @@ class StopFlag:
 
 
 class Trainer:
+    PLOT_EVERY_S = 10.0  # results.png is redrawn at a log row at most this often, and at the end of a run
+
     def __init__(self, cfg: Config, run_dir: Path, model, dataset, device: torch.device, state: dict | None = None,
                  progress: bool | None = None):
         self._setup_step(cfg, model, device, vector_data=dataset.info.dim > 0)
         self.run_dir, self.dataset = Path(run_dir), dataset
         self.metrics = run_folder.MetricsLog(self.run_dir / run_folder.METRICS)
+        self.scalars = ScalarLogger("none", self.run_dir)
+        self.plotted_rows, self.plotted_at = -1, time.perf_counter()  # results.png: rows drawn, and when
         if state is not None:
             self._load_state(state)
         self.sampler = ResumableBatchSampler(len(dataset), self.tc.batch_size, self.tc.seed, start=self.step)
@@ -135,6 +140,8 @@ class Trainer:
         self.channels_last = bool(wanted) and device.type != "mps" and not vector_data
         if device.type == "cpu" and self.tc.cpu_allocator:
             tune_cpu_allocator()
+        if self.tc.threads > 0:  # torch's intra-op threads, for the whole process
+            torch.set_num_threads(self.tc.threads)
         use_cpu_gemm(model, device.type == "cpu" and self.tc.cpu_gemm)
         model.to(device)
         if self.channels_last:
@@ -201,7 +208,8 @@ class Trainer:
         path = self.run_dir / run_folder.SAMPLES / f"step_{self.step:08d}.png"
         pictures.write_grid(visuals, path)
         newest_first = sorted((p.name for p in path.parent.glob("*.png")), reverse=True)
-        pictures.write_index(path.parent, "samples", newest_first, f"columns: {' | '.join(visuals)}")
+        results = [f"../{run_folder.RESULTS}"] if (self.run_dir / run_folder.RESULTS).is_file() else []
+        pictures.write_index(path.parent, "samples", results + newest_first, f"columns: {' | '.join(visuals)}")
         return path
 
     # -- one iteration ---------------------------------------------------------------------------
@@ -252,7 +260,17 @@ class Trainer:
                "images_per_s": n_iters * self.tc.batch_size / max(time.perf_counter() - since, 1e-9)}
         row.update({k: (sums[k] / counts[k]).item() for k in sums})
         self.metrics.append(row)
+        self.scalars.log(row)
+        self.plot_results()
         return row
+
+    def plot_results(self, force: bool = False) -> None:
+        """Redraw results.png when rows were added since the last drawing: at a log row once the last
+        drawing is ``PLOT_EVERY_S`` old (a drawing takes a few tenths of a second), always with ``force``."""
+        if len(self.metrics.rows) == self.plotted_rows or not force and time.perf_counter() - self.plotted_at < self.PLOT_EVERY_S:
+            return
+        plots.write_results(self.run_dir, self.metrics)
+        self.plotted_rows, self.plotted_at = len(self.metrics.rows), time.perf_counter()
 
     # -- the loop -------------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
@@ -271,7 +289,7 @@ class Trainer:
         last_row: dict[str, Any] = {}
         bar = TrainProgress(self.progress, self.total, self.step, self.tc.batch_size)
         stopped = False
-        with StopFlag() as flag, bar:
+        with StopFlag() as flag, bar, ScalarLogger(self.tc.logger, self.run_dir, self.step) as self.scalars:
             batches = iter(loader)
             while self.step < self.total:
                 if flag.stop:
@@ -292,6 +310,7 @@ class Trainer:
                     bar.update(self.step, last_row)
                     bad = [k for k in sums if not math.isfinite(last_row[k])]
                     if bad:
+                        self.plot_results(force=True)
                         self.save_checkpoint()
                         raise DivergedError("loss {losses} is not finite at step {step}; try a lower learning rate or "
                                             "{precision}=fp32 (checkpoint saved)", "precision", losses=", ".join(bad), step=self.step)
@@ -302,11 +321,13 @@ class Trainer:
                     self.write_samples()
                 if self.step % self.tc.checkpoint_every == 0 and not last:
                     self.save_checkpoint()
-        if n_log:  # stopped between two log rows: log what ran since the last one
-            last_row = self._log_row(lr, sums, counts, n_log, t_log)
+            if n_log:  # stopped between two log rows: log what ran since the last one
+                last_row = self._log_row(lr, sums, counts, n_log, t_log)
+        self.plot_results(force=True)
         sample = self.write_samples()
         ckpt = self.save_checkpoint()
         weights = self.run_dir / run_folder.WEIGHTS
         return {"run_dir": self.run_dir, "step": self.step, "steps_run": self.step - start_step, "total": self.total,
-                "stopped": stopped, "last": last_row, "sample": sample, "checkpoint": ckpt, "weights": weights,
+                "stopped": stopped, "last": last_row, "sample": sample, "results": self.run_dir / run_folder.RESULTS,
+                "checkpoint": ckpt, "weights": weights,
                 "checkpoint_bytes": ckpt.stat().st_size, "weights_bytes": weights.stat().st_size}
