@@ -30,8 +30,10 @@ FLOORS = [
 ]
 COMMANDS = {"translate.cli", "translate.api", "translate.inference", "translate.evaluate", "translate.export",
             "translate.sampling", "translate.demo", "translate.serve"}
-# imports of the project inside a function: the CLI (it loads what a command needs) and the registry's plug-ins
-INNER_IMPORTS_ALLOWED = {("translate.registry", "_load_builtin")}
+# imports of the project inside a function: the CLI (it loads what a command needs), the registry's plug-ins
+# and the package's lazy API (PEP 562: ``translate.fit`` imports translate.api on first use, so that
+# ``import translate`` and every sub-module's import of the package stay light)
+INNER_IMPORTS_ALLOWED = {("translate.registry", "_load_builtin"), ("translate", "__getattr__")}
 
 
 def _modules() -> dict[str, ast.Module]:
