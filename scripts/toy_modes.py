@@ -2,7 +2,7 @@
 
 Every run goes through the engine (translate.api.fit with data.layout="toy") for the same number of
 iterations (one batch each; the WGANs take a generator step every 5th), then 2500 samples are scored
-in the standard setting (translate.metrics): modes covered (>= 20 samples within 3 std) and the
+in the standard setting (translate.mode_coverage): modes covered (>= 20 samples within 3 std) and the
 fraction of high-quality samples. It also shows the vanishing gradient of the minimax (saturating)
 generator loss: G is held fixed while D trains, and the norm of G's gradient is logged under both
 losses. Pictures (PNG): samples over the real density, and the discriminator/critic surface.

@@ -30,8 +30,10 @@ FLOORS = [
 ]
 COMMANDS = {"translate.cli", "translate.api", "translate.inference", "translate.evaluate", "translate.export",
             "translate.sampling", "translate.demo", "translate.serve"}
-# imports of the project inside a function: the CLI (it loads what a command needs) and the registry's plug-ins
-INNER_IMPORTS_ALLOWED = {("translate.registry", "_load_builtin")}
+# imports of the project inside a function: the CLI (it loads what a command needs), the registry's plug-ins
+# and the package's lazy API (PEP 562: ``translate.fit`` imports translate.api on first use, so that
+# ``import translate`` and every sub-module's import of the package stay light)
+INNER_IMPORTS_ALLOWED = {("translate.registry", "_load_builtin"), ("translate", "__getattr__")}
 
 
 def _modules() -> dict[str, ast.Module]:
@@ -51,6 +53,8 @@ def _unit(name: str) -> str:
 
 
 def _floor(name: str) -> int:
+    if name == "<dynamic import>":
+        return len(FLOORS)
     unit = _unit(name)
     for i, floor in enumerate(FLOORS):
         if unit in floor:
@@ -58,9 +62,24 @@ def _floor(name: str) -> int:
     raise AssertionError(f"{name} is on no floor: add it to FLOORS in {__file__}")
 
 
+def _absolute(node: ast.ImportFrom, module: str) -> str:
+    """The module a relative import names (``from ..engine import x`` in translate.data.layouts: translate.engine)."""
+    if not node.level:
+        return node.module or ""
+    package = module.split(".")
+    if not (ROOT / Path(*package[1:]) / "__init__.py").is_file():  # a module, not a package: start from its package
+        package = package[:-1]
+    base = package[: len(package) - node.level + 1]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
 def _imports(tree: ast.AST, module: str) -> list[tuple[str, int]]:
     found = []
     for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            node = ast.ImportFrom(module=_absolute(node, module), names=node.names, level=0, lineno=node.lineno)
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) in ("import_module", "__import__"):
+            found.append(("<dynamic import>", node.lineno))  # importlib.import_module(...) hides what it imports
         if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "translate":
             if node.module == "translate":  # from translate import api, pictures
                 found += [(f"translate.{a.name}", node.lineno) for a in node.names]
@@ -147,6 +166,11 @@ def test_the_rules_can_fail(tmp_path):
     assert not _module_level_imports(bad, "x")
     assert [n for n in ast.walk(bad) if isinstance(n, ast.Constant) and isinstance(n.value, str) and FLAG.search(n.value)]
     assert _floor("translate.nn.unet") < _floor("translate.models.pix2pix") < _floor("translate.engine.trainer")
+    upward = ast.parse("from ..engine import hardware\nfrom translate.models import base\n")
+    assert {t for t, _ in _imports(upward, "translate.data.layouts")} == {"translate.engine", "translate.models"}
+    assert all(_floor(t) > _floor("translate.data.layouts") for t, _ in _module_level_imports(upward, "translate.data.layouts"))
+    dynamic = ast.parse("import importlib\ndef f():\n    return importlib.import_module('translate.api')\n")
+    assert _imports(dynamic.body[1], "translate.nn.unet") == [("<dynamic import>", 3)]
 
 
 def test_errors_name_api_arguments_and_the_cli_spells_them_as_flags():

@@ -37,8 +37,11 @@ def test_fit_writes_a_run_and_prints_the_resolved_config(runner, paired_dir, tmp
     assert "* train.steps: 2" in result.output and "  train.seed: 0" in result.output
     assert "* model.ngf: 4" in result.output and "  model.lambda_l1: 100.0" in result.output
     run = tmp_path / "runs" / "pix2pix"
-    assert {"config.yaml", "metrics.csv", "samples", "checkpoints", "generator.pt", "log.txt"} <= {p.name for p in run.iterdir()}
+    assert {"config.yaml", "metrics.csv", "results.png", "samples", "checkpoints", "generator.pt", "log.txt"} <= {p.name for p in run.iterdir()}
     assert "done: step 2/2" in result.output
+    size = (run / "checkpoints" / "last.pt").stat().st_size / 1e6
+    assert f"checkpoint: {run / 'checkpoints' / 'last.pt'} ({size:.3g} MB; previous.pt holds the one before)" in result.output
+    assert f"weights: {run / 'generator.pt'} ({(run / 'generator.pt').stat().st_size / 1e6:.3g} MB)" in result.output
 
 
 @pytest.mark.parametrize("args, message", [
@@ -48,6 +51,9 @@ def test_fit_writes_a_run_and_prints_the_resolved_config(runner, paired_dir, tmp
     (["--opt", "lamda_l1=5"], "error: model 'pix2pix' has no option --opt lamda_l1 (did you mean 'lambda_l1'?)"),
     (["--d-steps", "5"], "error: model 'pix2pix' has no option --d-steps;"),
     (["--netG", "unet_100"], "error: --netG unet_100: N must be a power of two"),
+    (["--logger", "wandb"], "error: --logger must be one of none, tensorboard, not 'wandb'"),
+    (["--threads", "-1"], "error: --threads must be 0 (torch's default) or more"),
+    (["--keep-checkpoints", "-1"], "error: --keep-checkpoints must be 0 or more"),
 ])
 def test_bad_flags_give_one_line_errors(runner, paired_dir, tmp_path, args, message):
     assert one_line_error(fit(runner, paired_dir, tmp_path, *args)).startswith(message)
@@ -76,7 +82,8 @@ def test_models_and_help_list_everything(runner):
     assert result.exit_code == 0 and "pix2pix" in result.output and "paired" in result.output
     help_text = runner.invoke(app, ["fit", "--help"], env={"COLUMNS": "200"}).output
     for flag in ("--paired", "--unpaired", "--resume", "--init-from", "--steps", "--epochs", "--direction", "--netG",
-                 "--ngf", "--ndf", "--norm", "--precision", "--device", "--config", "--seed", "--batch-size"):
+                 "--ngf", "--ndf", "--norm", "--precision", "--device", "--config", "--seed", "--batch-size", "--threads",
+                 "--logger", "--keep-checkpoints"):
         assert flag in help_text, flag
 
 
@@ -91,6 +98,16 @@ def test_resume_and_init_from_and_config(runner, trained, tmp_path):
     bad.write_text("train:\n  stpes: 3\n")
     line = one_line_error(runner.invoke(app, ["fit", "--config", str(bad), "--paired", str(tmp_path)]))
     assert line.startswith(f"error: unknown key 'stpes' in {bad} [train] (did you mean 'steps'?)")
+
+
+def test_plot_redraws_results_png(runner, trained, tmp_path):
+    (trained / "results.png").unlink()
+    result = runner.invoke(app, ["plot", str(trained)])
+    assert result.exit_code == 0 and f"wrote {trained / 'results.png'}" in result.output, result.output
+    with Image.open(trained / "results.png") as img:
+        assert img.format == "PNG" and img.width > 300
+    line = one_line_error(runner.invoke(app, ["plot", str(tmp_path)]))
+    assert line == f"error: {tmp_path}: no metrics.csv (not a run folder, or no metrics logged yet)"
 
 
 def _img(path, w, h, seed=0):

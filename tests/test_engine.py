@@ -1,13 +1,18 @@
 from __future__ import annotations
 
+import dataclasses
+
 import csv
 
 import pytest
 import torch
 
+from PIL import Image
+
 from conftest import tiny_paired_config
 from translate import api
 from translate.files import atomic_save, safe_load
+from translate.registry import model_config
 from translate.engine.trainer import Trainer, lr_factor
 from translate.errors import UserError
 
@@ -67,9 +72,12 @@ def test_every_run_ends_with_grid_checkpoint_metrics_and_weights(paired_dir, tmp
     assert _metric_steps(run) == [1]
     header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
     assert header[:4] == ["step", "epoch", "lr", "images_per_s"] and {"D", "G", "G_L1", "G_GAN"} <= set(header)
-    assert api.load_config(run) == api.resolve_config({}, run / "config.yaml")
-    assert api.load_config(run).model_opts == api.resolve_config({"model_opts": cfg.model_opts}).model_opts
+    assert api.load_config(run) == dataclasses.replace(cfg, model_opts=model_config("pix2pix", cfg.model_opts))
     assert not list(run.rglob(".*.tmp")), "temporary files left behind"
+    log_txt = (run / "log.txt").read_text()  # the model summary: net_g auto chose unet_64 for 64x64 crops
+    assert "netG: UnetGenerator unet_64 (6 levels), 0.12 M parameters (115,115)" in log_txt
+    assert "netD: PatchGAN 70x70 patches, 0.01 M parameters (11,765)" in log_txt  # 388 + 528 + 2080 + 8256 + 513
+    assert "total: 0.13 M parameters (126,880; G 0.12 M, D 0.01 M)" in log_txt
 
 
 def test_new_runs_never_overwrite_old_ones(paired_dir, tmp_path):
@@ -78,10 +86,45 @@ def test_new_runs_never_overwrite_old_ones(paired_dir, tmp_path):
     assert names == ["t", "t-2"]
 
 
-def test_checkpoint_rotation_keeps_the_newest(paired_dir, tmp_path):
+def test_checkpoints_are_last_and_previous_and_the_result_gives_their_sizes(paired_dir, tmp_path):
+    out = api.fit(tiny_paired_config(paired_dir, tmp_path / "runs", steps=5, checkpoint_every=2), progress=False)
+    ckpt = out["run_dir"] / "checkpoints"
+    assert sorted(p.name for p in ckpt.iterdir()) == ["last.pt", "previous.pt"]
+    assert (safe_load(ckpt / "last.pt")["step"], safe_load(ckpt / "previous.pt")["step"]) == (5, 4)
+    assert out["checkpoint"] == ckpt / "last.pt" and out["checkpoint_bytes"] == (ckpt / "last.pt").stat().st_size
+    assert out["weights_bytes"] == (out["run_dir"] / "generator.pt").stat().st_size < out["checkpoint_bytes"]
+
+
+def test_checkpoint_rotation_keeps_the_newest_as_links(paired_dir, tmp_path):
     cfg = tiny_paired_config(paired_dir, tmp_path / "runs", steps=6, checkpoint_every=1, keep_checkpoints=2)
     run = api.fit(cfg, progress=False)["run_dir"]
-    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["last.pt", "step_00000005.pt", "step_00000006.pt"]
+    ckpt = run / "checkpoints"
+    assert sorted(p.name for p in ckpt.iterdir()) == ["last.pt", "previous.pt", "step_00000005.pt", "step_00000006.pt"]
+    assert (ckpt / "step_00000006.pt").samefile(ckpt / "last.pt") and (ckpt / "step_00000005.pt").samefile(ckpt / "previous.pt")
+
+
+def test_a_stop_right_after_a_checkpoint_keeps_the_one_before(paired_dir, tmp_path):
+    # step 3 is checkpointed in the loop and again at the end: previous.pt must still be step 2
+    run = api.fit(tiny_paired_config(paired_dir, tmp_path / "runs", steps=3, checkpoint_every=1), progress=False)["run_dir"]
+    assert safe_load(run / "checkpoints" / "previous.pt")["step"] == 2
+    api.resume(run, progress=False)  # nothing left to run: saves step 3 again
+    assert safe_load(run / "checkpoints" / "previous.pt")["step"] == 2
+
+
+@pytest.mark.parametrize("fault", ["missing", "damaged"])
+def test_resume_falls_back_to_previous_when_last_is_missing_or_damaged(paired_dir, tmp_path, caplog, fault):
+    run = api.fit(tiny_paired_config(paired_dir, tmp_path / "runs", steps=4, checkpoint_every=2), progress=False)["run_dir"]
+    last = run / "checkpoints" / "last.pt"
+    if fault == "missing":  # killed between the two renames of a checkpoint write
+        last.unlink()
+    else:
+        last.write_bytes(last.read_bytes()[:1000])
+    with caplog.at_level("INFO", logger="translate"):
+        out = api.resume(run, {"steps": 5}, progress=False)
+    assert "previous.pt (step 2) instead" in caplog.text and "previous.pt (step 2) instead" in (run / "log.txt").read_text()
+    assert out["steps_run"] == 3 and _metric_steps(run) == [1, 2, 3, 4, 5]
+    assert (run / "checkpoints" / "last.pt.damaged").exists() == (fault == "damaged")
+    assert safe_load(run / "checkpoints" / "previous.pt")["step"] == 4  # the damaged file never became previous.pt
 
 
 class Evil:
@@ -145,6 +188,8 @@ def test_ctrl_c_stops_after_the_iteration_with_a_resumable_checkpoint(paired_dir
     assert out["stopped"] and out["step"] == 2
     assert safe_load(out["run_dir"] / "checkpoints" / "last.pt")["step"] == 2
     assert _metric_steps(out["run_dir"]) == [1, 2]
+    with Image.open(out["run_dir"] / "results.png") as img:  # drawn at the end of a stopped run too
+        assert img.format == "PNG"
     monkeypatch.setattr(Trainer, "train_step", original)
     assert api.resume(out["run_dir"], progress=False)["step"] == 6
 
@@ -162,3 +207,102 @@ def test_atomic_writes_get_ordinary_permissions(tmp_path):
     finally:
         os.umask(mask)
     assert {oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir()} == {"0o644"}
+
+
+def test_the_progress_bar_fits_80_columns_with_step_speed_and_eta_and_losses_above(caplog):
+    import io
+    import re
+
+    from rich.console import Console
+
+    from translate.engine.progress import TrainProgress
+
+    row = {"step": 120, "epoch": 0.06, "lr": 2e-4, "images_per_s": 3.4, "D": 0.69, "G": 12.3, "G_GAN": 0.7,
+           "G_L1": 0.11, "D_real": 0.3, "D_fake": 0.4}
+    now = [0.0]
+    console = Console(file=io.StringIO(), width=80, force_terminal=True)
+    with TrainProgress(True, 2000, 0, batch_size=4, console=console, clock=lambda: now[0]) as bar:
+        for step in range(1, 121):
+            now[0] += 1.2  # 1.2 s per iteration of 4 images
+            bar.advance(step)
+        bar.update(120, row)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", console.file.getvalue())
+    lines = [ln for ln in re.split(r"[\r\n]", text) if ln.strip()]
+    bars = [i for i, ln in enumerate(lines) if ln.startswith("train ")]
+    final = lines[bars[-1]]
+    assert len(final) <= 80 and re.search(r" 120/2000 3\.33 img/s 0:02:24 eta 0:37:36$", final), final
+    above = next(i for i, ln in enumerate(lines) if ln.startswith("step 120/2000 epoch 0.06"))
+    assert above < bars[-1] and "G_L1=0.11" in " ".join(lines[above:bars[-1]])
+
+    with caplog.at_level("INFO", logger="translate"), TrainProgress(False, 2000, 0) as plain:
+        plain.update(120, row)
+    assert "step 120/2000 epoch 0.06 3.40 img/s lr=2.00e-04 D=0.69" in caplog.text
+
+
+def test_results_png_is_redrawn_at_log_rows_and_at_the_end(paired_dir, tmp_path, monkeypatch):
+    from translate.engine import plots
+
+    drawn = []
+    original = plots.write_results
+
+    def spy(run_dir, metrics=None):
+        out = original(run_dir, metrics)
+        drawn.append((len(metrics.rows), out.read_bytes()))
+        return out
+
+    monkeypatch.setattr(plots, "write_results", spy)
+    monkeypatch.setattr(Trainer, "PLOT_EVERY_S", 0.0)  # every log row, whatever the clock says
+    out = api.fit(tiny_paired_config(paired_dir, tmp_path / "runs", steps=5, log_every=2), progress=False)
+    assert [rows for rows, _ in drawn] == [1, 2, 3]  # rows at steps 2 and 4, then step 5 at the end
+    assert drawn[0][1] != drawn[-1][1] and (out["run_dir"] / "results.png").read_bytes() == drawn[-1][1]
+    with Image.open(out["results"]) as img:
+        assert img.format == "PNG" and img.size == (1280, 480)  # 7 panels: D, D_real, D_fake, G, G_GAN, G_L1, lr
+    assert '<img src="../results.png"' in (out["run_dir"] / "samples" / "index.html").read_text()
+    assert not list(out["run_dir"].glob(".*"))
+
+    monkeypatch.setattr(Trainer, "PLOT_EVERY_S", 3600.0)
+    drawn.clear()
+    api.resume(out["run_dir"], {"steps": 9}, progress=False)
+    assert [rows for rows, _ in drawn] == [6]  # rows at steps 6 and 8 and 9 drawn once, at the end
+
+
+def test_tensorboard_logger_writes_each_metrics_row_as_scalars(paired_dir, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = api.fit(tiny_paired_config(paired_dir, tmp_path / "runs", steps=3, logger="tensorboard"), progress=False)
+    events = EventAccumulator(str(out["run_dir"] / "tensorboard"))
+    events.Reload()
+    assert {"D", "G", "G_L1", "G_GAN", "lr", "images_per_s", "epoch"} <= set(events.Tags()["scalars"])
+    with open(out["run_dir"] / "metrics.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    g_l1 = events.Scalars("G_L1")
+    assert [e.step for e in g_l1] == [1, 2, 3]
+    assert [e.value for e in g_l1] == pytest.approx([float(r["G_L1"]) for r in rows], rel=1e-5)
+
+
+def test_tensorboard_logger_without_the_package_is_a_clear_error(paired_dir, tmp_path, monkeypatch):
+    import sys
+
+    from translate.errors import ArgumentError
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if tensorboard were not installed
+    with pytest.raises(ArgumentError, match="logger tensorboard needs the tensorboard package") as err:
+        api.fit(tiny_paired_config(paired_dir, tmp_path / "runs", logger="tensorboard"), progress=False)
+    assert err.value.names == ("logger",) and not (tmp_path / "runs").exists()
+
+
+def test_threads_sets_torchs_thread_count():
+    from translate.config import Config, TrainConfig
+    from translate.registry import create_model
+    from translate.types import DataInfo
+
+    before = torch.get_num_threads()
+    wanted = 1 if before != 1 else 2
+    try:
+        model = create_model("pix2pix", DataInfo(size=32), {"ngf": 4, "ndf": 4})
+        Trainer.for_step(Config(train=TrainConfig(threads=wanted)), model, torch.device("cpu"))
+        assert torch.get_num_threads() == wanted
+        Trainer.for_step(Config(), model, torch.device("cpu"))  # 0: left as it is
+        assert torch.get_num_threads() == wanted
+    finally:
+        torch.set_num_threads(before)

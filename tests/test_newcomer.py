@@ -105,9 +105,11 @@ def test_every_command_serves_or_refuses_every_model_in_one_line(runner, runs, n
             assert result.exit_code == 0, (command, result.output)
         else:
             line = one_line_error(result)
-            if command in ("convert", "export"):
-                assert line == f"error: {name} draws samples and does not convert images; use: translate sample {run}" or \
-                    line.startswith(f"error: {name} draws samples and has no image-to-image generator to export")
+            expected = {"convert": f"error: {name} draws samples and does not convert images; use: translate sample RUN",
+                        "export": f"error: {name} draws samples and has no image-to-image generator to export; use: translate sample RUN",
+                        "sample": f"error: {name} translates images ({get_model_class(name).task}) and does not draw samples; "
+                                  "use: translate convert RUN IN OUT"}.get(command)
+            assert expected is None or line == expected, line
 
 
 def test_convert_direction_in_the_users_terms(runner, runs, tmp_path):
@@ -155,7 +157,8 @@ def test_resume_refuses_what_it_cannot_change(runner, runs):
 def test_ctrl_c_exits_130_after_saving(runner, monkeypatch, tmp_path):
     from translate import api
 
-    stopped = {"stopped": True, "step": 3, "total": 10, "run_dir": tmp_path, "last": {}, "sample": "s.png", "checkpoint": "c.pt"}
+    stopped = {"stopped": True, "step": 3, "total": 10, "run_dir": tmp_path, "last": {}, "sample": "s.png", "checkpoint": "c.pt",
+               "checkpoint_bytes": 10, "weights": "g.pt", "weights_bytes": 5, "results": "results.png"}
     monkeypatch.setattr(api, "resume", lambda *a, **k: stopped)
     result = runner.invoke(app, ["fit", "--resume", str(tmp_path)])
     assert result.exit_code == 130 and f"continue with: translate fit --resume {tmp_path}" in result.output

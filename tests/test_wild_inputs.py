@@ -125,7 +125,7 @@ def test_convert_a_folder_of_wild_files(runner, run, tmp_path):
     assert not list(out.rglob(".*.tmp")), "a temporary file was left behind"
     assert seconds < 300
     again = runner.invoke(app, ["convert", str(run), str(src), str(out), "--device", "cpu"])
-    assert f"converted 0 images" in again.output and f"skipped {len(ok)} existing, {len(bad)} failed" in again.output
+    assert "converted 0 images" in again.output and f"skipped {len(ok)} existing, {len(bad)} failed" in again.output
 
 
 def test_check_and_fit_follow_the_same_rules(runner, tmp_path):

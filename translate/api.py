@@ -5,15 +5,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 
 from translate import config as C
 from translate.data import build_dataset
-from translate.engine import run_folder
+from translate.engine import run_folder, scalars
 from translate.engine.hardware import resolve_device, seed_everything
-from translate.engine.trainer import Trainer
+from translate.engine.trainer import Trainer, model_summary
 from translate.errors import ArgumentError, UserError
 from translate.files import safe_load
 from translate.registry import create_model, get_model_class, model_config
@@ -58,14 +59,26 @@ def describe(cfg: C.Config) -> list[str]:
     return lines
 
 
-def _add_log_file(run_dir: Path) -> logging.Handler:
+@contextmanager
+def _run_log(run_dir: Path) -> Iterator[None]:
+    """The run's log.txt gets the package's INFO messages while the block runs, even when the caller has
+    not configured logging (a notebook); the logger's level is restored afterwards."""
     handler = logging.FileHandler(run_dir / run_folder.LOG)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    level = log.level
+    if not log.isEnabledFor(logging.INFO):
+        log.setLevel(logging.INFO)
     log.addHandler(handler)
-    return handler
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+        handler.close()
 
 
 def _build(cfg: C.Config):
+    scalars.require(cfg.train.logger)  # before a run folder is made
     seed_everything(cfg.train.seed)
     cls = get_model_class(cfg.model)
     dataset = build_dataset(cfg.data, cls.task, cfg.model, cfg.train.seed, note=log.info)
@@ -75,42 +88,40 @@ def _build(cfg: C.Config):
 
 def _train(cfg: C.Config, run_dir: Path, model, dataset, device, state=None, progress=None) -> dict[str, Any]:
     """Train in ``run_dir``; a new run (no ``state``) that fails before its first iteration leaves no folder."""
-    handler = _add_log_file(run_dir)
     try:
-        C.save_yaml(cfg, run_dir / run_folder.CONFIG)
-        try:
-            trainer = Trainer(cfg, run_dir, model, dataset, device, state=state, progress=progress)
-        except BaseException:
-            if state is None:
-                shutil.rmtree(run_dir, ignore_errors=True)
-            raise
-        log.info("run %s: %s, %d samples, %d iterations per epoch, %d iterations in all, on %s",
-                 run_dir, type(model).__name__, len(dataset), trainer.sampler.iters_per_epoch, trainer.total, device)
-        return trainer.fit()
-    finally:
-        log.removeHandler(handler)
-        handler.close()
+        trainer = Trainer(cfg, run_dir, model, dataset, device, state=state, progress=progress)
+    except BaseException:
+        if state is None:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    C.save_yaml(cfg, run_dir / run_folder.CONFIG)  # once the checkpoint has loaded: a failed resume keeps the old file
+    log.info("run %s: %s, %d samples, %d iterations per epoch, %d iterations in all, on %s",
+             run_dir, type(model).__name__, len(dataset), trainer.sampler.iters_per_epoch, trainer.total, device)
+    for line in model_summary(model):
+        log.info("%s", line)
+    return trainer.fit()
 
 
 def init_from(model, source: str | Path) -> None:
     """Fine-tuning: load weights (a run folder, a checkpoint or generator.pt); optimizers start fresh."""
     source = Path(source)
     if source.is_dir():
-        last = source / run_folder.CHECKPOINTS / "last.pt"
+        last = source / run_folder.CHECKPOINTS / run_folder.LAST
         source = last if last.exists() else source / run_folder.WEIGHTS
     data = safe_load(source)
     state = data["model"] if "model" in data and isinstance(data["model"], dict) else data.get("state", data)
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if unexpected or len(missing) == len(model.state_dict()):
-        raise ArgumentError(f"{source}: its weights do not fit this model ({len(unexpected)} unexpected keys); "
-                            "{init_from} needs a run of the same model and sizes", "init_from")
-    try:
-        model.load_state_dict({**model.state_dict(), **state})
-    except RuntimeError as exc:
-        detail = str(exc).splitlines()[-1].strip()[:160]
-        raise ArgumentError("{source}: weight shapes differ from this model ({detail}); use the same {ngf}, {ndf} and "
-                            "{net_g} as that run", "ngf", "ndf", "net_g", source=source, detail=detail) from None
-    log.info("initialised from %s (%d tensors; %d left at their initial values)", source, len(state) - len(unexpected), len(missing))
+    own = model.state_dict()
+    unexpected = [k for k in state if k not in own]
+    if unexpected or not set(state) & set(own):
+        raise ArgumentError("{source}: its weights do not fit this model ({n} unexpected keys); {init_from} needs a run of "
+                            "the same model and sizes", "init_from", source=source, n=len(unexpected))
+    wrong = next((k for k in state if tuple(state[k].shape) != tuple(own[k].shape)), None)
+    if wrong:
+        raise ArgumentError("{source}: weight shapes differ from this model ({key}: {theirs} here {ours}); use the same "
+                            "{ngf}, {ndf} and {net_g} as that run", "ngf", "ndf", "net_g", source=source, key=wrong,
+                            theirs=tuple(state[wrong].shape), ours=tuple(own[wrong].shape))
+    model.load_state_dict({**own, **state})
+    log.info("initialised from %s (%d tensors; %d left at their initial values)", source, len(state), len(own) - len(state))
 
 
 def fit(cfg: C.Config, init: str | Path | None = None, progress: bool | None = None) -> dict[str, Any]:
@@ -121,7 +132,8 @@ def fit(cfg: C.Config, init: str | Path | None = None, progress: bool | None = N
     if init:
         init_from(model, init)
     run_dir = run_folder.new_run_dir(cfg.run.runs_dir, cfg.run.name or cfg.model)
-    return _train(cfg, run_dir, model, dataset, device, progress=progress)
+    with _run_log(run_dir):
+        return _train(cfg, run_dir, model, dataset, device, progress=progress)
 
 
 def load_config(run_dir: str | Path) -> C.Config:
@@ -135,7 +147,7 @@ def load_config(run_dir: str | Path) -> C.Config:
 # What a resumed run may change: its length and schedule, how often it logs, samples and checkpoints,
 # and the hardware it runs on. Everything else (data, model, sizes, seed, precision) is the run's own.
 RESUMABLE = {"train": ("steps", "steps_decay", "epochs", "epochs_decay", "log_every", "sample_every", "checkpoint_every",
-                       "keep_checkpoints", "device", "cpu_gemm", "cpu_allocator"),
+                       "keep_checkpoints", "device", "cpu_gemm", "cpu_allocator", "threads", "logger"),
              "data": ("workers",)}
 
 
@@ -151,22 +163,20 @@ def check_resumable(overrides: Mapping[str, Mapping[str, Any]], refused: tuple[s
 
 def resume(run_dir: str | Path, train_overrides: Mapping[str, Any] | None = None, progress: bool | None = None,
            data_overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Continue a run exactly where its last checkpoint left it; larger ``steps``/``epochs`` extend it.
-    Only the settings in ``RESUMABLE`` may be overridden."""
+    """Continue a run exactly where its last checkpoint left it (``last.pt``, or ``previous.pt`` when ``last.pt``
+    is missing or damaged); larger ``steps``/``epochs`` extend it. Only the settings in ``RESUMABLE`` may change."""
     run_dir = Path(run_dir)
     overrides = {"train": dict(train_overrides or {}), "data": dict(data_overrides or {})}
     check_resumable(overrides)
     cfg = load_config(run_dir)
     if any(overrides.values()):
         cfg = _typed(C.merge(cfg, overrides, "overrides"))
-    last = run_dir / run_folder.CHECKPOINTS / "last.pt"
-    if not last.is_file():
-        raise UserError(f"{run_dir}: no checkpoint yet ({last} is missing); start a new run instead")
-    state = safe_load(last)
-    device = resolve_device(cfg.train.device)
-    model, dataset = _build(cfg)
-    log.info("resuming %s from step %d", run_dir, state["step"])
-    return _train(cfg, run_dir, model, dataset, device, state=state, progress=progress)
+    with _run_log(run_dir):
+        state = run_folder.load_checkpoint(run_dir)
+        device = resolve_device(cfg.train.device)
+        model, dataset = _build(cfg)
+        log.info("resuming %s from step %d", run_dir, state["step"])
+        return _train(cfg, run_dir, model, dataset, device, state=state, progress=progress)
 
 
 def load_run(run_dir: str | Path, device: str = "cpu"):

@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from translate.errors import ArgumentWarning, Named, UserError
+from translate.errors import ArgumentWarning, Named, UserError, WrongRunError
 
 MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb limit (translate.data.image_files.MAX_PIXELS)
 
@@ -55,12 +55,20 @@ def spell(name: str) -> str:
 
 
 def message(exc: BaseException) -> str:
+    if isinstance(exc, WrongRunError):
+        return f"{exc}; use: " + ("translate convert RUN IN OUT" if exc.translates else "translate sample RUN")
     return exc.render(spell) if isinstance(exc, Named) else str(exc)
 
 
+_show_other_warning = warnings.showwarning
+
+
 def _show_warning(msg, category, filename, lineno, file=None, line=None) -> None:
-    text = message(msg) if isinstance(msg, Named) else str(msg)
-    typer.echo(f"note: {text}", err=True)
+    """The library's ArgumentWarnings as one 'note:' line in flag words; other warnings as Python shows them."""
+    if isinstance(msg, ArgumentWarning):
+        typer.echo(f"note: {message(msg)}", err=True)
+    else:
+        _show_other_warning(msg, category, filename, lineno, file, line)
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -156,12 +164,14 @@ def fit(
     precision: Optional[str] = typer.Option(None, "--precision", help="fp32 | bf16 | fp16 (autocast; fp16 adds a gradient scaler).", rich_help_panel="Hardware"),
     cpu_gemm: Optional[bool] = typer.Option(None, "--cpu-gemm/--no-cpu-gemm", help="CPU: run weight-bound convolutions as a plain GEMM (same arithmetic, faster) \\[default: on].", rich_help_panel="Hardware"),
     cpu_allocator: Optional[bool] = typer.Option(None, "--cpu-allocator/--no-cpu-allocator", help="CPU: keep freed activations in the process heap (glibc) instead of returning them to the OS \\[default: on].", rich_help_panel="Hardware"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads torch uses (torch.set_num_threads) \\[default: 0, torch's own choice].", rich_help_panel="Hardware"),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed \\[default: 0].", rich_help_panel="Run"),
+    logger: Optional[str] = typer.Option(None, "--logger", help="none | tensorboard: also log the metrics to RUN/tensorboard/ (needs the tensorboard package) \\[default: none].", rich_help_panel="Run"),
     ema: Optional[float] = typer.Option(None, "--ema", help="Keep an exponential moving average of the generator with this decay (e.g. 0.999); samples and weights use it.", rich_help_panel="Run"),
     log_every: Optional[int] = typer.Option(None, "--log-every", help="Iterations per metrics row \\[default: 50].", rich_help_panel="Run"),
     sample_every: Optional[int] = typer.Option(None, "--sample-every", help="Iterations per sample grid \\[default: 500].", rich_help_panel="Run"),
     checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Iterations per checkpoint \\[default: 1000].", rich_help_panel="Run"),
-    keep_checkpoints: Optional[int] = typer.Option(None, "--keep-checkpoints", help="Rotated checkpoints kept besides last.pt \\[default: 3].", rich_help_panel="Run"),
+    keep_checkpoints: Optional[int] = typer.Option(None, "--keep-checkpoints", help="Also keep the newest N full checkpoints as checkpoints/step_N.pt (hard links: no extra space where the disk allows) besides last.pt and previous.pt \\[default: 0].", rich_help_panel="Run"),
     net_g: Optional[str] = typer.Option(None, "--netG", help="Generator architecture, e.g. unet_256, unet_128 (pix2pix).", rich_help_panel="Model"),
     ngf: Optional[int] = typer.Option(None, "--ngf", help="Generator filters in the first layer \\[default: 64].", rich_help_panel="Model"),
     ndf: Optional[int] = typer.Option(None, "--ndf", help="Discriminator filters in the first layer \\[default: 64].", rich_help_panel="Model"),
@@ -180,7 +190,7 @@ def fit(
                         "lr_policy": lr_policy, "batch_size": batch_size, "device": device, "precision": precision,
                         "seed": seed, "ema": ema, "log_every": log_every, "sample_every": sample_every,
                         "checkpoint_every": checkpoint_every, "keep_checkpoints": keep_checkpoints,
-                        "cpu_gemm": cpu_gemm, "cpu_allocator": cpu_allocator})
+                        "cpu_gemm": cpu_gemm, "cpu_allocator": cpu_allocator, "threads": threads, "logger": logger})
     if image_size is not None:
         load_size = load_size if load_size is not None else image_size
         crop_size = crop_size if crop_size is not None else image_size
@@ -216,13 +226,19 @@ def fit(
     _report(api.fit(cfg, init=init_from))
 
 
+def _mb(n_bytes: int) -> str:
+    return f"{n_bytes / 1e6:.3g} MB"
+
+
 def _report(result: dict) -> None:
     last = result.get("last") or {}
     verb = "stopped" if result["stopped"] else "done"
     typer.echo(f"{verb}: step {result['step']}/{result['total']} in {result['run_dir']}")
     if last:
         typer.echo("last metrics: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in last.items()))
-    typer.echo(f"samples: {result['sample']}\ncheckpoint: {result['checkpoint']}")
+    typer.echo(f"samples: {result['sample']}\ncurves: {result['results']}")
+    typer.echo(f"checkpoint: {result['checkpoint']} ({_mb(result['checkpoint_bytes'])}; previous.pt holds the one before)")
+    typer.echo(f"weights: {result['weights']} ({_mb(result['weights_bytes'])})")
     if result["stopped"]:  # interrupted: the checkpoint is saved, but the run is not done (exit 130, as other tools)
         typer.echo(f"continue with: translate fit --resume {result['run_dir']}")
         raise typer.Exit(130)
@@ -251,15 +267,12 @@ def convert(
     from translate import api
     from translate.engine.hardware import resolve_device
     from translate.inference import convert_folder
-    from translate.models.base import Translator
 
     if ext.lower().lstrip(".") not in ("png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff"):
         raise UserError(f"--ext must be png, jpg, webp, bmp or tif, not '{ext}'")
     if precision not in ("fp32", "bf16", "fp16"):
         raise UserError(f"--precision must be fp32, bf16 or fp16, not '{precision}'")
     model, cfg = api.load_run(run_dir, device=str(resolve_device(device)))
-    if not isinstance(model, Translator):
-        raise UserError(f"{model.name} draws samples and does not convert images; use: translate sample {run_dir}")
     report = convert_folder(model, input_dir, output_dir, direction=direction, trained=cfg.data.direction, ab=ab, size=size, batch_size=batch_size,
                             precision=precision, overwrite=overwrite, train_mode=train_mode, ext=ext.lower().lstrip("."),
                             tile=tile, overlap=overlap, max_pixels=max_pixels,
@@ -323,11 +336,8 @@ def export(
     """Export a run's generator as a torch.export program, checked against the model."""
     from translate import api
     from translate.export import export_generator
-    from translate.models.base import Translator
 
     model, cfg = api.load_run(run_dir, device="cpu")
-    if not isinstance(model, Translator):
-        raise UserError(f"{model.name} draws samples and has no image-to-image generator to export; use: translate sample {run_dir}")
     diff = export_generator(model, out, size or cfg.data.crop_size, direction, cfg.data.direction)
     typer.echo(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB); max difference from the model on a random batch: {diff:.1e}")
 
@@ -337,6 +347,15 @@ def _first_sentence(text: str) -> str:
     para = " ".join((text or "").strip().split("\n\n")[0].split())
     end = para.find(". ")
     return para if end < 0 else para[: end + 1]
+
+
+@app.command()
+@guarded
+def plot(run_dir: Path = typer.Argument(..., help="A run folder (runs/NAME).")):
+    """Draw RUN/results.png again from RUN/metrics.csv: one panel per loss or metric."""
+    from translate.engine.plots import write_results
+
+    typer.echo(f"wrote {write_results(run_dir)}")
 
 
 @app.command()

@@ -21,6 +21,7 @@ PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", 
 LR_POLICIES = ("linear", "constant", "step", "cosine")
 PRECISIONS = ("fp32", "bf16", "fp16")
 LAYOUTS = ("paired", "unpaired", "labelled", "images", "toy")
+LOGGERS = ("none", "tensorboard")
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class TrainConfig:
     log_every: int = 50
     sample_every: int = 500
     checkpoint_every: int = 1000
-    keep_checkpoints: int = 3
+    keep_checkpoints: int = 0  # besides last.pt and previous.pt: the newest N step_XXXXXXXX.pt (hard links)
     num_samples: int = 4
     channels_last: bool | None = None  # None: on for CUDA (faster convolutions), off on CPU (batch norm is slow in it)
     # CPU only: run weight-bound convolutions as a plain GEMM on the stored weights (translate.nn.layers)
@@ -61,6 +62,8 @@ class TrainConfig:
     # CPU only: keep freed activation buffers in the process heap (glibc), so a step does not page-fault
     # its working memory back in; it changes the allocator of the whole process
     cpu_allocator: bool = True
+    threads: int = 0  # torch's intra-op CPU threads (torch.set_num_threads, process-wide); 0: torch's default
+    logger: str = "none"  # none | tensorboard: the metrics rows also as TensorBoard scalars under RUN/tensorboard/
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,7 @@ def validate(cfg: Config) -> None:
     one_of(cfg.data.direction, ("AtoB", "BtoA"), "direction")
     one_of(cfg.train.lr_policy, LR_POLICIES, "lr_policy")
     one_of(cfg.train.precision, PRECISIONS, "precision")
+    one_of(cfg.train.logger, LOGGERS, "logger")
     if cfg.data.layout not in LAYOUTS:
         raise UserError(f"data.layout must be one of {', '.join(LAYOUTS)}, not '{cfg.data.layout}'")
     if cfg.data.crop_size < 8 or cfg.data.load_size < cfg.data.crop_size and cfg.data.preprocess in ("resize_and_crop", "scale_width_and_crop"):
@@ -165,6 +169,10 @@ def validate(cfg: Config) -> None:
         raise ArgumentError("{batch_size} must be at least 1", "batch_size")
     if cfg.train.steps is not None and cfg.train.steps < 1:
         raise ArgumentError("{steps} must be at least 1", "steps")
+    if cfg.train.keep_checkpoints < 0:
+        raise ArgumentError("{keep_checkpoints} must be 0 or more", "keep_checkpoints")
+    if cfg.train.threads < 0:
+        raise ArgumentError("{threads} must be 0 (torch's default) or more", "threads")
     if not 0.0 <= cfg.train.ema < 1.0:
         raise ArgumentError("{ema} must be in [0, 1): the decay of the moving average, e.g. 0.999", "ema")
 

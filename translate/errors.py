@@ -15,6 +15,15 @@ class UserError(Exception):
     """Bad input, bad argument or bad file. The message names the thing and the fix."""
 
 
+class WrongRunError(UserError):
+    """A run of the wrong kind for what was asked: ``translates`` is True for a run that maps images (it
+    cannot draw samples), False for one that draws samples (it cannot translate)."""
+
+    def __init__(self, message: str, translates: bool):
+        super().__init__(message)
+        self.translates = translates
+
+
 class ImageError(UserError):
     """An image file that cannot be read or decoded; ``path`` is the file, where known."""
 

@@ -27,7 +27,7 @@ SCORES = ("psnr", "ssim", "l1")
 def evaluate_paired(model, cfg, folder: Path, run_dir: Path, size: int | None = None) -> dict:
     if model.task != "paired":
         raise UserError(f"evaluate compares outputs with paired targets; model '{model.name}' is {model.task} "
-                        f"(use 'translate convert' and look at the outputs)")
+                        f"(convert images with it and look at the outputs)")
     data_cfg = cfg.data.__class__(**{**cfg.data.__dict__, "preprocess": "resize_and_crop" if size else "none",
                                      "load_size": size or cfg.data.load_size, "crop_size": size or cfg.data.crop_size, "flip": False})
     dataset = PairedDataset(find_paired(folder), data_cfg, seed=0)

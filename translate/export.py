@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from translate.errors import UserError
+from translate.errors import UserError, WrongRunError
 from translate.files import atomic_write
 from translate.models.base import Translator
 
@@ -31,7 +31,7 @@ def export_generator(model, out: Path, size: int, direction: str | None = None, 
     """Write ``out`` (.pt2) atomically and return the largest output difference on a random batch."""
     out = Path(out)
     if not isinstance(model, Translator):
-        raise UserError(f"model '{model.name}' draws samples and has no image-to-image generator to export")
+        raise WrongRunError(f"{model.name} draws samples and has no image-to-image generator to export", translates=False)
     if out.suffix != ".pt2":
         raise UserError(f"{out}: export writes a torch.export program; name the file *.pt2")
     direction = model.resolve_direction(direction, trained)

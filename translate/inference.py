@@ -24,7 +24,7 @@ from translate.data.image_files import (IMAGE_EXTS, MAX_PIXELS, image_size, is_i
                                         to_tensor_range, to_uint8)
 from translate.data.layouts import require_dir
 from translate.engine.hardware import autocast
-from translate.errors import ArgumentError, ArgumentWarning, ImageError, UserError
+from translate.errors import ArgumentError, ArgumentWarning, ImageError, UserError, WrongRunError
 from translate.models.base import Translator
 
 log = logging.getLogger("translate")
@@ -146,7 +146,7 @@ def convert_folder(model, input_dir: Path, output_dir: Path, *, direction: str |
     over ``max_pixels`` are refused as too large (None: no limit). Entries that cannot be read are
     reported in ``failed`` and the others still converted."""
     if not isinstance(model, Translator):
-        raise UserError(f"model '{model.name}' draws samples and does not translate images; use its sample function")
+        raise WrongRunError(f"{model.name} draws samples and does not convert images", translates=False)
     if ab not in (None, "left", "right"):
         raise ArgumentError("{ab} must be left or right, not '{value}'", "ab", value=ab)
     if tile is not None and (tile < 32 or tile <= 2 * overlap):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import math
 from pathlib import Path
+from urllib.parse import quote
 
 import cv2
 import numpy as np
@@ -50,11 +51,15 @@ def tile(rows: list[list[np.ndarray]], gap: int = 2, background: int = 255) -> n
 
 
 def _points_tile(sets: list[torch.Tensor], size: int) -> np.ndarray:
-    """2-D point sets in one plot: the first (the real data) grey underneath, the others red on top."""
+    """2-D point sets in one plot: with several, the first (the real data) grey underneath and the others
+    red on top; a single set (samples alone) red."""
     arrays = [s.detach().float().cpu().numpy() for s in sets]
     extent = plot2d.extent_of(arrays[0])
-    out = plot2d.scatter(arrays[0], extent, size=size, color=(150, 150, 150), dot=2)
-    for pts in arrays[1:]:
+    out = plot2d.canvas(size)
+    if len(arrays) > 1:
+        out = plot2d.scatter(arrays[0], extent, base=out, color=(150, 150, 150), dot=2)
+        arrays = arrays[1:]
+    for pts in arrays:
         out = plot2d.scatter(pts, extent, base=out, dot=1)
     return out
 
@@ -81,7 +86,7 @@ def write_grid(visuals: dict[str, torch.Tensor], path: Path, nrow: int | None = 
 def write_index(folder: Path, title: str, images: list[str], note: str = "") -> Path:
     """``folder/index.html``: a heading and each image (file names relative to ``folder``), escaped."""
     esc = html.escape
-    body = "\n".join(f'<h2>{esc(Path(name).stem)}</h2>\n<img src="{esc(name)}" style="max-width:100%">' for name in images)
+    body = "\n".join(f'<h2>{esc(Path(name).stem)}</h2>\n<img src="{esc(quote(name))}" style="max-width:100%">' for name in images)
     path = Path(folder) / "index.html"
     atomic_write_text(path, f"<!doctype html><meta charset=utf-8><title>{esc(title)}</title>\n<h1>{esc(title)}</h1>\n"
                             f"{f'<p>{esc(note)}</p>' if note else ''}\n{body}\n")

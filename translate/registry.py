@@ -68,6 +68,11 @@ def get_model_class(name: str) -> type:
     return _MODELS[name]
 
 
+def _literal(text: str) -> str:
+    """``text`` as a message template that formats to itself."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
 def _field_comments(config_cls: type) -> dict[str, str]:
     """``name: type = value  # comment`` lines of a Config class and its bases, as {name: comment}."""
     out: dict[str, str] = {}
@@ -113,8 +118,9 @@ def model_config(name: str, opts: Mapping[str, Any] | Any = None):
             close = difflib.get_close_matches(key, known, n=1)
             if not key.isidentifier():
                 raise UserError(f"model '{name}' has no option '{key}'; its options: {', '.join(known)}")
-            raise ArgumentError("model '{model}' has no option {%s}{hint}; its options: {known}" % key, key, model=name,
-                                hint=f" (did you mean '{close[0]}'?)" if close else "", known=", ".join(known))
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ArgumentError(_literal(f"model '{name}' has no option ") + "{%s}" % key + _literal(f"{hint}; its options: {', '.join(known)}"),
+                                key)
     return dataclasses.replace(cls.Config(), **coerce_fields(cls.Config, opts, "model"))
 
 

@@ -9,14 +9,15 @@ from pathlib import Path
 import torch
 
 from translate import api, pictures
-from translate.errors import ArgumentError, UserError
+from translate.data.image_files import IMAGE_EXTS
+from translate.errors import ArgumentError, WrongRunError
 from translate.models.base import Sampler
 
 
 def draw(model, n: int, label: str | None = None, seed: int = 0) -> tuple[torch.Tensor, int]:
     """(samples, images per row). A labelled model without ``label`` gives one row per class."""
     if not isinstance(model, Sampler):
-        raise UserError(f"model '{model.name}' translates images ({model.task}) and does not draw samples; convert images with it")
+        raise WrongRunError(f"{model.name} translates images ({model.task}) and does not draw samples", translates=True)
     if n < 1:
         raise ArgumentError("{n} must be at least 1", "n")
     classes = model.info.class_names
@@ -49,7 +50,9 @@ def write(samples: torch.Tensor, per_row: int, out: Path) -> Path:
 
 def sample_run(run_dir: str | Path, n: int = 64, out: str | Path | None = None, label: str | None = None,
                seed: int = 0, device: str = "cpu") -> Path:
+    out = Path(out) if out else Path(run_dir) / "samples" / f"sample_{label + '_' if label else ''}seed{seed}.png"
+    if out.suffix.lower() not in IMAGE_EXTS:
+        raise ArgumentError("{out} must name an image file (.png, .jpg, ...), not '{value}'", "out", value=str(out))
     model, _ = api.load_run(run_dir, device=device)
     samples, per_row = draw(model, n, label, seed)
-    out = Path(out) if out else Path(run_dir) / "samples" / f"sample_{label + '_' if label else ''}seed{seed}.png"
     return write(samples, per_row, out)

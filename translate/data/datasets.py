@@ -66,7 +66,7 @@ class KeyedDataset(Dataset):
                 return self.load((index + attempt) % self.n, sample_seed(self.seed, key), True)
             except ImageError as exc:
                 report_once(exc)
-        raise UserError("no readable images in the dataset; run 'translate check DIR' to see the problems")
+        raise UserError("no readable images in the dataset: every file failed to load (the skipped files are listed above)")
 
     def fixed_batch(self, count: int) -> dict[str, Any]:
         """Evenly spaced samples without random crop or flip: the rows of every sample grid."""
@@ -78,7 +78,7 @@ class KeyedDataset(Dataset):
             except ImageError as exc:
                 report_once(exc)
         if not out:
-            raise UserError("no readable images for the sample grid; run 'translate check DIR'")
+            raise UserError("no readable images for the sample grid: every file picked for it failed to load (listed above)")
         return default_collate(out)
 
 

@@ -38,4 +38,8 @@ class GeneratorEMA:
         return {"decay": self.decay, "average": self.average.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
+        if "shadow" in state:  # checkpoints of version 1 kept the averaged parameters by name
+            current = self.average.state_dict()
+            state = {"average": {**current, **{f"module.{k}": v for k, v in state["shadow"].items()},
+                                 "n_averaged": torch.ones_like(current["n_averaged"])}}
         self.average.load_state_dict(state["average"])

@@ -1,15 +1,21 @@
-"""The run folder: config.yaml, metrics.csv, samples/, checkpoints/, generator.pt, log.txt."""
+"""The run folder: config.yaml, metrics.csv, results.png, samples/, checkpoints/, generator.pt, log.txt."""
 
 from __future__ import annotations
 
 import csv
 import dataclasses
 import io
+import logging
+import os
 from pathlib import Path
 
-from translate.files import atomic_write_text
+from translate.errors import UserError
+from translate.files import atomic_save, atomic_write_text, link_or_copy, safe_load
 
 CHECKPOINTS, SAMPLES, WEIGHTS, METRICS, CONFIG, LOG = "checkpoints", "samples", "generator.pt", "metrics.csv", "config.yaml", "log.txt"
+RESULTS, TENSORBOARD = "results.png", "tensorboard"
+LAST, PREVIOUS = "last.pt", "previous.pt"  # under CHECKPOINTS: the newest full state and the one before it
+log = logging.getLogger("translate")
 
 
 def weights_payload(model) -> dict:
@@ -31,6 +37,49 @@ def new_run_dir(runs_dir: str | Path, name: str) -> Path:
         (path / SAMPLES).mkdir()
         return path
     raise RuntimeError(f"no free run name under {root}")
+
+
+def write_checkpoint(state: dict, ckpt_dir: Path, step: int, keep: int, rotate: bool = True) -> Path:
+    """Write ``state`` as ``last.pt``; the former ``last.pt`` becomes ``previous.pt`` when ``rotate``.
+
+    Crash-safe order: the new state is written to a temporary file first, then ``last.pt`` is renamed to
+    ``previous.pt``, then the temporary file to ``last.pt``; at every instant ``last.pt`` or
+    ``previous.pt`` holds a complete checkpoint. ``keep`` > 0 also keeps the newest ``keep``
+    ``step_XXXXXXXX.pt``, hard links of the states (no extra space where the file system links)."""
+    ckpt_dir = Path(ckpt_dir)
+    last, staged = ckpt_dir / LAST, ckpt_dir / f".{LAST}.next"
+    atomic_save(state, staged)
+    if rotate and last.exists():
+        os.replace(last, ckpt_dir / PREVIOUS)
+    os.replace(staged, last)
+    if keep > 0:
+        link_or_copy(last, ckpt_dir / f"step_{step:08d}.pt")
+    rotated = sorted(ckpt_dir.glob("step_*.pt"))
+    for old in rotated[: max(0, len(rotated) - keep)]:
+        old.unlink(missing_ok=True)
+    return last
+
+
+def load_checkpoint(run_dir: Path) -> dict:
+    """The newest full state of a run: ``last.pt``, or ``previous.pt`` when ``last.pt`` is missing or cannot
+    be loaded (a crash while a checkpoint was written). A damaged ``last.pt`` is moved aside (``last.pt.damaged``)
+    so that the next checkpoint does not rotate it into ``previous.pt``."""
+    ckpt_dir = Path(run_dir) / CHECKPOINTS
+    last, previous = ckpt_dir / LAST, ckpt_dir / PREVIOUS
+    if not last.is_file() and not previous.is_file():
+        raise UserError(f"{run_dir}: no checkpoint yet ({last} is missing); start a new run instead")
+    try:
+        return safe_load(last)
+    except UserError as exc:
+        if not previous.is_file():
+            raise
+        problem = str(exc)
+    state = safe_load(previous)
+    if last.exists():
+        os.replace(last, ckpt_dir / f"{LAST}.damaged")
+        problem += f" (moved to {LAST}.damaged)"
+    log.warning("%s; resuming from %s (step %d) instead", problem, previous, state["step"])
+    return state
 
 
 class MetricsLog:

@@ -19,15 +19,17 @@ from torch.utils.data import DataLoader
 from translate import pictures
 from translate.config import Config
 from translate.data.datasets import ResumableBatchSampler
-from translate.engine import run_folder
+from translate.engine import plots, run_folder
 from translate.engine.ema import GeneratorEMA
 from translate.engine.hardware import autocast, rng_state, set_rng_state, tune_cpu_allocator
-from translate.errors import DivergedError
-from translate.files import atomic_save, link_or_copy
+from translate.engine.progress import TrainProgress
+from translate.engine.scalars import ScalarLogger
+from translate.errors import DivergedError, UserError
+from translate.files import atomic_save
 from translate.nn.layers import use_cpu_gemm
 
 log = logging.getLogger("translate")
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: the EMA is torch's AveragedModel (version 1 checkpoints are converted on load)
 
 
 def lr_factor(cfg, it: int, total: int, decay_start: int, iters_per_epoch: int) -> float:
@@ -47,6 +49,22 @@ def schedule_length(cfg, iters_per_epoch: int) -> tuple[int, int]:
         return cfg.steps, max(0, cfg.steps - cfg.steps_decay)
     total = (cfg.epochs + cfg.epochs_decay) * iters_per_epoch
     return total, cfg.epochs * iters_per_epoch
+
+
+def model_summary(model) -> list[str]:
+    """One line per network (attribute, class, what the network says of itself, parameters) and the total."""
+    lines, totals = [], {}
+    for group, names in (("G", model.generators), ("D", model.discriminators)):
+        for name in names:
+            net = getattr(model, name)
+            n = sum(p.numel() for p in net.parameters())
+            totals[group] = totals.get(group, 0) + n
+            about = f" {net.describe()}" if callable(getattr(net, "describe", None)) else ""
+            lines.append(f"{name}: {type(net).__name__}{about}, {n / 1e6:.2f} M parameters ({n:,})")
+    n = sum(totals.values())
+    groups = ", ".join(f"{g} {m / 1e6:.2f} M" for g, m in totals.items())
+    lines.append(f"total: {n / 1e6:.2f} M parameters ({n:,}; {groups})")
+    return lines
 
 
 def to_device(batch: dict, device: torch.device, channels_last: bool) -> dict:
@@ -87,11 +105,15 @@ class StopFlag:
 
 
 class Trainer:
+    PLOT_EVERY_S = 10.0  # results.png is redrawn at a log row at most this often, and at the end of a run
+
     def __init__(self, cfg: Config, run_dir: Path, model, dataset, device: torch.device, state: dict | None = None,
                  progress: bool | None = None):
         self._setup_step(cfg, model, device, vector_data=dataset.info.dim > 0)
         self.run_dir, self.dataset = Path(run_dir), dataset
         self.metrics = run_folder.MetricsLog(self.run_dir / run_folder.METRICS)
+        self.scalars = ScalarLogger("none", self.run_dir)
+        self.plotted_rows, self.plotted_at = -1, time.perf_counter()  # results.png: rows drawn, and when
         if state is not None:
             self._load_state(state)
         self.sampler = ResumableBatchSampler(len(dataset), self.tc.batch_size, self.tc.seed, start=self.step)
@@ -118,6 +140,8 @@ class Trainer:
         self.channels_last = bool(wanted) and device.type != "mps" and not vector_data
         if device.type == "cpu" and self.tc.cpu_allocator:
             tune_cpu_allocator()
+        if self.tc.threads > 0:  # torch's intra-op threads, for the whole process
+            torch.set_num_threads(self.tc.threads)
         use_cpu_gemm(model, device.type == "cpu" and self.tc.cpu_gemm)
         model.to(device)
         if self.channels_last:
@@ -133,6 +157,7 @@ class Trainer:
         self.scalers = {g: torch.amp.GradScaler(device.type, enabled=fp16) for g in groups}
         self.ema = GeneratorEMA(model, self.tc.ema) if self.tc.ema > 0 else None
         self.step = 0
+        self.saved_step: int | None = None  # the step of the state in last.pt, once this trainer knows it
 
     # -- state ------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -148,6 +173,9 @@ class Trainer:
         }
 
     def _load_state(self, state: dict) -> None:
+        if int(state.get("version", 1)) > CHECKPOINT_VERSION:
+            raise UserError(f"the checkpoint was written by a newer version of translate (checkpoint version {state['version']}, "
+                            f"this one reads up to {CHECKPOINT_VERSION}); upgrade translate to resume it")
         self.model.load_state_dict(state["model"])
         for g, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][g])
@@ -157,17 +185,15 @@ class Trainer:
         if self.ema and state.get("ema"):
             self.ema.load_state_dict(state["ema"])
         set_rng_state(state["rng"])
-        self.step = int(state["step"])
+        self.step = self.saved_step = int(state["step"])
         self.metrics.truncate_after(self.step)
 
     def save_checkpoint(self) -> Path:
-        ckpt_dir = self.run_dir / run_folder.CHECKPOINTS
-        path = ckpt_dir / f"step_{self.step:08d}.pt"
-        atomic_save(self.state_dict(), path)
-        link_or_copy(path, ckpt_dir / "last.pt")
-        rotated = sorted(ckpt_dir.glob("step_*.pt"))
-        for old in rotated[: max(0, len(rotated) - max(1, self.tc.keep_checkpoints))]:
-            old.unlink(missing_ok=True)
+        """``checkpoints/last.pt`` (the one before it kept as ``previous.pt``) and the generator weights. A
+        second save at the same step (a stop right after a checkpoint) rewrites ``last.pt`` only."""
+        path = run_folder.write_checkpoint(self.state_dict(), self.run_dir / run_folder.CHECKPOINTS, self.step,
+                                           self.tc.keep_checkpoints, rotate=self.step != self.saved_step)
+        self.saved_step = self.step
         with self.ema.applied() if self.ema else nullcontext():
             atomic_save(run_folder.weights_payload(self.model), self.run_dir / run_folder.WEIGHTS)
         return path
@@ -185,7 +211,8 @@ class Trainer:
         path = self.run_dir / run_folder.SAMPLES / f"step_{self.step:08d}.png"
         pictures.write_grid(visuals, path)
         newest_first = sorted((p.name for p in path.parent.glob("*.png")), reverse=True)
-        pictures.write_index(path.parent, "samples", newest_first, f"columns: {' | '.join(visuals)}")
+        results = [f"../{run_folder.RESULTS}"] if (self.run_dir / run_folder.RESULTS).is_file() else []
+        pictures.write_index(path.parent, "samples", results + newest_first, f"columns: {' | '.join(visuals)}")
         return path
 
     # -- one iteration ---------------------------------------------------------------------------
@@ -236,7 +263,17 @@ class Trainer:
                "images_per_s": n_iters * self.tc.batch_size / max(time.perf_counter() - since, 1e-9)}
         row.update({k: (sums[k] / counts[k]).item() for k in sums})
         self.metrics.append(row)
+        self.scalars.log(row)
+        self.plot_results()
         return row
+
+    def plot_results(self, force: bool = False) -> None:
+        """Redraw results.png when rows were added since the last drawing: at a log row once the last
+        drawing is ``PLOT_EVERY_S`` old (a drawing takes a few tenths of a second), always with ``force``."""
+        if len(self.metrics.rows) == self.plotted_rows or not force and time.perf_counter() - self.plotted_at < self.PLOT_EVERY_S:
+            return
+        plots.write_results(self.run_dir, self.metrics)
+        self.plotted_rows, self.plotted_at = len(self.metrics.rows), time.perf_counter()
 
     # -- the loop -------------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
@@ -253,9 +290,9 @@ class Trainer:
         counts: dict[str, int] = {}
         t_log, n_log, lr = time.perf_counter(), 0, self.lr
         last_row: dict[str, Any] = {}
-        bar = _Progress(self.progress, self.total, self.step)
+        bar = TrainProgress(self.progress, self.total, self.step, self.tc.batch_size)
         stopped = False
-        with StopFlag() as flag, bar:
+        with StopFlag() as flag, bar, ScalarLogger(self.tc.logger, self.run_dir, self.step) as self.scalars:
             batches = iter(loader)
             while self.step < self.total:
                 if flag.stop:
@@ -276,6 +313,7 @@ class Trainer:
                     bar.update(self.step, last_row)
                     bad = [k for k in sums if not math.isfinite(last_row[k])]
                     if bad:
+                        self.plot_results(force=True)
                         self.save_checkpoint()
                         raise DivergedError("loss {losses} is not finite at step {step}; try a lower learning rate or "
                                             "{precision}=fp32 (checkpoint saved)", "precision", losses=", ".join(bad), step=self.step)
@@ -286,43 +324,13 @@ class Trainer:
                     self.write_samples()
                 if self.step % self.tc.checkpoint_every == 0 and not last:
                     self.save_checkpoint()
-        if n_log:  # stopped between two log rows: log what ran since the last one
-            last_row = self._log_row(lr, sums, counts, n_log, t_log)
+            if n_log:  # stopped between two log rows: log what ran since the last one
+                last_row = self._log_row(lr, sums, counts, n_log, t_log)
+        self.plot_results(force=True)
         sample = self.write_samples()
         ckpt = self.save_checkpoint()
+        weights = self.run_dir / run_folder.WEIGHTS
         return {"run_dir": self.run_dir, "step": self.step, "steps_run": self.step - start_step, "total": self.total,
-                "stopped": stopped, "last": last_row, "sample": sample, "checkpoint": ckpt}
-
-
-class _Progress:
-    """A rich progress bar on a terminal; plain log lines otherwise."""
-
-    def __init__(self, enabled: bool, total: int, start: int):
-        self.enabled, self.total, self.start = enabled, total, start
-        self.bar = None
-
-    def __enter__(self):
-        if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-            self.bar = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
-            self.bar.__enter__()
-            self.task = self.bar.add_task("train", total=self.total, completed=self.start, info="")
-        return self
-
-    def advance(self, step: int) -> None:
-        if self.bar:
-            self.bar.update(self.task, completed=step)
-
-    def update(self, step: int, row: dict) -> None:
-        losses = " ".join(f"{k}={v:.3g}" for k, v in row.items() if k not in ("step", "epoch", "lr", "images_per_s"))
-        info = f"{row['images_per_s']:.2f} img/s lr={row['lr']:.2e} {losses}"
-        if self.bar:
-            self.bar.update(self.task, completed=step, info=info)
-        else:
-            log.info("step %d/%d epoch %.2f %s", step, self.total, row["epoch"], info)
-
-    def __exit__(self, *exc):
-        if self.bar:
-            self.bar.__exit__(*exc)
+                "stopped": stopped, "last": last_row, "sample": sample, "results": self.run_dir / run_folder.RESULTS,
+                "checkpoint": ckpt, "weights": weights,
+                "checkpoint_bytes": ckpt.stat().st_size, "weights_bytes": weights.stat().st_size}

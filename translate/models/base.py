@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from translate.errors import ArgumentError
+from translate.losses import GAN_MODES
 from translate.types import DataInfo
 
 
@@ -63,6 +64,9 @@ class Model(nn.Module):
 
     def __init__(self, cfg, info: DataInfo):
         super().__init__()
+        if getattr(cfg, "gan_mode", None) not in (None, *GAN_MODES):
+            raise ArgumentError("{gan_mode} must be one of {choices}, not '{value}'", "gan_mode", choices=", ".join(GAN_MODES),
+                                value=cfg.gan_mode)
         self.cfg = cfg
         self.info = info
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from translate import losses
+from translate.errors import ArgumentError
+from translate.nn.dcgan import NORMS
 from translate.models.base import Sampler
 from translate.nn.generative import Discriminator, Generator, auto_nz
 from translate.registry import register_model
@@ -37,6 +39,8 @@ class Unconditional(Sampler):
 
     def __init__(self, cfg, info, norm_d: str):
         super().__init__(cfg, info)
+        if norm_d not in NORMS:
+            raise ArgumentError("{norm_d} must be one of {choices}, not '{value}'", "norm_d", choices=", ".join(NORMS), value=norm_d)
         self.g_every = max(1, int(cfg.d_steps))
         self.netG = Generator(info, auto_nz(cfg.nz, info), cfg.ngf, cfg.hidden, cfg.norm, init_gain=cfg.init_gain)
         self.netD = Discriminator(info, cfg.ndf, cfg.hidden, norm_d, init_gain=cfg.init_gain)

@@ -21,5 +21,11 @@ class PatchGAN(nn.Module):
         layers.append(Conv2d(ndf * mult, 1, 4, 1, 1))
         self.model = nn.Sequential(*layers)
 
+    def describe(self) -> str:
+        field = 1  # the receptive field of one output, from the last convolution back to the input
+        for conv in reversed([m for m in self.model if isinstance(m, nn.Conv2d)]):
+            field = (field - 1) * conv.stride[0] + conv.kernel_size[0]
+        return f"{field}x{field} patches"
+
     def forward(self, x):
         return self.model(x)

@@ -54,6 +54,7 @@ class ResnetGenerator(nn.Module):
         super().__init__()
         if up not in UPSAMPLING:
             raise ArgumentError("{up} must be one of {choices}, not '{value}'", "up", choices=", ".join(UPSAMPLING), value=up)
+        self.n_blocks = n_blocks
         make_norm, bias = norm_layer(norm), uses_bias(norm)
         layers = [nn.ReflectionPad2d(3), Conv2d(input_nc, ngf, 7, bias=bias), make_norm(ngf), nn.ReLU(True)]
         for i in range(self.n_down):
@@ -70,6 +71,9 @@ class ResnetGenerator(nn.Module):
             layers += [make_norm(c // 2), nn.ReLU(True)]
         layers += [nn.ReflectionPad2d(3), Conv2d(ngf, output_nc, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
+
+    def describe(self) -> str:
+        return f"resnet_{self.n_blocks}blocks"
 
     def forward(self, x):
         return padded_forward(self.model, x, 2**self.n_down)

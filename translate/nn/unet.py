@@ -78,5 +78,8 @@ class UnetGenerator(nn.Module):
         block = UnetBlock(ngf, ngf * 2, submodule=block, norm=norm)
         self.model = UnetBlock(output_nc, ngf, input_nc=input_nc, submodule=block, outermost=True, norm=norm)
 
+    def describe(self) -> str:
+        return f"unet_{2**self.depth} ({self.depth} levels)"
+
     def forward(self, x):
         return padded_forward(self.model, x, 2**self.depth)
