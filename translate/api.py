@@ -81,7 +81,7 @@ def _build(cfg: C.Config):
     scalars.require(cfg.train.logger)  # before a run folder is made
     seed_everything(cfg.train.seed)
     cls = get_model_class(cfg.model)
-    dataset = build_dataset(cfg.data, cls.task, cfg.model, cfg.train.seed, note=log.info)
+    dataset = build_dataset(cfg.data, cls.task, cfg.model, cfg.train.seed, note=log.info, batch_size=cfg.train.batch_size)
     model = create_model(cfg.model, dataset.info, cfg.model_opts)
     return model, dataset
 
@@ -90,6 +90,13 @@ def _train(cfg: C.Config, run_dir: Path, model, dataset, device, state=None, pro
     """Train in ``run_dir``; a new run (no ``state``) that fails before its first iteration leaves no folder."""
     try:
         trainer = Trainer(cfg, run_dir, model, dataset, device, state=state, progress=progress)
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+        if state is None:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise UserError(f"{run_dir}: its checkpoint does not fit the run's model '{cfg.model}' ({detail}); it was written by "
+                        f"another model or version of translate") from None
     except BaseException:
         if state is None:
             shutil.rmtree(run_dir, ignore_errors=True)

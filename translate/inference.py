@@ -154,11 +154,13 @@ def convert_folder(model, input_dir: Path, output_dir: Path, *, direction: str |
     direction = model.resolve_direction(direction, trained)
     base, files, unreadable = find_inputs(Path(input_dir))
     output_dir = Path(output_dir)
-    if output_dir.resolve() == base.resolve():
-        raise UserError(f"{output_dir}: the output folder is the input folder; pass another folder for the outputs")
     single = len(files) == 1 and Path(input_dir).is_file() and output_dir.suffix.lower() in IMAGE_EXTS
-    out_resolved = output_dir.resolve()
-    files = [p for p in files if out_resolved not in p.resolve().parents]
+    out_resolved, base_resolved = output_dir.resolve(), base.resolve()
+    if out_resolved == base_resolved:
+        raise UserError(f"{output_dir}: the output folder is the input folder; pass another folder for the outputs")
+    if not single and base_resolved in out_resolved.parents and Path(input_dir).is_dir():
+        raise UserError(f"{output_dir}: the output folder is inside the input folder {base}, so a rerun would convert "
+                        f"the outputs too; pass a folder outside it")
     if not files and not unreadable:
         raise UserError(f"{input_dir}: no images found to convert; pass a folder of images, an image or a pattern")
     if ab is None and model.task == "paired" and _all_side_by_side(files):
@@ -173,6 +175,10 @@ def convert_folder(model, input_dir: Path, output_dir: Path, *, direction: str |
     jobs = []
     for path in files:
         target = output_dir if single else output_dir / path.relative_to(base).with_suffix(f".{ext}")
+        if not single and out_resolved not in target.resolve().parents:  # e.g. a link inside the output folder
+            report.failed.append((path, ImageError(f"{target}: the output would be written outside {output_dir} "
+                                                   f"(through a symbolic link); remove the link")))
+            continue
         if target.exists() and not overwrite:
             report.skipped += 1
         else:

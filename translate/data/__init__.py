@@ -8,7 +8,8 @@ from translate.data.labelled import ImageFolderDataset, find_labelled
 from translate.data.layouts import find_images, find_paired
 from translate.data.toy import ToyDataset
 from translate.data.unpaired import UnpairedDataset, find_unpaired
-from translate.errors import ArgumentError, UserError
+from translate.data.image_files import image_size
+from translate.errors import ArgumentError, ImageError, UserError
 
 # which layouts each model task accepts
 TASK_LAYOUTS = {
@@ -37,7 +38,25 @@ BUILDERS = {
 }
 
 
-def build_dataset(cfg: DataConfig, task: str, model_name: str, seed: int, note=lambda msg: None):
+def _check_batchable(layout, cfg: DataConfig, batch_size: int, probe: int = 64) -> None:
+    """Images kept at their own size (preprocess none) can share a batch only if they have one size."""
+    if cfg.preprocess != "none" or batch_size < 2 or layout is None:
+        return
+    files = layout.files()
+    sizes = set()
+    for path in files[:: max(1, len(files) // probe)]:
+        try:
+            sizes.add(image_size(path))
+        except ImageError:
+            continue
+    if len(sizes) > 1:
+        a, b = sorted(sizes)[:2]
+        raise ArgumentError(f"with {{preprocess}}=none the images keep their own sizes, and they differ here (e.g. {a[0]}x{a[1]} "
+                            f"and {b[0]}x{b[1]}), so a batch cannot hold them together; pass {{batch_size}}=1 or a "
+                            f"{{preprocess}} that resizes", "preprocess", "batch_size")
+
+
+def build_dataset(cfg: DataConfig, task: str, model_name: str, seed: int, note=lambda msg: None, batch_size: int = 1):
     """The training dataset of ``cfg`` for a model of ``task``. Layouts are named to the user as the
     arguments ``layout=<name>`` (the command line spells them as its data flags)."""
     accepted = TASK_LAYOUTS[task]
@@ -48,4 +67,6 @@ def build_dataset(cfg: DataConfig, task: str, model_name: str, seed: int, note=l
         fields = " or ".join("{" + w + "}" for w in wanted)
         raise ArgumentError(f"model '{model_name}' trains on {task} data: pass {fields} (got {{layout={cfg.layout}}})",
                             *wanted, f"layout={cfg.layout}")
-    return BUILDERS[cfg.layout](cfg, seed, note)
+    dataset = BUILDERS[cfg.layout](cfg, seed, note)
+    _check_batchable(getattr(dataset, "layout", None), cfg, batch_size)
+    return dataset

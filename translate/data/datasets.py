@@ -79,7 +79,11 @@ class KeyedDataset(Dataset):
                 report_once(exc)
         if not out:
             raise UserError("no readable images for the sample grid: every file picked for it failed to load (listed above)")
-        return default_collate(out)
+
+        def shapes(sample):
+            return [tuple(v.shape) for v in sample.values() if isinstance(v, torch.Tensor)]
+
+        return default_collate([s for s in out if shapes(s) == shapes(out[0])])  # images kept at their own sizes may differ
 
 
 class PairedDataset(KeyedDataset):
