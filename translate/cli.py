@@ -72,7 +72,11 @@ def _show_warning(msg, category, filename, lineno, file=None, line=None) -> None
 
 
 class _StderrHandler(logging.StreamHandler):
-    """Writes to whatever sys.stderr is at the time (a test runner or a progress display may swap it)."""
+    """Writes to whatever sys.stderr is at the time (a test runner or a progress display may swap it);
+    records the progress display already printed (``on_terminal``) are left out."""
+
+    def filter(self, record):
+        return not getattr(record, "on_terminal", False) and super().filter(record)
 
     @property
     def stream(self):

@@ -61,11 +61,12 @@ class TrainProgress:
             self.bar.update(self.task, completed=step)
 
     def update(self, step: int, row: dict) -> None:
+        """The row goes to the log (the run's log.txt) either way; on a terminal it is printed above the bar,
+        and the record is marked ``on_terminal`` so a terminal log handler can leave it out."""
         if self.bar:
             self.bar.update(self.task, completed=step)
             self.bar.console.print(row_text(row, self.total), highlight=False)
-        else:
-            log.info("%s", row_text(row, self.total))
+        log.info("%s", row_text(row, self.total), extra={"on_terminal": self.bar is not None})
 
     def __exit__(self, *exc):
         if self.bar:
