@@ -19,12 +19,12 @@ FLOORS = [
     {"translate.files"},  # the ground floor's file safety: it raises the errors of the floor below
     {"translate.config"},
     {"translate.data", "translate.nn", "translate.losses", "translate.plot2d", "translate.registry"},
-    {"translate.pictures", "translate.mode_coverage"},
+    {"translate.pictures", "translate.mode_coverage", "translate.metrics"},
     {"translate.models"},
     {"translate.engine"},
     {"translate.api"},
-    {"translate.inference", "translate.evaluate", "translate.export", "translate.sampling"},
-    {"translate.demo", "translate.serve"},
+    {"translate.inference", "translate.export", "translate.sampling"},
+    {"translate.demo", "translate.serve", "translate.evaluate"},
     {"translate.cli", "translate"},
     {"translate.__main__"},
 ]

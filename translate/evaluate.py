@@ -1,30 +1,126 @@
-"""``translate evaluate``: how close a paired run's outputs are to the targets of a held-out folder.
+"""``translate evaluate``: how good a run's outputs are.
 
-PSNR and SSIM (kornia; images in [0, 1], 11-tap Gaussian window) and mean absolute error per image,
-written to ``RUN/eval/<folder>.csv`` with a mean and standard deviation summary. The run's own data
-settings (layout, direction, channels) read the folder, at each image's own size unless ``size`` is given.
+- paired runs: PSNR and SSIM (kornia; images in [0, 1], 11-tap Gaussian window) and mean absolute error
+  per image against the targets of a held-out folder, written to ``RUN/eval/<folder>.csv``, plus FID/KID of
+  the outputs against the targets;
+- unpaired runs: FID/KID of each direction's outputs (testA -> B) against the other domain's real images;
+- unconditional and labelled runs: FID/KID of samples against a folder of real images;
+- two folders: FID/KID of one against the other.
+
+Every result is also written as JSON (``RUN/eval/<name>.json``). FID/KID come from ``translate.metrics``.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from pathlib import Path
+from typing import Iterator
 
 import kornia
+import numpy as np
 import torch
 
+from translate import sampling
 from translate.data.datasets import PairedDataset
+from translate.data.image_files import load_image, scan_images
 from translate.data.layouts import find_paired
 from translate.errors import ImageError, UserError
 from translate.files import atomic_write_text
+from translate.metrics import fid_kid
+from translate.models.base import Sampler
 
 SCORES = ("psnr", "ssim", "l1")
 
 
+def _uint8(t: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) in [-1, 1] -> uint8 (N, 3, H, W)."""
+    x = t.detach().float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).cpu()
+    return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+
+
+def _folder_batches(files: list[Path], failed: list[str]) -> Iterator[torch.Tensor]:
+    for path in files:
+        try:
+            arr = load_image(path)
+        except ImageError as exc:
+            failed.append(str(exc))
+            continue
+        yield torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))[None]
+
+
+def _write_json(run_dir: Path, name: str, result: dict) -> Path:
+    path = Path(run_dir) / "eval" / f"{name}.json"
+    atomic_write_text(path, json.dumps({k: v for k, v in result.items() if k not in ("json", "csv")}, indent=1, default=str))
+    return path
+
+
+def _images(folder: Path) -> list[Path]:
+    files, problems = scan_images(Path(folder), recursive=True)
+    if not files:
+        raise UserError(f"{folder}: no images found to compare with")
+    return files
+
+
+def evaluate_folders(fake: Path, real: Path, features, out_dir: Path | None = None) -> dict:
+    """FID/KID of the images under ``fake`` against those under ``real``."""
+    failed: list[str] = []
+    scores = fid_kid(_folder_batches(_images(real), failed), _folder_batches(_images(fake), failed), features)
+    result = {"kind": "folders", "fake": str(fake), "real": str(real), **scores, "failed": failed}
+    if out_dir is not None:
+        result["json"] = _write_json(out_dir, f"{Path(fake).name}_vs_{Path(real).name}", result)
+    return result
+
+
 @torch.no_grad()
-def evaluate_paired(model, cfg, folder: Path, run_dir: Path, size: int | None = None) -> dict:
+def evaluate_unpaired(model, folder: Path, run_dir: Path, features, split: str = "test") -> dict:
+    """FID/KID of each direction: ``split``A converted to B against the real ``split``B, and back."""
+    folder = Path(folder)
+    device = next(model.parameters()).device
+    failed: list[str] = []
+    out = {"kind": "unpaired", "folder": str(folder), "failed": failed}
+    for direction, src, dst in (("AtoB", "A", "B"), ("BtoA", "B", "A")):
+        src_files, real_files = _images(folder / f"{split}{src}"), _images(folder / f"{split}{dst}")
+        channels = model.info.output_nc if direction == "BtoA" else model.info.input_nc
+
+        def outputs():
+            for batch in _folder_batches(src_files, failed):
+                x = batch.float().div(127.5).sub(1)
+                x = x.mean(1, keepdim=True) if channels == 1 else x
+                yield _uint8(model.translate(x.to(device), direction))
+
+        out[direction] = fid_kid(_folder_batches(real_files, failed), outputs(), features)
+    out["json"] = _write_json(run_dir, f"{folder.name}_{split}", out)
+    return out
+
+
+@torch.no_grad()
+def evaluate_samples(model, real: Path, run_dir: Path, features, n: int | None = None, seed: int = 0, batch: int = 16) -> dict:
+    """FID/KID of ``n`` samples (default: as many as there are real images, at most 2000) against ``real``."""
+    if not isinstance(model, Sampler):
+        raise UserError(f"model '{model.name}' translates images; evaluate it against a held-out folder of its own layout")
+    real_files = _images(real)
+    n = n or min(len(real_files), 2000)
+    failed: list[str] = []
+
+    def samples():
+        for start in range(0, n, batch):
+            images, _ = sampling.draw(model, min(batch, n - start), None, seed + start)
+            if images.dim() != 4:
+                raise UserError(f"model '{model.name}' draws 2-D points; FID compares images")
+            yield _uint8(images)
+
+    out = {"kind": "samples", "real": str(real), "n": n, **fid_kid(_folder_batches(real_files, failed), samples(), features),
+           "failed": failed}
+    out["json"] = _write_json(run_dir, f"samples_vs_{Path(real).name}", out)
+    return out
+
+
+@torch.no_grad()
+def evaluate_paired(model, cfg, folder: Path, run_dir: Path, size: int | None = None, features=None) -> dict:
+    """PSNR/SSIM/L1 per image against the targets, and with ``features`` FID/KID of outputs against targets."""
     if model.task != "paired":
         raise UserError(f"evaluate compares outputs with paired targets; model '{model.name}' is {model.task} "
                         f"(convert images with it and look at the outputs)")
@@ -32,7 +128,7 @@ def evaluate_paired(model, cfg, folder: Path, run_dir: Path, size: int | None = 
                                      "load_size": size or cfg.data.load_size, "crop_size": size or cfg.data.crop_size, "flip": False})
     dataset = PairedDataset(find_paired(folder), data_cfg, seed=0)
     device = next(model.parameters()).device
-    rows, failed = [], []
+    rows, failed, outputs, targets = [], [], [], []
     for i in range(len(dataset)):
         try:
             sample = dataset.load(i, 0, False)
@@ -44,6 +140,9 @@ def evaluate_paired(model, cfg, folder: Path, run_dir: Path, size: int | None = 
         x, y = (fake + 1) / 2, (b + 1) / 2
         rows.append({"file": sample["path"], "psnr": float(kornia.metrics.psnr(x, y, 1.0)),
                      "ssim": float(kornia.metrics.ssim(x, y, 11).mean()), "l1": float((x - y).abs().mean())})
+        if features is not None:
+            outputs.append(_uint8(fake))
+            targets.append(_uint8(b))
     if not rows:
         raise UserError(f"{folder}: no readable pairs to evaluate")
     out = Path(run_dir) / "eval" / f"{Path(folder).name}.csv"
@@ -57,4 +156,8 @@ def evaluate_paired(model, cfg, folder: Path, run_dir: Path, size: int | None = 
         values = [r[k] for r in rows]
         mean = sum(values) / len(values)
         summary[k] = (mean, math.sqrt(sum((v - mean) ** 2 for v in values) / len(values)))
-    return {"n": len(rows), "summary": summary, "csv": out, "failed": failed}
+    result = {"kind": "paired", "folder": str(folder), "n": len(rows), "summary": summary, "csv": out, "failed": failed}
+    if features is not None:
+        result.update(fid_kid(iter(targets), iter(outputs), features))
+    result["json"] = _write_json(run_dir, Path(folder).name, result)
+    return result
