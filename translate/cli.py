@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from translate.errors import ArgumentWarning, Named, UserError, WrongRunError
+from translate.errors import ArgumentWarning, Named, ResourceError, UserError, WrongRunError
 
 MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb limit (translate.data.image_files.MAX_PIXELS)
 
@@ -92,7 +92,8 @@ def _setup_logging(verbose: bool = False) -> None:
 
 
 def guarded(fn):
-    """User errors become one line on stderr and exit code 2; an interrupted command exits 130."""
+    """User errors become one line on stderr and exit code 2; work that failed on the way (a diverged run,
+    a full disk, out of memory) one line and exit code 1; an interrupted command exits 130."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -102,12 +103,12 @@ def guarded(fn):
                 warnings.simplefilter("always", ArgumentWarning)
                 warnings.showwarning = _show_warning
                 return fn(*args, **kwargs)
+        except (ResourceError, FloatingPointError) as exc:
+            typer.echo(f"error: {message(exc)}", err=True)
+            raise typer.Exit(1) from None
         except UserError as exc:
             typer.echo(f"error: {message(exc)}", err=True)
             raise typer.Exit(2) from None
-        except FloatingPointError as exc:
-            typer.echo(f"error: {message(exc)}", err=True)
-            raise typer.Exit(1) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None
