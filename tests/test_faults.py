@@ -35,6 +35,116 @@ def _fit_args(paired_dir, runs, *more):
             "--ngf", "4", "--ndf", "4", "--log-every", "1", "--sample-every", "3", "--checkpoint-every", "3", *more]
 
 
+def nan_at(monkeypatch, *calls):
+    """Pix2Pix's generator loss G_GAN is NaN on these calls of its generator step (1-based): one per step."""
+    original, seen = Pix2Pix.generator_step, []
+
+    def step(self, batch, fakes):
+        out = original(self, batch, fakes)
+        seen.append(1)
+        if len(seen) in calls or "always" in calls:
+            out["G_GAN"] = out["G_GAN"] * float("nan")
+            out["total"] = out["total"] + out["G_GAN"]
+        return out
+
+    monkeypatch.setattr(Pix2Pix, "generator_step", step)
+
+
+def _lr_by_step(run_dir):
+    with open(run_dir / "metrics.csv") as fh:
+        return {int(r["step"]): float(r["lr"]) for r in csv.DictReader(fh)}
+
+
+def _finite(state: dict) -> bool:
+    return all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+
+
+# -- NaN and Inf --------------------------------------------------------------------------------------
+
+
+def test_a_nan_loss_rolls_back_to_the_last_checkpoint_with_half_the_learning_rate(paired_dir, tmp_path, monkeypatch, caplog):
+    nan_at(monkeypatch, 5)
+    cfg = tiny_paired_config(paired_dir, tmp_path / "runs", steps=8, log_every=2, checkpoint_every=3)
+    with caplog.at_level("INFO", logger="translate"):
+        out = api.fit(cfg, progress=False)
+    line = ("loss G, loss G_GAN, gradients of G are not finite at step 5; rolled back to step 3 with the learning rate "
+            "scaled by 0.5 (rollback 1 of 3)")
+    assert line in caplog.text and line in (out["run_dir"] / "log.txt").read_text()
+    assert out["step"] == 8 and not out["stopped"]
+    last = safe_load(out["checkpoint"])
+    assert last["lr_scale"] == 0.5 and _finite(last["model"])
+    assert _lr_by_step(out["run_dir"]) == {2: 2e-4, 4: 1e-4, 6: 1e-4, 8: 1e-4}  # the row of step 4 was run again
+    monkeypatch.undo()
+    more = api.resume(out["run_dir"], {"steps": 10}, progress=False)  # a resume keeps the lowered rate
+    assert more["step"] == 10 and _lr_by_step(out["run_dir"])[10] == 1e-4
+
+
+def test_a_fault_before_the_first_checkpoint_goes_back_to_the_start(paired_dir, tmp_path, monkeypatch, caplog):
+    nan_at(monkeypatch, 2)
+    cfg = tiny_paired_config(paired_dir, tmp_path / "runs", steps=4, checkpoint_every=50, sample_every=50)
+    with caplog.at_level("INFO", logger="translate"):
+        out = api.fit(cfg, progress=False)
+    assert "not finite at step 2; rolled back to step 0 with the learning rate scaled by 0.5 (rollback 1 of 3)" in caplog.text
+    assert out["step"] == 4 and _finite(safe_load(out["checkpoint"])["model"])
+    assert list(_lr_by_step(out["run_dir"])) == [1, 2, 3, 4]
+
+
+def test_a_run_that_keeps_diverging_stops_after_its_retries(paired_dir, tmp_path, monkeypatch, caplog):
+    nan_at(monkeypatch, "always")
+    cfg = tiny_paired_config(paired_dir, tmp_path / "runs", steps=6, nan_retries=2, precision="bf16")
+    with caplog.at_level("INFO", logger="translate"), pytest.raises(DivergedError) as err:
+        api.fit(cfg, progress=False)
+    assert caplog.text.count("rolled back to step 0") == 2
+    assert str(err.value) == ("loss G, loss G_GAN, gradients of G are not finite at step 1; stopped (after 2 rollbacks, "
+                              "nan_retries 2); no checkpoint was written; try a lower lr or precision fp32")
+    assert not (tmp_path / "runs" / "t" / "checkpoints" / "last.pt").exists()
+
+
+def test_on_nan_stop_exits_1_with_one_line_and_keeps_the_last_good_checkpoint(paired_dir, tmp_path, monkeypatch, runner):
+    nan_at(monkeypatch, 5)
+    result = runner.invoke(app, _fit_args(paired_dir, tmp_path / "runs", "--steps", "8", "--on-nan", "stop"))
+    assert one_line_error(result, 1) == ("error: loss G, loss G_GAN, gradients of G are not finite at step 5; stopped "
+                                         "(--on-nan stop); checkpoints/last.pt holds step 3; try a lower --lr")
+    ckpt = tmp_path / "runs" / "t" / "checkpoints"
+    last = safe_load(ckpt / "last.pt")
+    assert last["step"] == 3 and _finite(last["model"]) and not list(ckpt.glob(".*"))
+
+
+def test_on_nan_and_nan_retries_are_checked():
+    with pytest.raises(ArgumentError, match="on_nan must be one of rollback, stop, not 'maybe'") as err:
+        validate(Config(train=TrainConfig(on_nan="maybe")))
+    assert err.value.names == ("on_nan",)
+    with pytest.raises(ArgumentError, match="nan_retries must be 0 or more"):
+        validate(Config(train=TrainConfig(nan_retries=-1)))
+
+
+def test_the_watch_adds_no_host_sync_to_a_step(paired_dir, tmp_path, monkeypatch):
+    """The losses and gradient norms are watched on the device; only the checks read them."""
+    syncs, inside = [], []
+    for name in ("item", "tolist", "__bool__", "__float__", "__int__", "__index__"):
+        real = getattr(torch.Tensor, name)
+
+        def counted(self, *a, _real=real, _name=name, **k):
+            if inside:
+                syncs.append(_name)
+            return _real(self, *a, **k)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    for name in ("train_step", "_watch"):
+        real = getattr(Trainer, name)
+
+        def wrapped(self, *a, _real=real, **k):
+            inside.append(1)
+            try:
+                return _real(self, *a, **k)
+            finally:
+                inside.pop()
+
+        monkeypatch.setattr(Trainer, name, wrapped)
+    out = api.fit(tiny_paired_config(paired_dir, tmp_path / "runs", steps=4, log_every=4), progress=False)
+    assert out["step"] == 4 and syncs == []
+
+
 # -- disk full ----------------------------------------------------------------------------------------
 
 
