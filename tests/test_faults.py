@@ -214,3 +214,36 @@ def test_a_full_disk_during_convert_keeps_the_previous_output(paired_dir, tmp_pa
                     f"and {line.split(' and ')[1].split(' is free')[0]} is free there; the previous 0001.png is unchanged; "
                     "free some space and run again")
     assert (out / "0001.png").read_bytes() == before and not list(out.glob(".*"))
+
+
+# -- out of memory ------------------------------------------------------------------------------------
+
+CUDA_OOM = "CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 79.10 GiB of which 1.2 GiB is free."
+
+
+def test_out_of_memory_in_training_names_the_flags_that_need_less(paired_dir, tmp_path, monkeypatch, runner):
+    original = Trainer.train_step
+
+    def step(self, batch):
+        if self.step == 1:
+            raise torch.OutOfMemoryError(CUDA_OOM)
+        return original(self, batch)
+
+    monkeypatch.setattr(Trainer, "train_step", step)
+    line = one_line_error(runner.invoke(app, _fit_args(paired_dir, tmp_path / "runs", "--steps", "4", "--device", "cpu")), 1)
+    assert line == ("error: out of memory on cpu at step 2 (tried to allocate 2.00 GiB); use a smaller --batch-size (now 1) or "
+                    "--crop-size (now 64), or --precision bf16 or fp16 (now fp32)")
+
+
+def test_out_of_memory_in_convert_names_the_flags_that_need_less(paired_dir, tmp_path, monkeypatch, runner):
+    run = api.fit(tiny_paired_config(paired_dir, tmp_path / "runs", steps=1), progress=False)["run_dir"]
+
+    def translate(self, x, direction=None):
+        raise torch.OutOfMemoryError(CUDA_OOM)
+
+    monkeypatch.setattr(Pix2Pix, "translate", translate)
+    convert = ["convert", str(run), str(paired_dir), str(tmp_path / "out"), "--ab", "left", "--batch-size", "2", "--device", "cpu"]
+    assert one_line_error(runner.invoke(app, convert), 1) == (
+        "error: out of memory on cpu converting 0000.png (64x64, 2 at a time); use a smaller --batch-size or convert in "
+        "smaller tiles with --tile (now: whole images)")
+    assert one_line_error(runner.invoke(app, [*convert, "--tile", "48", "--overlap", "8"]), 1).endswith("--tile (now: 48)")

@@ -78,3 +78,6 @@ class DiskFullError(ResourceError):
         super().__init__(f"{path}: {reason}: writing it needs at least {_amount(needed)} and {_amount(free)} is free "
                          f"there{before}; free some space and run again")
 
+
+class OutOfMemory(Named, ResourceError):
+    """The device ran out of memory; the message names the arguments that make the work smaller."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import math
+import re
 import signal
 import sys
 import time
@@ -25,7 +26,7 @@ from translate.engine.ema import GeneratorEMA
 from translate.engine.hardware import autocast, rng_state, set_rng_state, tune_cpu_allocator
 from translate.engine.progress import TrainProgress
 from translate.engine.scalars import ScalarLogger
-from translate.errors import DivergedError, UserError
+from translate.errors import DivergedError, OutOfMemory, UserError
 from translate.files import atomic_save
 from translate.nn.layers import use_cpu_gemm
 
@@ -342,8 +343,24 @@ class Trainer:
                     what, self.step, scale, self.rollbacks, self.tc.nan_retries)
         return True
 
+    def _out_of_memory(self, exc: BaseException) -> OutOfMemory:
+        tried = re.search(r"[Tt]ried to allocate ([\d.]+ \w+)", str(exc))
+        detail = f" (tried to allocate {tried.group(1)})" if tried else ""
+        return OutOfMemory("out of memory on {device} at step {step}{detail}; use a smaller {batch_size} (now {b}) or "
+                           "{crop_size} (now {c}), or {precision} bf16 or fp16 (now {p})", "batch_size", "crop_size", "precision",
+                           device=self.device, step=self.step + 1, detail=detail, b=self.tc.batch_size,
+                           c=self.cfg.data.crop_size, p=self.tc.precision)
+
     # -- the loop -------------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
+        """Train to the end of the schedule (or a stop) and return a summary; the device running out of
+        memory raises OutOfMemory naming the arguments that need less."""
+        try:
+            return self._fit()
+        except torch.OutOfMemoryError as exc:
+            raise self._out_of_memory(exc) from None
+
+    def _fit(self) -> dict[str, Any]:
         workers = self.cfg.data.workers
         if workers < 0:
             workers = 0 if self.device.type == "cpu" else min(8, torch.get_num_threads())
