@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from translate.errors import ArgumentWarning, Named, UserError, WrongRunError
+from translate.errors import ArgumentWarning, Named, ResourceError, UserError, WrongRunError
 
 MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb limit (translate.data.image_files.MAX_PIXELS)
 
@@ -96,7 +96,8 @@ def _setup_logging(verbose: bool = False) -> None:
 
 
 def guarded(fn):
-    """User errors become one line on stderr and exit code 2; an interrupted command exits 130."""
+    """User errors become one line on stderr and exit code 2; work that failed on the way (a diverged run,
+    a full disk, out of memory) one line and exit code 1; an interrupted command exits 130."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -106,12 +107,12 @@ def guarded(fn):
                 warnings.simplefilter("always", ArgumentWarning)
                 warnings.showwarning = _show_warning
                 return fn(*args, **kwargs)
+        except (ResourceError, FloatingPointError) as exc:
+            typer.echo(f"error: {message(exc)}", err=True)
+            raise typer.Exit(1) from None
         except UserError as exc:
             typer.echo(f"error: {message(exc)}", err=True)
             raise typer.Exit(2) from None
-        except FloatingPointError as exc:
-            typer.echo(f"error: {message(exc)}", err=True)
-            raise typer.Exit(1) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None
@@ -175,6 +176,8 @@ def fit(
     log_every: Optional[int] = typer.Option(None, "--log-every", help="Iterations per metrics row \\[default: 50].", rich_help_panel="Run"),
     sample_every: Optional[int] = typer.Option(None, "--sample-every", help="Iterations per sample grid \\[default: 500].", rich_help_panel="Run"),
     checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Iterations per checkpoint \\[default: 1000].", rich_help_panel="Run"),
+    on_nan: Optional[str] = typer.Option(None, "--on-nan", help="rollback | stop: when a loss, gradient or weight turns NaN or Inf, go back to the last good checkpoint with half the learning rate, or stop the run \\[default: rollback].", rich_help_panel="Run"),
+    nan_retries: Optional[int] = typer.Option(None, "--nan-retries", help="With --on-nan rollback: stop the run after this many rollbacks \\[default: 3].", rich_help_panel="Run"),
     keep_checkpoints: Optional[int] = typer.Option(None, "--keep-checkpoints", help="Also keep the newest N full checkpoints as checkpoints/step_N.pt (hard links: no extra space where the disk allows) besides last.pt and previous.pt \\[default: 0].", rich_help_panel="Run"),
     net_g: Optional[str] = typer.Option(None, "--netG", help="Generator architecture, e.g. unet_256, unet_128 (pix2pix).", rich_help_panel="Model"),
     ngf: Optional[int] = typer.Option(None, "--ngf", help="Generator filters in the first layer \\[default: 64].", rich_help_panel="Model"),
@@ -194,7 +197,8 @@ def fit(
                         "lr_policy": lr_policy, "batch_size": batch_size, "device": device, "precision": precision,
                         "seed": seed, "ema": ema, "log_every": log_every, "sample_every": sample_every,
                         "checkpoint_every": checkpoint_every, "keep_checkpoints": keep_checkpoints,
-                        "cpu_gemm": cpu_gemm, "cpu_allocator": cpu_allocator, "threads": threads, "logger": logger})
+                        "cpu_gemm": cpu_gemm, "cpu_allocator": cpu_allocator, "threads": threads, "logger": logger,
+                        "on_nan": on_nan, "nan_retries": nan_retries})
     if image_size is not None:
         load_size = load_size if load_size is not None else image_size
         crop_size = crop_size if crop_size is not None else image_size

@@ -22,6 +22,7 @@ LR_POLICIES = ("linear", "constant", "step", "cosine")
 PRECISIONS = ("fp32", "bf16", "fp16")
 LAYOUTS = ("paired", "unpaired", "labelled", "images", "toy")
 LOGGERS = ("none", "tensorboard")
+ON_NAN = ("rollback", "stop")
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,10 @@ class TrainConfig:
     cpu_allocator: bool = True
     threads: int = 0  # torch's intra-op CPU threads (torch.set_num_threads, process-wide); 0: torch's default
     logger: str = "none"  # none | tensorboard: the metrics rows also as TensorBoard scalars under RUN/tensorboard/
+    # a non-finite loss, gradient or weight: roll back to the last good checkpoint with half the learning
+    # rate (at most nan_retries times per process), or stop with DivergedError
+    on_nan: str = "rollback"  # rollback | stop
+    nan_retries: int = 3
 
 
 @dataclass(frozen=True)
@@ -160,6 +165,7 @@ def validate(cfg: Config) -> None:
     one_of(cfg.train.lr_policy, LR_POLICIES, "lr_policy")
     one_of(cfg.train.precision, PRECISIONS, "precision")
     one_of(cfg.train.logger, LOGGERS, "logger")
+    one_of(cfg.train.on_nan, ON_NAN, "on_nan")
     if cfg.data.layout not in LAYOUTS:
         raise UserError(f"data.layout must be one of {', '.join(LAYOUTS)}, not '{cfg.data.layout}'")
     if cfg.data.crop_size < 8 or cfg.data.load_size < cfg.data.crop_size and cfg.data.preprocess in ("resize_and_crop", "scale_width_and_crop"):
@@ -173,6 +179,8 @@ def validate(cfg: Config) -> None:
         raise ArgumentError("{keep_checkpoints} must be 0 or more", "keep_checkpoints")
     if cfg.train.threads < 0:
         raise ArgumentError("{threads} must be 0 (torch's default) or more", "threads")
+    if cfg.train.nan_retries < 0:
+        raise ArgumentError("{nan_retries} must be 0 or more", "nan_retries")
     if not 0.0 <= cfg.train.ema < 1.0:
         raise ArgumentError("{ema} must be in [0, 1): the decay of the moving average, e.g. 0.999", "ema")
 

@@ -56,3 +56,28 @@ class ImageTooLargeError(Named, ImageError):
 
 class DivergedError(Named, FloatingPointError):
     """A loss or gradient is not finite; the message says what to change."""
+
+
+class ResourceError(UserError):
+    """Work stopped for lack of disk space or memory: the input was fine, the machine ran short."""
+
+
+def _amount(n_bytes: int) -> str:
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n_bytes >= size:
+            return f"{n_bytes / size:.3g} {unit}"
+    return f"{n_bytes} bytes"
+
+
+class DiskFullError(ResourceError):
+    """No space (or no quota) left while writing ``path``; the file that was there before is unchanged."""
+
+    def __init__(self, path, reason: str, needed: int, free: int, kept: bool):
+        self.path, self.reason, self.needed, self.free = path, reason, needed, free
+        before = f"; the previous {getattr(path, 'name', path)} is unchanged" if kept else ""
+        super().__init__(f"{path}: {reason}: writing it needs at least {_amount(needed)} and {_amount(free)} is free "
+                         f"there{before}; free some space and run again")
+
+
+class OutOfMemory(Named, ResourceError):
+    """The device ran out of memory; the message names the arguments that make the work smaller."""

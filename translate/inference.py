@@ -24,7 +24,7 @@ from translate.data.image_files import (IMAGE_EXTS, MAX_PIXELS, image_size, is_i
                                         to_tensor_range, to_uint8)
 from translate.data.layouts import require_dir
 from translate.engine.hardware import autocast
-from translate.errors import ArgumentError, ArgumentWarning, ImageError, UserError, WrongRunError
+from translate.errors import ArgumentError, ArgumentWarning, ImageError, OutOfMemory, UserError, WrongRunError
 from translate.models.base import Translator
 
 log = logging.getLogger("translate")
@@ -243,14 +243,19 @@ def _run_batch(model, pending, direction, precision, device, report, tile, overl
     groups = [[item] for item in pending] if tiled else [pending]  # a tiled image goes alone
     for group in groups:
         x = torch.stack([to_tensor_range(a) for _, a in group]).to(device)
-        with autocast(device, precision):
-            if tiled:
-                size = tile or TILE
-                log.info("%s: %dx%d converted in tiles of %d pixels overlapping by %d", group[0][0].name, w, h, size, overlap)
-                y = translate_tiled(lambda t: model.translate(t, direction), x, size, overlap)
-                report.tiled += 1
-            else:
-                y = model.translate(x, direction)
+        try:
+            with autocast(device, precision):
+                if tiled:
+                    size = tile or TILE
+                    log.info("%s: %dx%d converted in tiles of %d pixels overlapping by %d", group[0][0].name, w, h, size, overlap)
+                    y = translate_tiled(lambda t: model.translate(t, direction), x, size, overlap)
+                    report.tiled += 1
+                else:
+                    y = model.translate(x, direction)
+        except torch.OutOfMemoryError:
+            raise OutOfMemory("out of memory on {device} converting {name} ({w}x{h}, {n} at a time); use a smaller {batch_size} "
+                              "or convert in smaller tiles with {tile} (now: {now})", "batch_size", "tile", device=device,
+                              name=group[0][0].name, w=w, h=h, n=len(group), now=f"{tile or TILE}" if tiled else "whole images") from None
         for (target, _), out in zip(group, y):
             save_image(to_uint8(out), target)
             report.converted += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import io
 import os
 import threading
 import warnings
@@ -13,7 +14,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from translate.errors import ImageError, ImageTooLargeError
-from translate.files import atomic_write
+from translate.files import atomic_write_bytes
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".gif")
 # Pillow's decompression-bomb limit (about 89 megapixels): larger images are refused before they are decoded
@@ -161,13 +162,16 @@ def image_size(path: Path) -> tuple[int, int]:
 
 
 def save_image(arr: np.ndarray, path: Path) -> None:
-    """Write an H x W x C uint8 array atomically, in the format its extension names."""
+    """Write an H x W x C uint8 array atomically, in the format its extension names. It is encoded in memory
+    first, so a full disk is reported with the exact size the file needs."""
     path = Path(path)
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
         raise ValueError(f"{path}: no image format has the extension '{path.suffix}'")
     img = Image.fromarray(arr[:, :, 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr)
-    atomic_write(path, lambda fh: img.save(fh, format=fmt))
+    buf = io.BytesIO()
+    img.save(buf, format=fmt)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def to_tensor_range(arr: np.ndarray):

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from translate.engine import run_folder
 from translate.errors import UserError
-from translate.files import atomic_write
+from translate.files import atomic_write_bytes
 
 NOT_PLOTTED = ("step", "epoch", "images_per_s")
 PANELS_PER_ROW = 4
@@ -86,5 +86,5 @@ def write_results(run_dir: str | Path, metrics: run_folder.MetricsLog | None = N
         metrics = run_folder.MetricsLog(path)
     png = render(metrics.columns, metrics.rows)
     out = run_dir / run_folder.RESULTS
-    atomic_write(out, lambda fh: fh.write(png))
+    atomic_write_bytes(out, png)
     return out

@@ -9,7 +9,7 @@ import logging
 import os
 from pathlib import Path
 
-from translate.errors import UserError
+from translate.errors import DiskFullError, UserError
 from translate.files import atomic_save, atomic_write_text, link_or_copy, safe_load
 
 CHECKPOINTS, SAMPLES, WEIGHTS, METRICS, CONFIG, LOG = "checkpoints", "samples", "generator.pt", "metrics.csv", "config.yaml", "log.txt"
@@ -45,10 +45,14 @@ def write_checkpoint(state: dict, ckpt_dir: Path, step: int, keep: int, rotate: 
     Crash-safe order: the new state is written to a temporary file first, then ``last.pt`` is renamed to
     ``previous.pt``, then the temporary file to ``last.pt``; at every instant ``last.pt`` or
     ``previous.pt`` holds a complete checkpoint. ``keep`` > 0 also keeps the newest ``keep``
-    ``step_XXXXXXXX.pt``, hard links of the states (no extra space where the file system links)."""
+    ``step_XXXXXXXX.pt``, hard links of the states (no extra space where the file system links). A full
+    disk leaves both as they were and raises DiskFullError naming ``last.pt``."""
     ckpt_dir = Path(ckpt_dir)
     last, staged = ckpt_dir / LAST, ckpt_dir / f".{LAST}.next"
-    atomic_save(state, staged)
+    try:
+        atomic_save(state, staged)
+    except DiskFullError as exc:
+        raise DiskFullError(last, exc.reason, exc.needed, exc.free, kept=last.exists()) from None
     if rotate and last.exists():
         os.replace(last, ckpt_dir / PREVIOUS)
     os.replace(staged, last)

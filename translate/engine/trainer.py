@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import math
+import re
 import signal
 import sys
 import time
@@ -24,12 +26,13 @@ from translate.engine.ema import GeneratorEMA
 from translate.engine.hardware import autocast, rng_state, set_rng_state, tune_cpu_allocator
 from translate.engine.progress import TrainProgress
 from translate.engine.scalars import ScalarLogger
-from translate.errors import DivergedError, UserError
+from translate.errors import DivergedError, OutOfMemory, UserError
 from translate.files import atomic_save
 from translate.nn.layers import use_cpu_gemm
 
 log = logging.getLogger("translate")
 CHECKPOINT_VERSION = 2  # 2: the EMA is torch's AveragedModel (version 1 checkpoints are converted on load)
+NEVER = 2**62  # the step at which a watched value was first not finite, while it has not been
 
 
 def lr_factor(cfg, it: int, total: int, decay_start: int, iters_per_epoch: int) -> float:
@@ -118,14 +121,18 @@ class Trainer:
             self._load_state(state)
         self.sampler = ResumableBatchSampler(len(dataset), self.tc.batch_size, self.tc.seed, start=self.step)
         self.total, self.decay_start = schedule_length(self.tc, self.sampler.iters_per_epoch)
-        # the learning rate is a pure function of the step, so a resumed run rebuilds its schedule at its step
+        self._build_schedules()
+        self.fixed = to_device(dataset.fixed_batch(self.tc.num_samples), device, self.channels_last)
+        self.progress = sys.stdout.isatty() if progress is None else progress
+
+    def _build_schedules(self) -> None:
+        """The learning rate is a pure function of the step (times ``lr_scale``, which each rollback after a
+        non-finite value halves), so a resumed or rolled-back run rebuilds its schedule at its step."""
         for g, opt in self.optimizers.items():
             for pg, base in zip(opt.param_groups, self.base_lr[g]):
                 pg.setdefault("initial_lr", base)
-        factor = lambda it: lr_factor(self.tc, it, self.total, self.decay_start, self.sampler.iters_per_epoch)  # noqa: E731
+        factor = lambda it: self.lr_scale * lr_factor(self.tc, it, self.total, self.decay_start, self.sampler.iters_per_epoch)  # noqa: E731
         self.schedules = [LambdaLR(opt, factor, last_epoch=self.step - 1) for opt in self.optimizers.values()]
-        self.fixed = to_device(dataset.fixed_batch(self.tc.num_samples), device, self.channels_last)
-        self.progress = sys.stdout.isatty() if progress is None else progress
 
     @classmethod
     def for_step(cls, cfg: Config, model, device: torch.device) -> "Trainer":
@@ -158,6 +165,12 @@ class Trainer:
         self.ema = GeneratorEMA(model, self.tc.ema) if self.tc.ema > 0 else None
         self.step = 0
         self.saved_step: int | None = None  # the step of the state in last.pt, once this trainer knows it
+        self.lr_scale, self.rollbacks = 1.0, 0
+        # on the device, so that no step waits for the host: the total gradient norm of each group of this
+        # step, and for each loss and gradient the first step at which it was not finite (read at checks)
+        self.grad_norms: dict[str, torch.Tensor] = {}
+        self.first_bad: dict[str, torch.Tensor] = {}
+        self.initial_state: bytes | None = None  # a new run's state at step 0, until its first checkpoint
 
     # -- state ------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -170,6 +183,7 @@ class Trainer:
             "ema": self.ema.state_dict() if self.ema else None,
             "rng": rng_state(),
             "config": self.cfg.to_dict(),
+            "lr_scale": self.lr_scale,
         }
 
     def _load_state(self, state: dict) -> None:
@@ -185,6 +199,7 @@ class Trainer:
         if self.ema and state.get("ema"):
             self.ema.load_state_dict(state["ema"])
         set_rng_state(state["rng"])
+        self.lr_scale = float(state.get("lr_scale", 1.0))
         self.step = self.saved_step = int(state["step"])
         self.metrics.truncate_after(self.step)
 
@@ -193,7 +208,7 @@ class Trainer:
         second save at the same step (a stop right after a checkpoint) rewrites ``last.pt`` only."""
         path = run_folder.write_checkpoint(self.state_dict(), self.run_dir / run_folder.CHECKPOINTS, self.step,
                                            self.tc.keep_checkpoints, rotate=self.step != self.saved_step)
-        self.saved_step = self.step
+        self.saved_step, self.initial_state = self.step, None
         with self.ema.applied() if self.ema else nullcontext():
             atomic_save(run_folder.weights_payload(self.model), self.run_dir / run_folder.WEIGHTS)
         return path
@@ -220,10 +235,14 @@ class Trainer:
         opt, scaler = self.optimizers[group], self.scalers[group]
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
+        if not scaler.is_enabled():  # fp16's scaler finds and skips overflowing gradients itself
+            grads = [p.grad for pg in opt.param_groups for p in pg["params"] if p.grad is not None]
+            self.grad_norms[group] = torch.nn.utils.get_total_norm(grads)
         scaler.step(opt)
         scaler.update()
 
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+        self.grad_norms = {}
         g_now = (self.step + 1) % self.model.g_every == 0
         amp = autocast(self.device, self.tc.precision)
         with amp, torch.set_grad_enabled(g_now):
@@ -275,8 +294,73 @@ class Trainer:
         plots.write_results(self.run_dir, self.metrics)
         self.plotted_rows, self.plotted_at = len(self.metrics.rows), time.perf_counter()
 
+    # -- numerical faults ------------------------------------------------------------------------
+    def _watch(self, values: dict[str, torch.Tensor]) -> None:
+        """Note on the device, without waiting for it, the first step at which each value was not finite."""
+        for name, value in values.items():
+            bad_at = torch.where(torch.isfinite(value), NEVER, self.step)
+            seen = self.first_bad.get(name)
+            self.first_bad[name] = bad_at if seen is None else torch.minimum(seen, bad_at)
+
+    def _faults(self) -> tuple[int, list[str]]:
+        """The first step at which a loss, a gradient or (now) a weight was not finite since the last check,
+        and the names of what was (the weights only when nothing else was): one wait for the device. (0, [])
+        when all is finite."""
+        self._watch({"weights": torch.nn.utils.get_total_norm(list(self.model.parameters()))})
+        names, steps = list(self.first_bad), torch.stack(list(self.first_bad.values())).tolist()
+        self.first_bad = {}
+        first = min(steps)
+        bad = [n for n, at in zip(names, steps) if at == first]
+        return (0, []) if first == NEVER else (first, [n for n in bad if n != "weights"] or bad)
+
+    def _rolled_back(self) -> bool:
+        """Check for non-finite values (at log rows and before every sample grid and checkpoint, so that no
+        checkpoint ever holds them). On one, go back to the last good checkpoint (a new run without one: to
+        its start) with the learning rate halved and return True; raise DivergedError when ``on_nan`` is
+        stop or ``nan_retries`` rollbacks have been made."""
+        step, names = self._faults()
+        if not names:
+            return False
+        what = f"{', '.join(names)} {'is' if len(names) == 1 else 'are'} not finite at step {step}"
+        if self.tc.on_nan == "stop" or self.rollbacks >= self.tc.nan_retries:
+            self.plot_results(force=True)
+            why = "{on_nan} stop" if self.tc.on_nan == "stop" else f"after {self.rollbacks} rollbacks, {{nan_retries}} {self.tc.nan_retries}"
+            kept = "no checkpoint was written" if self.saved_step is None else f"checkpoints/last.pt holds step {self.saved_step}"
+            fp32 = "" if self.tc.precision == "fp32" else " or {precision} fp32"
+            raise DivergedError(f"{{what}}; stopped ({why}); {kept}; try a lower {{lr}}{fp32}",
+                                "on_nan", "nan_retries", "lr", "precision", what=what)
+        self.rollbacks += 1
+        scale = self.lr_scale * 0.5
+        if self.saved_step is None:
+            self._load_state(torch.load(io.BytesIO(self.initial_state), map_location="cpu", weights_only=True))
+            self.saved_step = None
+        else:
+            self._load_state(run_folder.load_checkpoint(self.run_dir))
+        self.lr_scale = scale
+        self._build_schedules()
+        self.sampler.start = self.step
+        log.warning("%s; rolled back to step %d with the learning rate scaled by %g (rollback %d of %d)",
+                    what, self.step, scale, self.rollbacks, self.tc.nan_retries)
+        return True
+
+    def _out_of_memory(self, exc: BaseException) -> OutOfMemory:
+        tried = re.search(r"[Tt]ried to allocate ([\d.]+ \w+)", str(exc))
+        detail = f" (tried to allocate {tried.group(1)})" if tried else ""
+        return OutOfMemory("out of memory on {device} at step {step}{detail}; use a smaller {batch_size} (now {b}) or "
+                           "{crop_size} (now {c}), or {precision} bf16 or fp16 (now {p})", "batch_size", "crop_size", "precision",
+                           device=self.device, step=self.step + 1, detail=detail, b=self.tc.batch_size,
+                           c=self.cfg.data.crop_size, p=self.tc.precision)
+
     # -- the loop -------------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
+        """Train to the end of the schedule (or a stop) and return a summary; the device running out of
+        memory raises OutOfMemory naming the arguments that need less."""
+        try:
+            return self._fit()
+        except torch.OutOfMemoryError as exc:
+            raise self._out_of_memory(exc) from None
+
+    def _fit(self) -> dict[str, Any]:
         workers = self.cfg.data.workers
         if workers < 0:
             workers = 0 if self.device.type == "cpu" else min(8, torch.get_num_threads())
@@ -292,6 +376,10 @@ class Trainer:
         last_row: dict[str, Any] = {}
         bar = TrainProgress(self.progress, self.total, self.step, self.tc.batch_size)
         stopped = False
+        if self.saved_step is None and self.tc.on_nan == "rollback" and self.tc.nan_retries > 0:
+            buf = io.BytesIO()  # the state a fault before the first checkpoint goes back to, off the device
+            torch.save(self.state_dict(), buf)
+            self.initial_state = buf.getvalue()
         with StopFlag() as flag, bar, ScalarLogger(self.tc.logger, self.run_dir, self.step) as self.scalars:
             batches = iter(loader)
             while self.step < self.total:
@@ -302,29 +390,33 @@ class Trainer:
                 batch = to_device(next(batches), self.device, self.channels_last)
                 losses = self.train_step(batch)
                 self.step += 1
+                self._watch({**{f"loss {k}": v for k, v in losses.items()},
+                             **{f"gradients of {g}": norm for g, norm in self.grad_norms.items()}})
                 self._next_lr()
                 n_log += 1
                 for k, v in losses.items():
                     sums[k] = sums[k] + v if k in sums else v.float().clone()
                     counts[k] = counts.get(k, 0) + 1
                 last = self.step == self.total
-                if self.step % self.tc.log_every == 0 or last:
+                log_now = self.step % self.tc.log_every == 0 or last
+                sample_now = self.step % self.tc.sample_every == 0 and not last
+                save_now = self.step % self.tc.checkpoint_every == 0 and not last
+                if (log_now or sample_now or save_now) and self._rolled_back():
+                    sums, counts, t_log, n_log = {}, {}, time.perf_counter(), 0
+                    batches = iter(loader)  # the sampler starts again at the step rolled back to
+                    bar.advance(self.step)
+                    continue
+                if log_now:
                     last_row = self._log_row(lr, sums, counts, n_log, t_log)
                     bar.update(self.step, last_row)
-                    bad = [k for k in sums if not math.isfinite(last_row[k])]
-                    if bad:
-                        self.plot_results(force=True)
-                        self.save_checkpoint()
-                        raise DivergedError("loss {losses} is not finite at step {step}; try a lower learning rate or "
-                                            "{precision}=fp32 (checkpoint saved)", "precision", losses=", ".join(bad), step=self.step)
                     sums, counts, t_log, n_log = {}, {}, time.perf_counter(), 0
                 else:
                     bar.advance(self.step)
-                if self.step % self.tc.sample_every == 0 and not last:
+                if sample_now:
                     self.write_samples()
-                if self.step % self.tc.checkpoint_every == 0 and not last:
+                if save_now:
                     self.save_checkpoint()
-            if n_log:  # stopped between two log rows: log what ran since the last one
+            if n_log and not self._rolled_back():  # stopped between two log rows: log what ran since the last one
                 last_row = self._log_row(lr, sums, counts, n_log, t_log)
         self.plot_results(force=True)
         sample = self.write_samples()
