@@ -151,7 +151,8 @@ def fid_kid(real: Iterable[Tensor], fake: Iterable[Tensor], features: nn.Module,
         raise UserError(f"FID needs at least 2 images on each side (got {n_real} real and {n_fake} generated)")
     identity = _Precomputed(features.num_features if hasattr(features, "num_features") else feats["real"][0].shape[1])
     subset = min(1000, n_real, n_fake)
-    with _quiet():
+    with _quiet(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # KID's random subsets: the same scores for the same images
         fid = FrechetInceptionDistance(feature=identity, reset_real_features=True)
         kid = KernelInceptionDistance(feature=identity, subsets=subsets, subset_size=subset)
         for kind in ("real", "fake"):
@@ -159,7 +160,7 @@ def fid_kid(real: Iterable[Tensor], fake: Iterable[Tensor], features: nn.Module,
                 fid.update(f, real=kind == "real")
                 kid.update(f, real=kind == "real")
         kid_mean, kid_std = kid.compute()
-        return {"fid": float(fid.compute()), "kid": float(kid_mean), "kid_std": float(kid_std),
+        return {"fid": max(0.0, float(fid.compute())), "kid": float(kid_mean), "kid_std": float(kid_std),
                 "n_real": n_real, "n_fake": n_fake, "kid_subset_size": subset}
 
 
