@@ -133,8 +133,8 @@ def test_a_file_of_another_architecture_names_the_closest(runner, tmp_path):
     torch.save({"state": {}}, path)
     assert "not a generator file of the official pix2pix/CycleGAN code" in _convert_error(runner, tmp_path, path)[0]
     assert _convert_error(runner, tmp_path, tmp_path, "--netG", "unet_128") == [
-        f"error: {tmp_path}: a run folder carries its own model and sizes; --netG describe a generator file of the "
-        f"official code (latest_net_G.pth)"]
+        f"error: {tmp_path}: a run folder carries its own model and sizes; leave out --netG (options of a generator file "
+        f"of the official code, latest_net_G.pth)"]
 
 
 @pytest.fixture(scope="module")

@@ -256,8 +256,8 @@ def load_run(run_dir: str | Path, device: str = "cpu", mode: str = "eval", seed:
     if run_dir.is_file():
         model, cfg = load_official(run_dir, **{k: official_options[k] for k in given})
     elif given:
-        raise ArgumentError("{run_dir}: a run folder carries its own model and sizes; " + ", ".join("{%s}" % k for k in given)
-                            + " describe a generator file of the official code (latest_net_G.pth)", *given, run_dir=run_dir)
+        raise ArgumentError("{run_dir}: a run folder carries its own model and sizes; leave out " + ", ".join("{%s}" % k for k in given)
+                            + " (options of a generator file of the official code, latest_net_G.pth)", *given, run_dir=run_dir)
     else:
         model, cfg = _load_run_folder(run_dir)
     model.to(resolve_device(device))
