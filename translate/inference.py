@@ -136,7 +136,7 @@ def _all_side_by_side(files: list[Path], probe: int = 16) -> bool:
 
 def convert_folder(model, input_dir: Path, output_dir: Path, *, direction: str | None = None, trained: str = "AtoB",
                    ab: str | None = None, size: int | None = None, batch_size: int = 8, precision: str = "fp32",
-                   overwrite: bool = False, train_mode: bool = False, ext: str = "png", progress: bool = False,
+                   overwrite: bool = False, ext: str = "png", progress: bool = False,
                    tile: int | None = None, overlap: int = OVERLAP, tile_pixels: int = TILE_PIXELS,
                    max_pixels: int | None = MAX_PIXELS) -> ConvertReport:
     """Convert every image of ``input_dir`` (a folder, one image or a glob pattern) into ``output_dir``
@@ -144,7 +144,8 @@ def convert_folder(model, input_dir: Path, output_dir: Path, *, direction: str |
     run's data direction; see ``Translator.resolve_direction``. Images over ``tile_pixels`` pixels (or
     every image, with ``tile``) are converted in ``tile``-pixel tiles overlapping by ``overlap``; images
     over ``max_pixels`` are refused as too large (None: no limit). Entries that cannot be read are
-    reported in ``failed`` and the others still converted."""
+    reported in ``failed`` and the others still converted. The model runs in the mode it comes in
+    (``load_run`` sets it)."""
     if not isinstance(model, Translator):
         raise WrongRunError(f"{model.name} draws samples and does not convert images", translates=False)
     if ab not in (None, "left", "right"):
@@ -167,7 +168,6 @@ def convert_folder(model, input_dir: Path, output_dir: Path, *, direction: str |
         warnings.warn(ArgumentWarning("every input is twice as wide as tall, like the A|B pairs this run was trained on, and "
                                       "is converted whole; pass {ab}=left or {ab}=right to convert one half", "ab"), stacklevel=2)
     device = next(model.parameters()).device
-    model.train(train_mode)
     channels = model.info.output_nc if direction == "BtoA" else model.info.input_nc
     report = ConvertReport(failed=[(e.path, e) for e in unreadable])
     for _, err in report.failed:

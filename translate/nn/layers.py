@@ -55,6 +55,36 @@ def padded_forward(net: nn.Module, x: torch.Tensor, multiple: int) -> torch.Tens
     return net(F.pad(x, (0, pw, 0, ph), mode="replicate"))[..., :h, :w]
 
 
+MODES = ("eval", "paper")
+
+
+class PerImageBatchNorm2d(nn.BatchNorm2d):
+    """Batch norm normalising each image with its own statistics (what batch norm in training mode does at
+    batch size 1, as the pix2pix paper runs its test images), with the layer's affine weights; the running
+    statistics are neither used nor updated, so images batched together stay independent."""
+
+    def forward(self, x):
+        return F.instance_norm(x, weight=self.weight, bias=self.bias, use_input_stats=True, eps=self.eps)
+
+
+def check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise ArgumentError("{mode} must be eval or paper, not '{value}'", "mode", value=mode)
+
+
+def set_mode(net: nn.Module, mode: str) -> nn.Module:
+    """Inference ``mode`` of ``net``: ``eval`` (running statistics, no dropout: the official ``--eval``) or
+    ``paper`` (batch norm with each image's statistics, dropout on). A later ``net.eval()`` turns dropout off."""
+    check_mode(mode)
+    net.eval()
+    for m in net.modules():
+        if type(m) in (nn.BatchNorm2d, PerImageBatchNorm2d):
+            m.__class__ = PerImageBatchNorm2d if mode == "paper" else nn.BatchNorm2d
+        elif isinstance(m, nn.Dropout):
+            m.train(mode == "paper")
+    return net
+
+
 def count_parameters(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
 
