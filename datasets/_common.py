@@ -26,13 +26,17 @@ class UsageError(Exception):
     """Bad input: printed as one line ``error: ...`` naming the file and the fix; the tool exits 2."""
 
 
+class Failure(Exception):
+    """The work failed although the input was right (the network, a damaged download): one line, exit 1."""
+
+
 def run(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None) -> int:
-    """Call ``main(argv)``; a UsageError becomes one line on stderr and exit code 2."""
+    """Call ``main(argv)``; a UsageError becomes one line on stderr and exit code 2, a Failure exit code 1."""
     try:
         main(argv)
-    except UsageError as exc:
+    except (UsageError, Failure) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return 2 if isinstance(exc, UsageError) else 1
     return 0
 
 
