@@ -74,12 +74,14 @@ def check_fractions(fractions: Sequence[float] | None) -> tuple[float, float, fl
 
 def split_names(names: Sequence[str], fractions: Sequence[float], seed: int = 0) -> dict[str, str]:
     """{name: "train"|"val"|"test"}: the sorted names shuffled by ``seed``; val and test get round(n * f)
-    each and train the rest, so the same names, fractions and seed always give the same split."""
+    each (at least one when their fraction is above 0 and train keeps one) and train the rest, so the same
+    names, fractions and seed always give the same split."""
     order = sorted(names)
     random.Random(seed).shuffle(order)
-    n_val, n_test = (round(len(order) * f) for f in fractions[1:])
-    n_test = min(n_test, len(order) - n_val)
-    parts = ["val"] * n_val + ["test"] * n_test
+    parts: list[str] = []
+    for split, f in zip(SPLITS[1:], fractions[1:]):
+        want = max(1, round(len(order) * f)) if f > 0 else 0
+        parts += [split] * min(want, len(order) - 1 - len(parts))
     return {name: parts[i] if i < len(parts) else "train" for i, name in enumerate(order)}
 
 
