@@ -255,9 +255,24 @@ def test_corrupt_downloads_are_refused_and_nothing_is_unpacked(server, tmp_path,
     assert download.main(["evil", "--to", str(tmp_path / "c"), "--url", f"{server.url}/evil.zip", "--timeout", "5"]) == 1
     assert "refused" in capsys.readouterr().err and not (tmp_path / "escape.txt").exists()
     assert list((tmp_path / "c").iterdir()) == []
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:  # a link to a file outside
+        link = tarfile.TarInfo("facades/train/1.png")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tf.addfile(link)
+    server.files["/f.tar.gz"] = buf.getvalue()
+    assert download.main(["facades", "--to", str(tmp_path / "e")] + url) == 1
+    assert "a link or device" in capsys.readouterr().err and list((tmp_path / "e").iterdir()) == []
     server.files["/f.tar.gz"] = _tar_gz("facades", folders=("train",))
     assert download.main(["facades", "--to", str(tmp_path / "d")] + url) == 1
     assert "val/" in capsys.readouterr().err and list((tmp_path / "d").iterdir()) == []
+
+
+def test_unsafe_member_names():
+    for name in ("/etc/passwd", "../up.png", "a/../../up.png", "..\\up.png", "C:/x.png", "C:x.png"):
+        assert download._unsafe(name), name
+    for name in ("facades/train/1.jpg", "a..b/c.png", "x/.hidden"):
+        assert not download._unsafe(name), name
 
 
 def test_download_usage_errors(tmp_path, capsys):
