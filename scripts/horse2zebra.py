@@ -7,7 +7,8 @@
     python scripts/horse2zebra.py --gallery-only runs/h2z
 
 The data folder holds trainA/ (horses), trainB/ (zebras) and testA/ testB/, as the CycleGAN authors
-distribute it; it defaults to ../shared/data/horse2zebra relative to the repository. Training goes
+distribute it (``python datasets/download.py horse2zebra`` fetches it); it defaults to
+../shared/data/horse2zebra relative to the repository when that folder exists. Training goes
 through translate.api (the same path as ``translate fit --unpaired DIR``); conversion through
 translate.inference (as ``translate convert``).
 """
@@ -25,7 +26,7 @@ DEFAULT_DATA = REPO.parent / "shared" / "data" / "horse2zebra"
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with trainA/ trainB/ testA/ [default: ../shared/data/horse2zebra]")
+    p.add_argument("--data", type=Path, help="folder with trainA/ trainB/ testA/ [../shared/data/horse2zebra when it exists]")
     p.add_argument("--size", type=int, default=64, help="training crop size [64; paper 256]")
     p.add_argument("--steps", type=int, default=1500, help="iterations, the last half with linear decay [1500]")
     p.add_argument("--ngf", type=int, default=32, help="generator width [32; paper 64]")
@@ -46,12 +47,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def check_data(root: Path) -> Path:
+def check_data(root: Path | None) -> Path:
+    """``root``, or the default folder when it exists; exits 2 with one line naming --data otherwise."""
+    if root is None:
+        if not DEFAULT_DATA.is_dir():
+            print(f"error: no data: the default {DEFAULT_DATA} does not exist; get horse2zebra with "
+                  f"`python datasets/download.py horse2zebra` and pass its folder with --data DIR", file=sys.stderr)
+            sys.exit(2)
+        root = DEFAULT_DATA
     root = root.expanduser()
     missing = [d for d in ("trainA", "trainB", "testA") if not (root / d).is_dir()]
     if missing:
-        sys.exit(f"error: {root}: no {', '.join(m + '/' for m in missing)} there. Get horse2zebra (trainA/ trainB/ "
-                 f"testA/ testB/, from the CycleGAN authors' dataset page) and pass its folder with --data DIR")
+        print(f"error: {root}: no {', '.join(m + '/' for m in missing)} there. Get horse2zebra (trainA/ trainB/ "
+              f"testA/ testB/: `python datasets/download.py horse2zebra`) and pass its folder with --data DIR", file=sys.stderr)
+        sys.exit(2)
     return root
 
 
