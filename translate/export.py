@@ -212,10 +212,10 @@ def export_generator(model, out: Path, size: int, direction: str | None = None, 
         notes = {"doc": f"translate {model.name} generator, {way} ({way[0]} -> {way[-1]}): x is N x {channels} x H x W in [-1, 1], "
                         f"y is N x {model.info.input_nc if direction == 'BtoA' else model.info.output_nc} x H x W in [-1, 1]; {rule}",
                  "model": model.name, "direction": way, "value_range": "[-1, 1]", "input_size": rule,
-                 "size_factor": str(factor), "trained_size": str(size)}
-        # trace at a size that is no multiple of the factor and leaves the bottleneck wider than 1
-        # pixel, so no size is taken for a constant; check a second size and batch the same way
-        odd = 2 * factor + max(1, factor // 2) + 1
+                 "size_factor": str(factor)}
+        # trace at a size that is no multiple of the factor and pads to a bottleneck 2 pixels wide, so no
+        # size is taken for a constant; check that second size (and a third batch size) too
+        odd = max(side, factor + factor // 2 + 1)
         data = _onnx_bytes(wrapped, torch.rand(2, channels, odd, odd + 2) * 2 - 1, notes, side)
         run = _onnx_run(data)
         checks.append(F.interpolate(torch.cat([image.flip(-2)] * 3), size=(odd, odd + 2), mode="bilinear").clamp(-1, 1))
