@@ -333,7 +333,7 @@ def evaluate(
 @guarded
 def export(
     run_dir: Path = typer.Argument(..., help="A run folder (runs/NAME)."),
-    out_arg: Optional[Path] = typer.Argument(None, metavar="[OUT]", help="Output file, *.onnx or *.pt2 (same as --out)."),
+    out_arg: Optional[Path] = typer.Argument(None, metavar="OUT", help="Output file, *.onnx or *.pt2 (same as --out)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output file: *.onnx (an ONNX model) or *.pt2 (a torch.export program)."),
     fmt: Optional[str] = typer.Option(None, "--format", help="onnx | pt2 \\[default: from the output file's suffix]."),
     size: Optional[int] = typer.Option(None, "--size", help="Image size of the parity check, and the only size a .pt2 program takes (default: the training crop size)."),
