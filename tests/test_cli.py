@@ -170,8 +170,8 @@ def test_export_writes_a_program_with_the_same_outputs(runner, trained, tmp_path
     x = torch.rand(5, 3, 64, 64) * 2 - 1
     with torch.no_grad():
         assert torch.allclose(torch.export.load(out).module()(x), model.translate(x), atol=1e-5)
-    line = one_line_error(runner.invoke(app, ["export", str(trained), str(tmp_path / "g.onnx")]))
-    assert line == f"error: {tmp_path / 'g.onnx'}: export writes a torch.export program; name the file *.pt2"
+    line = one_line_error(runner.invoke(app, ["export", str(trained), str(tmp_path / "g.pt")]))
+    assert line == f"error: {tmp_path / 'g.pt'}: export writes *.onnx (ONNX) or *.pt2 (torch.export); name the file so, or give --format"
 
 
 def test_evaluate_scores_a_paired_run(runner, trained, paired_dir):

@@ -396,17 +396,30 @@ app.command("eval", hidden=True, help="The same as 'translate evaluate'.")(evalu
 @guarded
 def export(
     run_dir: Path = typer.Argument(..., help="A run folder (runs/NAME)."),
-    out: Path = typer.Argument(..., help="Output file, *.pt2 (a torch.export program)."),
-    size: Optional[int] = typer.Option(None, "--size", help="Image size the program takes (default: the training crop size)."),
+    out_arg: Optional[Path] = typer.Argument(None, metavar="OUT", help="Output file, *.onnx or *.pt2 (same as --out)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output file: *.onnx (an ONNX model) or *.pt2 (a torch.export program)."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="onnx | pt2 \\[default: from the output file's suffix]."),
+    size: Optional[int] = typer.Option(None, "--size", help="Image size of the parity check, and the only size a .pt2 program takes (default: the training crop size)."),
     direction: Optional[str] = typer.Option(None, "--direction", help="AtoB | BtoA, any case (unpaired runs) \\[default: AtoB, or the way a paired run was trained]."),
 ):
-    """Export a run's generator as a torch.export program, checked against the model."""
+    """Export a run's generator as an ONNX model or a torch.export program, checked against the model on a real image."""
     from translate import api
-    from translate.export import export_generator
+    from translate.export import ParityError, export_generator, output_format
 
+    if out_arg is not None and out is not None:
+        raise UserError(f"give the output file once: {out_arg} or --out {out}")
+    out = out if out is not None else out_arg
+    if out is None:
+        raise UserError("name the output file: translate export RUN --out FILE.onnx (or FILE.pt2)")
+    output_format(out, fmt)  # a wrong name or format fails before the run is loaded
     model, cfg = api.load_run(run_dir, device="cpu")
-    diff = export_generator(model, out, size or cfg.data.crop_size, direction, cfg.data.direction)
-    typer.echo(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB); max difference from the model on a random batch: {diff:.1e}")
+    try:
+        result = export_generator(model, out, size or cfg.data.crop_size, direction, cfg.data.direction, fmt, cfg.data.root)
+    except ParityError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB, {result['format']}): takes {result['rule']}")
+    typer.echo(f"max difference from the model: {result['diff']:.1e} on {result['image']} (tolerance {result['tolerance']:g})")
 
 
 def _first_sentence(text: str) -> str:
