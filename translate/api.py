@@ -177,6 +177,9 @@ def resume(run_dir: str | Path, train_overrides: Mapping[str, Any] | None = None
     if any(overrides.values()):
         cfg = _typed(C.merge(cfg, overrides, "overrides"))
     with _run_log(run_dir):
+        removed = run_folder.remove_leftovers(run_dir)
+        if removed:
+            log.info("removed %d temporary files left by a process that was killed while writing", removed)
         state = run_folder.load_checkpoint(run_dir)
         device = resolve_device(cfg.train.device)
         model, dataset = _build(cfg)

@@ -11,11 +11,12 @@ import shutil
 from pathlib import Path
 
 from translate.errors import UserError
-from translate.files import atomic_save, atomic_write_text, link_or_copy, safe_load
+from translate.files import atomic_save, atomic_write_text, link_or_copy, remove_stale_temps, safe_load
 
 CHECKPOINTS, SAMPLES, WEIGHTS, METRICS, CONFIG, LOG = "checkpoints", "samples", "generator.pt", "metrics.csv", "config.yaml", "log.txt"
 RESULTS, TENSORBOARD = "results.png", "tensorboard"
 LAST, PREVIOUS = "last.pt", "previous.pt"  # under CHECKPOINTS: the newest full state and the one before it
+STAGED = f".{LAST}.next"  # under CHECKPOINTS: a new state, complete, before it is renamed to LAST
 log = logging.getLogger("translate")
 
 
@@ -48,7 +49,7 @@ def write_checkpoint(state: dict, ckpt_dir: Path, step: int, keep: int, rotate: 
     ``previous.pt`` holds a complete checkpoint. ``keep`` > 0 also keeps the newest ``keep``
     ``step_XXXXXXXX.pt``, hard links of the states (no extra space where the file system links)."""
     ckpt_dir = Path(ckpt_dir)
-    last, staged = ckpt_dir / LAST, ckpt_dir / f".{LAST}.next"
+    last, staged = ckpt_dir / LAST, ckpt_dir / STAGED
     atomic_save(state, staged)
     if rotate and last.exists():
         os.replace(last, ckpt_dir / PREVIOUS)
@@ -83,6 +84,16 @@ def load_checkpoint(run_dir: Path) -> dict | None:
         return None
     log.warning("%s; resuming from %s (step %d) instead", problem, previous, state["step"])
     return state
+
+
+def remove_leftovers(run_dir: Path) -> int:
+    """Before a resume: delete what a killed process left half-done in the run folder (temporary files of
+    atomic writes, a staged checkpoint that was never renamed). Returns how many files were removed."""
+    run_dir = Path(run_dir)
+    staged = run_dir / CHECKPOINTS / STAGED
+    removed = int(staged.is_file())
+    staged.unlink(missing_ok=True)
+    return removed + sum(remove_stale_temps(d) for d in (run_dir, run_dir / CHECKPOINTS, run_dir / SAMPLES))
 
 
 def forget_progress(run_dir: Path) -> None:
