@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -62,3 +63,24 @@ def tiny_paired_config(root, runs_dir, **train):
     return Config(model="pix2pix", model_opts={"ngf": 4, "ndf": 4},
                   data=DataConfig(root=str(root), load_size=72, crop_size=64),
                   train=TrainConfig(**{**defaults, **train}), run=RunConfig(runs_dir=str(runs_dir), name="t"))
+
+
+def fit_killed_at(cfg, step: int, monkeypatch, message: str = "killed"):
+    """``api.fit(cfg)`` dying (a RuntimeError) as it starts iteration ``step`` + 1; returns its run folder."""
+    from translate import api
+    from translate.engine.trainer import Trainer
+
+    original = Trainer.train_step
+
+    def killed(self, batch):
+        if self.step == step:
+            raise RuntimeError(message)
+        return original(self, batch)
+
+    monkeypatch.setattr(Trainer, "train_step", killed)
+    before = set(Path(cfg.run.runs_dir).glob("*")) if Path(cfg.run.runs_dir).is_dir() else set()
+    with pytest.raises(RuntimeError, match=message):
+        api.fit(cfg, progress=False)
+    monkeypatch.setattr(Trainer, "train_step", original)
+    (run,) = set(Path(cfg.run.runs_dir).glob("*")) - before
+    return run

@@ -9,7 +9,7 @@ import torch
 
 from PIL import Image
 
-from conftest import tiny_paired_config
+from conftest import fit_killed_at, tiny_paired_config
 from translate import api
 from translate.files import atomic_save, safe_load
 from translate.registry import model_config
@@ -30,19 +30,7 @@ def test_resume_after_a_kill_equals_a_straight_run(paired_dir, tmp_path, monkeyp
     # linear decay, EMA and dropout all take part, so every piece of state must be restored
     cfg = tiny_paired_config(paired_dir, tmp_path / "runs", steps=6, steps_decay=4, ema=0.9)
     straight = api.fit(cfg, progress=False)
-
-    original = Trainer.train_step
-
-    def killed(self, batch):
-        if self.step == 4:  # dies one iteration after the step-3 checkpoint
-            raise RuntimeError("killed")
-        return original(self, batch)
-
-    monkeypatch.setattr(Trainer, "train_step", killed)
-    with pytest.raises(RuntimeError, match="killed"):
-        api.fit(cfg, progress=False)
-    monkeypatch.setattr(Trainer, "train_step", original)
-    run_b = tmp_path / "runs" / "t-2"
+    run_b = fit_killed_at(cfg, 4, monkeypatch)  # dies one iteration after the step-3 checkpoint
     assert safe_load(run_b / "checkpoints" / "last.pt")["step"] == 3
     resumed = api.resume(run_b, progress=False)
 

@@ -88,8 +88,9 @@ def _build(cfg: C.Config):
     return model, dataset
 
 
-def _train(cfg: C.Config, run_dir: Path, model, dataset, device, state=None, progress=None) -> dict[str, Any]:
-    """Train in ``run_dir``; a new run (no ``state``) that fails before its first iteration leaves no folder."""
+def _train(cfg: C.Config, run_dir: Path, model, dataset, device, state=None, progress=None, new_dir=False) -> dict[str, Any]:
+    """Train in ``run_dir``; a new run (``new_dir``: the folder was just made) that fails before its first
+    iteration leaves no folder."""
     try:
         trainer = Trainer(cfg, run_dir, model, dataset, device, state=state, progress=progress)
     except (RuntimeError, KeyError, ValueError, TypeError) as exc:
@@ -100,7 +101,7 @@ def _train(cfg: C.Config, run_dir: Path, model, dataset, device, state=None, pro
         raise UserError(f"{run_dir}: its checkpoint does not fit the run's model '{cfg.model}' ({detail}); it was written by "
                         f"another model or version of translate") from None
     except BaseException:
-        if state is None:
+        if new_dir:
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
     C.save_yaml(cfg, run_dir / run_folder.CONFIG)  # once the checkpoint has loaded: a failed resume keeps the old file
@@ -147,7 +148,7 @@ def fit(cfg: C.Config, init: str | Path | None = None, progress: bool | None = N
         init_from(model, init)
     run_dir = run_folder.new_run_dir(cfg.run.runs_dir, cfg.run.name or cfg.model)
     with _run_log(run_dir):
-        return _train(cfg, run_dir, model, dataset, device, progress=progress)
+        return _train(cfg, run_dir, model, dataset, device, progress=progress, new_dir=True)
 
 
 def load_config(run_dir: str | Path) -> C.Config:
@@ -178,18 +179,30 @@ def check_resumable(overrides: Mapping[str, Mapping[str, Any]], refused: tuple[s
 def resume(run_dir: str | Path, train_overrides: Mapping[str, Any] | None = None, progress: bool | None = None,
            data_overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Continue a run exactly where its last checkpoint left it (``last.pt``, or ``previous.pt`` when ``last.pt``
-    is missing or damaged); larger ``steps``/``epochs`` extend it. Only the settings in ``RESUMABLE`` may change."""
+    is missing or damaged); larger ``steps``/``epochs`` extend it. Only the settings in ``RESUMABLE`` may change.
+    A run stopped before its first checkpoint starts again from step 0 with its config.yaml, in its folder."""
     run_dir = Path(run_dir)
     overrides = {"train": dict(train_overrides or {}), "data": dict(data_overrides or {})}
     check_resumable(overrides)
+    if (run_dir / run_folder.CHECKPOINTS).is_dir() and not (run_dir / run_folder.CONFIG).exists():
+        raise UserError(f"{run_dir}: the run stopped before it saved its {run_folder.CONFIG}, so there is nothing to "
+                        "resume; start a new run (and delete this folder)")
     cfg = load_config(run_dir)
     if any(overrides.values()):
         cfg = _typed(C.merge(cfg, overrides, "overrides"))
     with _run_log(run_dir):
+        removed = run_folder.remove_leftovers(run_dir)
+        if removed:
+            log.info("removed %d temporary files left by a process that was killed while writing", removed)
         state = run_folder.load_checkpoint(run_dir)
         device = resolve_device(cfg.train.device)
         model, dataset = _build(cfg)
-        log.info("resuming %s from step %d", run_dir, state["step"])
+        if state is None:
+            log.warning("%s has no checkpoint to resume from (it stopped before its first one); starting it again "
+                        "from step 0 with its %s", run_dir, run_folder.CONFIG)
+            run_folder.forget_progress(run_dir)
+        else:
+            log.info("resuming %s from step %d", run_dir, state["step"])
         return _train(cfg, run_dir, model, dataset, device, state=state, progress=progress)
 
 

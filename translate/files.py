@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO, Callable, Container
 
 import torch
 
@@ -112,3 +112,21 @@ def link_or_copy(src: Path, dst: Path) -> None:
     except OSError:
         shutil.copyfile(src, tmp)
     os.replace(tmp, dst)
+
+
+def remove_stale_temps(folder: Path, stems: Container[str] | None = None) -> int:
+    """Delete the temporary files ``atomic_write`` left in ``folder`` (not below it) when its process was
+    killed mid-write (``.{stem}.XXXXXXXX.tmp``): those of targets with these ``stems``, or all of them.
+    Only for a folder no other process is writing to at the moment. Returns how many were removed."""
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+    removed = 0
+    for entry in entries:
+        stem, _, tag = entry.name[1:-4].rpartition(".")
+        if (entry.name.startswith(".") and entry.name.endswith(".tmp") and stem and len(tag) == 8
+                and (stems is None or stem in stems) and entry.is_file(follow_symlinks=False)):
+            Path(entry.path).unlink(missing_ok=True)
+            removed += 1
+    return removed

@@ -25,6 +25,7 @@ from translate.data.image_files import (IMAGE_EXTS, MAX_PIXELS, image_size, is_i
 from translate.data.layouts import require_dir
 from translate.engine.hardware import autocast
 from translate.errors import ArgumentError, ArgumentWarning, ImageError, OutOfMemory, UserError, WrongRunError
+from translate.files import remove_stale_temps
 from translate.models.base import Translator
 
 log = logging.getLogger("translate")
@@ -172,17 +173,20 @@ def convert_folder(model, input_dir: Path, output_dir: Path, *, direction: str |
     report = ConvertReport(failed=[(e.path, e) for e in unreadable])
     for _, err in report.failed:
         log.debug("failed: %s", err)
-    jobs = []
+    jobs, stems = [], {}
     for path in files:
         target = output_dir if single else output_dir / path.relative_to(base).with_suffix(f".{ext}")
         if not single and out_resolved not in target.resolve().parents:  # e.g. a link inside the output folder
             report.failed.append((path, ImageError(f"{target}: the output would be written outside {output_dir} "
                                                    f"(through a symbolic link); remove the link")))
             continue
+        stems.setdefault(target.parent, set()).add(target.stem)
         if target.exists() and not overwrite:
             report.skipped += 1
         else:
             jobs.append((path, target))
+    for folder, names in stems.items():  # what a killed conversion into these outputs left half-written
+        remove_stale_temps(folder, names)
     start = time.perf_counter()
     bar = None
     if progress and jobs:

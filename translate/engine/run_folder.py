@@ -7,14 +7,16 @@ import dataclasses
 import io
 import logging
 import os
+import shutil
 from pathlib import Path
 
 from translate.errors import DiskFullError, UserError
-from translate.files import atomic_save, atomic_write_text, link_or_copy, safe_load
+from translate.files import atomic_save, atomic_write_text, link_or_copy, remove_stale_temps, safe_load
 
 CHECKPOINTS, SAMPLES, WEIGHTS, METRICS, CONFIG, LOG = "checkpoints", "samples", "generator.pt", "metrics.csv", "config.yaml", "log.txt"
 RESULTS, TENSORBOARD = "results.png", "tensorboard"
 LAST, PREVIOUS = "last.pt", "previous.pt"  # under CHECKPOINTS: the newest full state and the one before it
+STAGED = f".{LAST}.next"  # under CHECKPOINTS: a new state, complete, before it is renamed to LAST
 log = logging.getLogger("translate")
 
 
@@ -48,7 +50,7 @@ def write_checkpoint(state: dict, ckpt_dir: Path, step: int, keep: int, rotate: 
     ``step_XXXXXXXX.pt``, hard links of the states (no extra space where the file system links). A full
     disk leaves both as they were and raises DiskFullError naming ``last.pt``."""
     ckpt_dir = Path(ckpt_dir)
-    last, staged = ckpt_dir / LAST, ckpt_dir / f".{LAST}.next"
+    last, staged = ckpt_dir / LAST, ckpt_dir / STAGED
     try:
         atomic_save(state, staged)
     except DiskFullError as exc:
@@ -64,26 +66,44 @@ def write_checkpoint(state: dict, ckpt_dir: Path, step: int, keep: int, rotate: 
     return last
 
 
-def load_checkpoint(run_dir: Path) -> dict:
+def load_checkpoint(run_dir: Path) -> dict | None:
     """The newest full state of a run: ``last.pt``, or ``previous.pt`` when ``last.pt`` is missing or cannot
     be loaded (a crash while a checkpoint was written). A damaged ``last.pt`` is moved aside (``last.pt.damaged``)
-    so that the next checkpoint does not rotate it into ``previous.pt``."""
+    so that the next checkpoint does not rotate it into ``previous.pt``. None when the run has no state to
+    load: no checkpoint yet, or a damaged ``last.pt`` and no ``previous.pt``."""
     ckpt_dir = Path(run_dir) / CHECKPOINTS
     last, previous = ckpt_dir / LAST, ckpt_dir / PREVIOUS
     if not last.is_file() and not previous.is_file():
-        raise UserError(f"{run_dir}: no checkpoint yet ({last} is missing); start a new run instead")
+        return None
     try:
         return safe_load(last)
     except UserError as exc:
-        if not previous.is_file():
-            raise
         problem = str(exc)
-    state = safe_load(previous)
+    state = safe_load(previous) if previous.is_file() else None
     if last.exists():
         os.replace(last, ckpt_dir / f"{LAST}.damaged")
         problem += f" (moved to {LAST}.damaged)"
+    if state is None:
+        log.warning("%s; there is no %s to fall back on", problem, PREVIOUS)
+        return None
     log.warning("%s; resuming from %s (step %d) instead", problem, previous, state["step"])
     return state
+
+
+def remove_leftovers(run_dir: Path) -> int:
+    """Before a resume: delete what a killed process left half-done in the run folder (temporary files of
+    atomic writes, a staged checkpoint that was never renamed). Returns how many files were removed."""
+    run_dir = Path(run_dir)
+    staged = run_dir / CHECKPOINTS / STAGED
+    removed = int(staged.is_file())
+    staged.unlink(missing_ok=True)
+    return removed + sum(remove_stale_temps(d) for d in (run_dir, run_dir / CHECKPOINTS, run_dir / SAMPLES))
+
+
+def forget_progress(run_dir: Path) -> None:
+    """Before a run starts again from step 0 in its folder: drop the metrics of the attempt that stopped."""
+    (Path(run_dir) / METRICS).unlink(missing_ok=True)
+    shutil.rmtree(Path(run_dir) / TENSORBOARD, ignore_errors=True)
 
 
 class MetricsLog:
