@@ -188,9 +188,9 @@ def convert_folder(model, input_dir: Path, output_dir: Path, *, direction: str |
     run's data direction; see ``Translator.resolve_direction``. Images over ``tile_pixels`` pixels (or
     every image, with ``tile``) are converted in ``tile``-pixel tiles overlapping by ``overlap``; images
     over ``max_pixels`` are refused as too large (None: no limit). 16-bit inputs reach the model at full
-    precision; ``out_depth`` 8 or 16 sets the outputs' bits per channel, "same" keeps each input's. Entries that cannot be read are
-    reported in ``failed`` and the others still converted. The model runs in the mode it comes in
-    (``load_run`` sets it)."""
+    precision; ``out_depth`` 8 or 16 sets the outputs' bits per channel, "same" keeps each input's where
+    the format holds it. Entries that cannot be read are reported in ``failed`` and the others still
+    converted. The model runs in the mode it comes in (``load_run`` sets it)."""
     _require_translator(model)
     if ab not in (None, "left", "right"):
         raise ArgumentError("{ab} must be left or right, not '{value}'", "ab", value=ab)
