@@ -20,10 +20,10 @@ def test_import_translate_is_light_and_gives_the_api():
     assert out[0] == "False" and out[1] == translate.__version__
     assert out[2].strip() == str(sorted(["__version__", "fit", "load_run", "resolve_config", "resume"]))
 
-    from translate import api
+    from translate import api, run
 
     assert (translate.fit, translate.resume, translate.load_run, translate.resolve_config) == (
-        api.fit, api.resume, api.load_run, api.resolve_config)
+        api.fit, api.resume, run.load_run, api.resolve_config)
     assert {"fit", "load_run"} <= set(dir(translate))
     with pytest.raises(AttributeError, match="no_such_name"):
         translate.no_such_name  # noqa: B018
@@ -36,4 +36,7 @@ def test_the_readme_example_runs(tmp_path, monkeypatch):
     scope: dict = {}
     exec(compile(code, str(README), "exec"), scope)
     assert tuple(scope["y"].shape) == (2, 3, 64, 64) and scope["result"]["step"] == 10
+    assert (scope["picture"].mode, scope["picture"].size) == ("RGB", (64, 64))
+    assert (scope["deep"].dtype.name, scope["deep"].shape) == ("uint16", (64, 64, 3))
+    assert scope["report"].converted == 16 and len(list((tmp_path / "converted").glob("*.png"))) == 16
     assert (tmp_path / "runs" / "sketches" / "generator.pt").is_file()

@@ -24,12 +24,12 @@ FLOORS = [
     {"translate.engine"},
     {"translate.api"},
     {"translate.inference", "translate.export", "translate.sampling"},
-    {"translate.demo", "translate.serve", "translate.evaluate"},
+    {"translate.demo", "translate.serve", "translate.evaluate", "translate.run"},
     {"translate.cli", "translate"},
     {"translate.__main__"},
 ]
 COMMANDS = {"translate.cli", "translate.api", "translate.inference", "translate.evaluate", "translate.export",
-            "translate.sampling", "translate.demo", "translate.serve"}
+            "translate.sampling", "translate.demo", "translate.serve", "translate.run"}
 # imports of the project inside a function: the CLI (it loads what a command needs), the registry's plug-ins
 # and the package's lazy API (PEP 562: ``translate.fit`` imports translate.api on first use, so that
 # ``import translate`` and every sub-module's import of the package stay light)

@@ -271,6 +271,7 @@ def convert(
     mode: str = typer.Option("eval", "--mode", help=MODE_HELP),
     seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     ext: str = typer.Option("png", "--ext", help="Output format: png | jpg | webp | bmp | tif."),
+    out_depth: str = typer.Option("same", "--out-depth", help="Bits per output channel: 8 | 16 | same (16 where the input has 16 and the format holds them: png, tif)."),
     tile: Optional[int] = typer.Option(None, "--tile", help="Convert every image in N x N tiles \\[default: only images over 4 megapixels, in 1024-pixel tiles]."),
     overlap: int = typer.Option(128, "--overlap", help="Pixels by which tiles overlap; the overlap is blended."),
     max_pixels: int = typer.Option(MAX_PIXELS, "--max-pixels", help="Refuse images with more pixels than this as too large (decompression bombs); raise it for huge scans."),
@@ -294,7 +295,7 @@ def convert(
                             ngf=ngf, norm=norm, input_nc=input_nc, output_nc=output_nc)
     report = convert_folder(net, input_dir, output_dir, direction=direction, trained=cfg.data.direction, ab=ab, size=size, batch_size=batch_size,
                             precision=precision, overwrite=overwrite, ext=ext.lower().lstrip("."),
-                            tile=tile, overlap=overlap, max_pixels=max_pixels,
+                            tile=tile, overlap=overlap, max_pixels=max_pixels, out_depth=out_depth,
                             progress=sys.stderr.isatty())
     tiled = f" ({report.tiled} in tiles)" if report.tiled else ""
     typer.echo(f"converted {report.converted} images{tiled} in {report.seconds:.1f} s ({report.images_per_s:.2f} images/s) "

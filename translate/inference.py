@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from translate.data.datasets import set_channels
-from translate.data.image_files import (IMAGE_EXTS, MAX_PIXELS, image_size, is_image, load_image, save_image, scan_images,
-                                        to_tensor_range, to_uint8)
+from translate.data.image_files import (DEPTH16_EXTS, IMAGE_EXTS, MAX_PIXELS, image_size, is_image, load_image, save_image,
+                                        scan_images, to_depth, to_tensor_range)
 from translate.data.layouts import require_dir
 from translate.engine.hardware import autocast
 from translate.errors import ArgumentError, ArgumentWarning, ImageError, OutOfMemory, UserError, WrongRunError
@@ -48,7 +48,7 @@ class ConvertReport:
 
 
 def _prepare(path: Path, channels: int, ab: str | None, size: int | None, max_pixels: int | None) -> np.ndarray:
-    arr = load_image(path, max_pixels=max_pixels)
+    arr = load_image(path, channels, max_pixels=max_pixels, keep_depth=True)
     if ab:
         half = arr.shape[1] // 2
         arr = arr[:, :half] if ab == "left" else arr[:, half : 2 * half]
@@ -56,6 +56,25 @@ def _prepare(path: Path, channels: int, ab: str | None, size: int | None, max_pi
         arr = cv2.resize(arr, (size, size), interpolation=cv2.INTER_AREA if arr.shape[0] > size else cv2.INTER_CUBIC)
         arr = arr[:, :, None] if arr.ndim == 2 else arr
     return set_channels(arr, channels)
+
+
+def check_out_depth(out_depth: int | str, ext: str) -> int | str:
+    """``out_depth`` as 8, 16 or "same"; 16 bits are refused for a format that cannot hold them."""
+    depth = {"8": 8, "16": 16, "same": "same"}.get(str(out_depth).lower())
+    if depth is None:
+        raise ArgumentError("{out_depth} must be 8, 16 or same, not '{value}'", "out_depth", value=out_depth)
+    if depth == 16 and f".{ext.lower().lstrip('.')}" not in DEPTH16_EXTS:
+        raise ArgumentError("{out_depth} 16 needs an output format that holds 16 bits (png or tif), not {ext} '{value}'",
+                            "out_depth", "ext", value=ext.lower().lstrip("."))
+    return depth
+
+
+def output_depth(out_depth: int | str, arr: np.ndarray, target: Path) -> int:
+    """The bits per channel of one output: 16 where asked, or ("same") where the input had 16 and the output
+    format holds them; 8 otherwise."""
+    if out_depth == "same":
+        return 16 if arr.dtype == np.uint16 and target.suffix.lower() in DEPTH16_EXTS else 8
+    return out_depth
 
 
 def _ramp(n: int, overlap: int, start: bool, end: bool) -> torch.Tensor:
@@ -105,6 +124,30 @@ def translate_tiled(fn, x: torch.Tensor, tile: int = TILE, overlap: int = OVERLA
     return out / weight
 
 
+def _require_translator(model) -> None:
+    if not isinstance(model, Translator):
+        raise WrongRunError(f"{model.name} draws samples and does not convert images", translates=False)
+
+
+def input_channels(model, direction: str) -> int:
+    """The channels ``model`` takes when it translates ``direction`` (a resolved direction)."""
+    return model.info.output_nc if direction == "BtoA" else model.info.input_nc
+
+
+@torch.no_grad()
+def translate_array(model, arr: np.ndarray, direction: str | None = None, trained: str = "AtoB",
+                    tile_pixels: int = TILE_PIXELS) -> np.ndarray:
+    """One H x W x C uint8 or uint16 image translated by ``model`` into an array of the same dtype (the
+    model's output channels); images over ``tile_pixels`` are translated in tiles."""
+    _require_translator(model)
+    direction = model.resolve_direction(direction, trained)
+    x = to_tensor_range(set_channels(arr, input_channels(model, direction)))[None]
+    x = x.to(next(model.parameters()).device)
+    fn = lambda t: model.translate(t, direction)  # noqa: E731
+    y = translate_tiled(fn, x) if arr.shape[0] * arr.shape[1] > tile_pixels else fn(x)
+    return to_depth(y[0], 16 if arr.dtype == np.uint16 else 8)
+
+
 def find_inputs(source: Path) -> tuple[Path, list[Path], list[ImageError]]:
     """(base folder, image files, entries that cannot be read) of a folder (searched recursively), one
     image file, or a glob pattern such as ``photos/*.jpg``; outputs mirror the files' paths below the base."""
@@ -139,16 +182,16 @@ def convert_folder(model, input_dir: Path, output_dir: Path, *, direction: str |
                    ab: str | None = None, size: int | None = None, batch_size: int = 8, precision: str = "fp32",
                    overwrite: bool = False, ext: str = "png", progress: bool = False,
                    tile: int | None = None, overlap: int = OVERLAP, tile_pixels: int = TILE_PIXELS,
-                   max_pixels: int | None = MAX_PIXELS) -> ConvertReport:
+                   max_pixels: int | None = MAX_PIXELS, out_depth: int | str = "same") -> ConvertReport:
     """Convert every image of ``input_dir`` (a folder, one image or a glob pattern) into ``output_dir``
     (mirroring sub-folders; one image may also go to an output file name). ``trained`` is a paired
     run's data direction; see ``Translator.resolve_direction``. Images over ``tile_pixels`` pixels (or
     every image, with ``tile``) are converted in ``tile``-pixel tiles overlapping by ``overlap``; images
-    over ``max_pixels`` are refused as too large (None: no limit). Entries that cannot be read are
-    reported in ``failed`` and the others still converted. The model runs in the mode it comes in
-    (``load_run`` sets it)."""
-    if not isinstance(model, Translator):
-        raise WrongRunError(f"{model.name} draws samples and does not convert images", translates=False)
+    over ``max_pixels`` are refused as too large (None: no limit). 16-bit inputs reach the model at full
+    precision; ``out_depth`` 8 or 16 sets the outputs' bits per channel, "same" keeps each input's where
+    the format holds it. Entries that cannot be read are reported in ``failed`` and the others still
+    converted. The model runs in the mode it comes in (``load_run`` sets it)."""
+    _require_translator(model)
     if ab not in (None, "left", "right"):
         raise ArgumentError("{ab} must be left or right, not '{value}'", "ab", value=ab)
     if tile is not None and (tile < 32 or tile <= 2 * overlap):
@@ -157,6 +200,7 @@ def convert_folder(model, input_dir: Path, output_dir: Path, *, direction: str |
     base, files, unreadable = find_inputs(Path(input_dir))
     output_dir = Path(output_dir)
     single = len(files) == 1 and Path(input_dir).is_file() and output_dir.suffix.lower() in IMAGE_EXTS
+    out_depth = check_out_depth(out_depth, output_dir.suffix if single else ext)
     out_resolved, base_resolved = output_dir.resolve(), base.resolve()
     if out_resolved == base_resolved:
         raise UserError(f"{output_dir}: the output folder is the input folder; pass another folder for the outputs")
@@ -169,7 +213,7 @@ def convert_folder(model, input_dir: Path, output_dir: Path, *, direction: str |
         warnings.warn(ArgumentWarning("every input is twice as wide as tall, like the A|B pairs this run was trained on, and "
                                       "is converted whole; pass {ab}=left or {ab}=right to convert one half", "ab"), stacklevel=2)
     device = next(model.parameters()).device
-    channels = model.info.output_nc if direction == "BtoA" else model.info.input_nc
+    channels = input_channels(model, direction)
     report = ConvertReport(failed=[(e.path, e) for e in unreadable])
     for _, err in report.failed:
         log.debug("failed: %s", err)
@@ -205,7 +249,7 @@ def convert_folder(model, input_dir: Path, output_dir: Path, *, direction: str |
         with ThreadPoolExecutor(max_workers=2) as pool:
             ahead = deque()  # decoded a bounded number of images ahead, in order
             todo = iter(jobs)
-            pending: list[tuple[Path, np.ndarray]] = []
+            pending: list[tuple[Path, np.ndarray, int]] = []
             while True:
                 while len(ahead) < 2 * batch_size + 2:
                     job = next(todo, None)
@@ -223,7 +267,7 @@ def convert_folder(model, input_dir: Path, output_dir: Path, *, direction: str |
                 if pending and (len(pending) >= batch_size or pending[0][1].shape != arr.shape):
                     run(pending)
                     pending = []
-                pending.append((target, arr))
+                pending.append((target, arr, output_depth(out_depth, arr, target)))
             if pending:
                 run(pending)
     finally:
@@ -246,7 +290,7 @@ def _run_batch(model, pending, direction, precision, device, report, tile, overl
     tiled = tile is not None or h * w > tile_pixels
     groups = [[item] for item in pending] if tiled else [pending]  # a tiled image goes alone
     for group in groups:
-        x = torch.stack([to_tensor_range(a) for _, a in group]).to(device)
+        x = torch.stack([to_tensor_range(a) for _, a, _ in group]).to(device)
         try:
             with autocast(device, precision):
                 if tiled:
@@ -260,6 +304,6 @@ def _run_batch(model, pending, direction, precision, device, report, tile, overl
             raise OutOfMemory("out of memory on {device} converting {name} ({w}x{h}, {n} at a time); use a smaller {batch_size} "
                               "or convert in smaller tiles with {tile} (now: {now})", "batch_size", "tile", device=device,
                               name=group[0][0].name, w=w, h=h, n=len(group), now=f"{tile or TILE}" if tiled else "whole images") from None
-        for (target, _), out in zip(group, y):
-            save_image(to_uint8(out), target)
+        for (target, _, depth), out in zip(group, y):
+            save_image(to_depth(out, depth), target)
             report.converted += 1

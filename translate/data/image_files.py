@@ -9,6 +9,7 @@ import threading
 import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -19,6 +20,9 @@ from translate.files import atomic_write_bytes
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".gif")
 # Pillow's decompression-bomb limit (about 89 megapixels): larger images are refused before they are decoded
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS
+# the formats that hold 16 bits per channel (grayscale through Pillow, colour through OpenCV)
+DEPTH16_EXTS = (".png", ".tif", ".tiff")
+_INT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
 _PIL_LIMIT = threading.Lock()
 
 
@@ -87,9 +91,11 @@ def flatten_alpha(img: Image.Image) -> Image.Image:
     return Image.alpha_composite(background, rgba).convert("RGB")
 
 
-def load_image(path: Path, channels: int = 3, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
-    """An H x W x channels uint8 array. Raises ImageError naming the file and what is wrong for anything
-    unreadable: empty, not an image, truncated, too small, or over ``max_pixels`` (None: no limit)."""
+def load_image(path: Path, channels: int = 3, max_pixels: int | None = MAX_PIXELS, keep_depth: bool = False) -> np.ndarray:
+    """An H x W x channels uint8 array; with ``keep_depth``, a uint16 array where the file holds 16 bits per
+    channel (16-bit grayscale or colour PNG/TIFF), so nothing is lost before the model sees it. Raises
+    ImageError naming the file and what is wrong for anything unreadable: empty, not an image, truncated,
+    too small, or over ``max_pixels`` (None: no limit)."""
     path = Path(path)
     try:
         if path.stat().st_size == 0:
@@ -99,16 +105,13 @@ def load_image(path: Path, channels: int = 3, max_pixels: int | None = MAX_PIXEL
             if max_pixels is not None and w * h > max_pixels:
                 raise ImageTooLargeError(f"{path}: {w}x{h} is {w * h / 1e6:.0f} megapixels, over the limit of "
                                          f"{max_pixels / 1e6:.0f}; raise {{max_pixels}} to read it", "max_pixels")
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                img.load()  # decode now, so a truncated file fails here
-            img = ImageOps.exif_transpose(img)
-            if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-                img = _to_8bit(img)
-            elif img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-                img = flatten_alpha(img)
-            img = img.convert("RGB" if channels == 3 else "L")
-            arr = np.asarray(img, dtype=np.uint8)
+            if keep_depth and _is_16bit_colour(img):
+                arr = _read_16bit_colour(path, channels)
+            else:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    img.load()  # decode now, so a truncated file fails here
+                arr = image_array(ImageOps.exif_transpose(img), channels, keep_depth)
     except ImageError:
         raise
     except FileNotFoundError:
@@ -117,14 +120,44 @@ def load_image(path: Path, channels: int = 3, max_pixels: int | None = MAX_PIXEL
         raise ImageError(f"{path}: permission denied (the file cannot be read); fix its permissions or remove it") from None
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image{_looks_like_text(path)}; replace or remove the file") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, MemoryError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, MemoryError, cv2.error) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
         raise ImageError(f"{path}: cannot read image ({reason}); replace or remove the file") from None
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
     if arr.shape[0] < 2 or arr.shape[1] < 2:
         raise ImageError(f"{path}: image is {arr.shape[1]}x{arr.shape[0]} pixels, too small to use; remove the file")
     return arr
+
+
+def image_array(img: Image.Image, channels: int = 3, keep_depth: bool = False) -> np.ndarray:
+    """A decoded Pillow image as an H x W x channels array: uint8, or uint16 for a 16-bit grayscale image with
+    ``keep_depth``. Transparency is flattened onto white; 32-bit and float images are scaled to 8 bits."""
+    if keep_depth and img.mode in _INT_MODES and (img.mode != "I" or np.max(np.asarray(img)) > 255):
+        arr = np.clip(np.asarray(img), 0, 65535).astype(np.uint16)[:, :, None]
+        return np.repeat(arr, channels, axis=2) if channels == 3 else arr
+    if img.mode in (*_INT_MODES, "F"):
+        img = _to_8bit(img)
+    elif img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        img = flatten_alpha(img)
+    arr = np.array(img.convert("RGB" if channels == 3 else "L"), dtype=np.uint8)  # writable, as torch wants
+    return arr[:, :, None] if arr.ndim == 2 else arr
+
+
+def _is_16bit_colour(img: Image.Image) -> bool:
+    """Pillow reads 16-bit colour PNG/TIFF as 8-bit RGB; its raw mode tells the file's depth."""
+    return (img.format in ("PNG", "TIFF") and img.mode in ("RGB", "RGBA")
+            and any(";16" in str(t.args) for t in getattr(img, "tile", None) or ()))
+
+
+def _read_16bit_colour(path: Path, channels: int) -> np.ndarray:
+    """A 16-bit colour file read with OpenCV: RGB (alpha flattened onto white), uint16."""
+    arr = cv2.imdecode(np.frombuffer(path.read_bytes(), np.uint8), cv2.IMREAD_UNCHANGED)
+    if arr is None or arr.dtype != np.uint16 or arr.ndim != 3:
+        raise ImageError(f"{path}: cannot read its 16-bit colour; replace or remove the file")
+    rgb = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA if arr.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+    if rgb.shape[2] == 4:
+        alpha = rgb[:, :, 3:].astype(np.float32) / 65535.0
+        rgb = np.round(rgb[:, :, :3] * alpha + 65535.0 * (1 - alpha)).astype(np.uint16)
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)[:, :, None] if channels == 1 else rgb
 
 
 def _open(path: Path) -> Image.Image:
@@ -162,23 +195,43 @@ def image_size(path: Path) -> tuple[int, int]:
 
 
 def save_image(arr: np.ndarray, path: Path) -> None:
-    """Write an H x W x C uint8 array atomically, in the format its extension names. It is encoded in memory
-    first, so a full disk is reported with the exact size the file needs."""
+    """Write an H x W x C uint8 or uint16 array atomically, in the format its extension names (uint16: PNG or
+    TIFF; one channel through Pillow's I;16, colour through OpenCV). It is encoded in memory first, so a full
+    disk is reported with the exact size the file needs."""
     path = Path(path)
-    fmt = Image.registered_extensions().get(path.suffix.lower())
+    suffix = path.suffix.lower()
+    fmt = Image.registered_extensions().get(suffix)
     if fmt is None:
         raise ValueError(f"{path}: no image format has the extension '{path.suffix}'")
-    img = Image.fromarray(arr[:, :, 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr)
+    gray = arr[:, :, 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr
+    if arr.dtype == np.uint16:
+        if suffix not in DEPTH16_EXTS:
+            raise ValueError(f"{path}: {path.suffix} cannot hold 16 bits per channel; write .png or .tif")
+        if gray.ndim == 3:
+            ok, data = cv2.imencode(suffix, cv2.cvtColor(np.ascontiguousarray(gray), cv2.COLOR_RGB2BGR))
+            if not ok:
+                raise ValueError(f"{path}: OpenCV cannot encode a 16-bit {path.suffix} image")
+            atomic_write_bytes(path, data.tobytes())
+            return
+    img = Image.fromarray(gray)
     buf = io.BytesIO()
     img.save(buf, format=fmt)
     atomic_write_bytes(path, buf.getvalue())
 
 
 def to_tensor_range(arr: np.ndarray):
-    """uint8 H x W x C -> float32 C x H x W in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))).float().div_(127.5).sub_(1.0)
+    """uint8 or uint16 H x W x C -> float32 C x H x W in [-1, 1], at the array's full precision."""
+    half = 32767.5 if arr.dtype == np.uint16 else 127.5
+    return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))).float().div_(half).sub_(1.0)
+
+
+def to_depth(t, depth: int = 8) -> np.ndarray:
+    """float C x H x W in [-1, 1] -> H x W x C uint8 (``depth`` 8) or uint16 (``depth`` 16)."""
+    top, dtype = (65535.0, np.uint16) if depth == 16 else (255.0, np.uint8)
+    out = t.detach().float().clamp(-1, 1).add(1).mul(top / 2).round().permute(1, 2, 0).cpu().numpy()
+    return out.astype(dtype)
 
 
 def to_uint8(t) -> np.ndarray:
     """float C x H x W in [-1, 1] -> uint8 H x W x C."""
-    return t.detach().float().clamp(-1, 1).add(1).mul(127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+    return to_depth(t, 8)
