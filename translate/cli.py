@@ -181,6 +181,9 @@ def fit(
     checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Iterations per checkpoint \\[default: 1000].", rich_help_panel="Run"),
     on_nan: Optional[str] = typer.Option(None, "--on-nan", help="rollback | stop: when a loss, gradient or weight turns NaN or Inf, go back to the last good checkpoint with half the learning rate, or stop the run \\[default: rollback].", rich_help_panel="Run"),
     nan_retries: Optional[int] = typer.Option(None, "--nan-retries", help="With --on-nan rollback: stop the run after this many rollbacks \\[default: 3].", rich_help_panel="Run"),
+    eval_every: Optional[int] = typer.Option(None, "--eval-every", help="Every N iterations score the generator on --eval-data (paired runs: L1, PSNR, SSIM and FID when the Inception weights are installed; other runs: FID, which needs them), write the scores to metrics.csv and keep the best weights as checkpoints/best.pt and generator_best.pt \\[default: 0, never].", rich_help_panel="Evaluation"),
+    eval_data: Optional[Path] = typer.Option(None, "--eval-data", help="With --eval-every: a folder of the training data's layout (paired pairs; unpaired testA/ and testB/; real images for sampling runs).", rich_help_panel="Evaluation"),
+    eval_count: Optional[int] = typer.Option(None, "--eval-count", help="With --eval-every: score on at most N images of --eval-data \\[default: 50].", rich_help_panel="Evaluation"),
     keep_checkpoints: Optional[int] = typer.Option(None, "--keep-checkpoints", help="Also keep the newest N full checkpoints as checkpoints/step_N.pt (hard links: no extra space where the disk allows) besides last.pt and previous.pt \\[default: 0].", rich_help_panel="Run"),
     net_g: Optional[str] = typer.Option(None, "--netG", help="Generator architecture, e.g. unet_256, unet_128 (pix2pix).", rich_help_panel="Model"),
     ngf: Optional[int] = typer.Option(None, "--ngf", help="Generator filters in the first layer \\[default: 64].", rich_help_panel="Model"),
@@ -201,7 +204,8 @@ def fit(
                         "seed": seed, "ema": ema, "log_every": log_every, "sample_every": sample_every,
                         "checkpoint_every": checkpoint_every, "keep_checkpoints": keep_checkpoints,
                         "cpu_gemm": cpu_gemm, "cpu_allocator": cpu_allocator, "threads": threads, "logger": logger,
-                        "on_nan": on_nan, "nan_retries": nan_retries})
+                        "on_nan": on_nan, "nan_retries": nan_retries, "eval_every": eval_every,
+                        "eval_data": None if eval_data is None else str(eval_data), "eval_count": eval_count})
     if image_size is not None:
         load_size = load_size if load_size is not None else image_size
         crop_size = crop_size if crop_size is not None else image_size
@@ -250,9 +254,23 @@ def _report(result: dict) -> None:
     typer.echo(f"samples: {result['sample']}\ncurves: {result['results']}")
     typer.echo(f"checkpoint: {result['checkpoint']} ({_mb(result['checkpoint_bytes'])}; previous.pt holds the one before)")
     typer.echo(f"weights: {result['weights']} ({_mb(result['weights_bytes'])})")
+    if result.get("best"):
+        best = result["best"]
+        typer.echo(f"best: step {best['step']}, eval_{best['score']}={best['value']:.4g}: {Path(result['run_dir']) / 'generator_best.pt'}")
     if result["stopped"]:  # interrupted: the checkpoint is saved, but the run is not done (exit 130, as other tools)
         typer.echo(f"continue with: translate fit --resume {result['run_dir']}")
         raise typer.Exit(130)
+
+
+def _load_run(run_dir: Path, weights: str | None, **options):
+    """``api.load_run`` of ``weights`` (best | last), saying which file of a run folder it loaded."""
+    from translate import api
+    from translate.engine.run_folder import weights_file
+
+    loaded = api.load_run(run_dir, weights=weights, **options)
+    if run_dir.is_dir():
+        typer.echo(f"weights: {weights_file(run_dir, weights)}")
+    return loaded
 
 
 @app.command()
@@ -281,9 +299,9 @@ def convert(
     norm: Optional[str] = typer.Option(None, "--norm", help="An official .pth file: batch | instance | none \\[default: the model's, batch for pix2pix, instance for cyclegan].", rich_help_panel="Official generator file"),
     input_nc: Optional[int] = typer.Option(None, "--input-nc", help="An official .pth file: channels of domain A \\[default: 3].", rich_help_panel="Official generator file"),
     output_nc: Optional[int] = typer.Option(None, "--output-nc", help="An official .pth file: channels of domain B \\[default: 3].", rich_help_panel="Official generator file"),
+    weights: Optional[str] = typer.Option(None, "--weights", help="A run folder: best | last: the weights that scored best (generator_best.pt, kept with --eval-every) or the last ones (generator.pt) \\[default: best where the run kept them, else last]."),
 ):
     """Convert a folder, an image or a pattern of images with a trained run or an official generator file."""
-    from translate import api
     from translate.engine.hardware import resolve_device
     from translate.inference import convert_folder
 
@@ -291,8 +309,8 @@ def convert(
         raise UserError(f"--ext must be png, jpg, webp, bmp or tif, not '{ext}'")
     if precision not in ("fp32", "bf16", "fp16"):
         raise UserError(f"--precision must be fp32, bf16 or fp16, not '{precision}'")
-    net, cfg = api.load_run(run_dir, device=str(resolve_device(device)), mode=mode, seed=seed, model=model, net_g=net_g,
-                            ngf=ngf, norm=norm, input_nc=input_nc, output_nc=output_nc)
+    net, cfg = _load_run(run_dir, weights, device=str(resolve_device(device)), mode=mode, seed=seed, model=model, net_g=net_g,
+                         ngf=ngf, norm=norm, input_nc=input_nc, output_nc=output_nc)
     report = convert_folder(net, input_dir, output_dir, direction=direction, trained=cfg.data.direction, ab=ab, size=size, batch_size=batch_size,
                             precision=precision, overwrite=overwrite, ext=ext.lower().lstrip("."),
                             tile=tile, overlap=overlap, max_pixels=max_pixels, out_depth=out_depth,
@@ -402,9 +420,9 @@ def export(
     fmt: Optional[str] = typer.Option(None, "--format", help="onnx | pt2 \\[default: from the output file's suffix]."),
     size: Optional[int] = typer.Option(None, "--size", help="Image size of the parity check, and the only size a .pt2 program takes (default: the training crop size)."),
     direction: Optional[str] = typer.Option(None, "--direction", help="AtoB | BtoA, any case (unpaired runs) \\[default: AtoB, or the way a paired run was trained]."),
+    weights: Optional[str] = typer.Option(None, "--weights", help="A run folder: best | last: the weights that scored best (generator_best.pt, kept with --eval-every) or the last ones (generator.pt) \\[default: best where the run kept them, else last]."),
 ):
     """Export a run's generator as an ONNX model or a torch.export program, checked against the model on a real image."""
-    from translate import api
     from translate.export import ParityError, export_generator, output_format
 
     if out_arg is not None and out is not None:
@@ -413,7 +431,7 @@ def export(
     if out is None:
         raise UserError("name the output file: translate export RUN --out FILE.onnx (or FILE.pt2)")
     output_format(out, fmt)  # a wrong name or format fails before the run is loaded
-    model, cfg = api.load_run(run_dir, device="cpu")
+    model, cfg = _load_run(run_dir, weights, device="cpu")
     try:
         result = export_generator(model, out, size or cfg.data.crop_size, direction, cfg.data.direction, fmt, cfg.data.root)
     except ParityError as exc:

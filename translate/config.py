@@ -69,6 +69,12 @@ class TrainConfig:
     # rate (at most nan_retries times per process), or stop with DivergedError
     on_nan: str = "rollback"  # rollback | stop
     nan_retries: int = 3
+    # every eval_every iterations (0: never) score the generator on at most eval_count images of the folder
+    # eval_data (paired: L1, PSNR, SSIM and FID when the Inception weights load; other runs: FID) and keep
+    # the best weights as checkpoints/best.pt and generator_best.pt
+    eval_every: int = 0
+    eval_data: str = ""
+    eval_count: int = 50
 
 
 @dataclass(frozen=True)
@@ -181,6 +187,12 @@ def validate(cfg: Config) -> None:
         raise ArgumentError("{threads} must be 0 (torch's default) or more", "threads")
     if cfg.train.nan_retries < 0:
         raise ArgumentError("{nan_retries} must be 0 or more", "nan_retries")
+    if cfg.train.eval_every < 0:
+        raise ArgumentError("{eval_every} must be 0 (no evaluation) or more", "eval_every")
+    if cfg.train.eval_every and not cfg.train.eval_data:
+        raise ArgumentError("{eval_every} needs {eval_data}: the folder to score the generator on", "eval_every", "eval_data")
+    if cfg.train.eval_count < 2:
+        raise ArgumentError("{eval_count} must be at least 2", "eval_count")
     if not 0.0 <= cfg.train.ema < 1.0:
         raise ArgumentError("{ema} must be in [0, 1): the decay of the moving average, e.g. 0.999", "ema")
 

@@ -17,38 +17,19 @@ import io
 import json
 import math
 from pathlib import Path
-from typing import Iterator
 
-import kornia
-import numpy as np
 import torch
 
 from translate import sampling
 from translate.data.datasets import PairedDataset
-from translate.data.image_files import load_image, scan_images
+from translate.data.image_files import scan_images
 from translate.data.layouts import find_paired
-from translate.errors import ImageError, UserError
+from translate.errors import UserError
 from translate.files import atomic_write_text
-from translate.metrics import fid_kid
+from translate.metrics import fid_kid, folder_batches, paired_scores, to_uint8
 from translate.models.base import Sampler
 
 SCORES = ("psnr", "ssim", "l1")
-
-
-def _uint8(t: torch.Tensor) -> torch.Tensor:
-    """(N, C, H, W) in [-1, 1] -> uint8 (N, 3, H, W)."""
-    x = t.detach().float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).cpu()
-    return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
-
-
-def _folder_batches(files: list[Path], failed: list[str]) -> Iterator[torch.Tensor]:
-    for path in files:
-        try:
-            arr = load_image(path)
-        except ImageError as exc:
-            failed.append(str(exc))
-            continue
-        yield torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))[None]
 
 
 def _write_json(run_dir: Path, name: str, result: dict) -> Path:
@@ -67,7 +48,7 @@ def _images(folder: Path) -> list[Path]:
 def evaluate_folders(fake: Path, real: Path, features, out_dir: Path | None = None) -> dict:
     """FID/KID of the images under ``fake`` against those under ``real``."""
     failed: list[str] = []
-    scores = fid_kid(_folder_batches(_images(real), failed), _folder_batches(_images(fake), failed), features)
+    scores = fid_kid(folder_batches(_images(real), failed), folder_batches(_images(fake), failed), features)
     result = {"kind": "folders", "fake": str(fake), "real": str(real), **scores, "failed": failed}
     if out_dir is not None:
         result["json"] = _write_json(out_dir, f"{Path(fake).name}_vs_{Path(real).name}", result)
@@ -86,12 +67,12 @@ def evaluate_unpaired(model, folder: Path, run_dir: Path, features, split: str =
         channels = model.info.output_nc if direction == "BtoA" else model.info.input_nc
 
         def outputs():
-            for batch in _folder_batches(src_files, failed):
+            for batch in folder_batches(src_files, failed):
                 x = batch.float().div(127.5).sub(1)
                 x = x.mean(1, keepdim=True) if channels == 1 else x
-                yield _uint8(model.translate(x.to(device), direction))
+                yield to_uint8(model.translate(x.to(device), direction))
 
-        out[direction] = fid_kid(_folder_batches(real_files, failed), outputs(), features)
+        out[direction] = fid_kid(folder_batches(real_files, failed), outputs(), features)
     out["json"] = _write_json(run_dir, f"{folder.name}_{split}", out)
     return out
 
@@ -110,9 +91,9 @@ def evaluate_samples(model, real: Path, run_dir: Path, features, n: int | None =
             images, _ = sampling.draw(model, min(batch, n - start), None, seed + start)
             if images.dim() != 4:
                 raise UserError(f"model '{model.name}' draws 2-D points; FID compares images")
-            yield _uint8(images)
+            yield to_uint8(images)
 
-    out = {"kind": "samples", "real": str(real), "n": n, **fid_kid(_folder_batches(real_files, failed), samples(), features),
+    out = {"kind": "samples", "real": str(real), "n": n, **fid_kid(folder_batches(real_files, failed), samples(), features),
            "failed": failed}
     out["json"] = _write_json(run_dir, f"samples_vs_{Path(real).name}", out)
     return out
@@ -127,22 +108,7 @@ def evaluate_paired(model, cfg, folder: Path, run_dir: Path, size: int | None = 
     data_cfg = cfg.data.__class__(**{**cfg.data.__dict__, "preprocess": "resize_and_crop" if size else "none",
                                      "load_size": size or cfg.data.load_size, "crop_size": size or cfg.data.crop_size, "flip": False})
     dataset = PairedDataset(find_paired(folder), data_cfg, seed=0)
-    device = next(model.parameters()).device
-    rows, failed, outputs, targets = [], [], [], []
-    for i in range(len(dataset)):
-        try:
-            sample = dataset.load(i, 0, False)
-        except ImageError as exc:
-            failed.append(str(exc))
-            continue
-        a, b = sample["A"][None].to(device), sample["B"][None].to(device)
-        fake = model.translate(a).float().clamp(-1, 1)
-        x, y = (fake + 1) / 2, (b + 1) / 2
-        rows.append({"file": sample["path"], "psnr": float(kornia.metrics.psnr(x, y, 1.0)),
-                     "ssim": float(kornia.metrics.ssim(x, y, 11).mean()), "l1": float((x - y).abs().mean())})
-        if features is not None:
-            outputs.append(_uint8(fake))
-            targets.append(_uint8(b))
+    rows, failed, fid = paired_scores(model, dataset, features)
     if not rows:
         raise UserError(f"{folder}: no readable pairs to evaluate")
     out = Path(run_dir) / "eval" / f"{Path(folder).name}.csv"
@@ -157,7 +123,6 @@ def evaluate_paired(model, cfg, folder: Path, run_dir: Path, size: int | None = 
         mean = sum(values) / len(values)
         summary[k] = (mean, math.sqrt(sum((v - mean) ** 2 for v in values) / len(values)))
     result = {"kind": "paired", "folder": str(folder), "n": len(rows), "summary": summary, "csv": out, "failed": failed}
-    if features is not None:
-        result.update(fid_kid(iter(targets), iter(outputs), features))
+    result.update(fid)
     result["json"] = _write_json(run_dir, Path(folder).name, result)
     return result

@@ -24,11 +24,13 @@ from pathlib import Path
 from typing import Iterable, Iterator
 from unittest import mock
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from translate.errors import ArgumentError, UserError
+from translate.data.image_files import load_image
+from translate.errors import ArgumentError, ImageError, UserError
 from translate.files import safe_load
 
 TF_RANGE = (-1.0, 127.0 / 128.0)  # what the TensorFlow FID network saw: uint8 / 128 - 1
@@ -173,3 +175,45 @@ class _Precomputed(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x
+
+
+def to_uint8(t: Tensor) -> Tensor:
+    """(N, C, H, W) in [-1, 1] -> uint8 (N, 3, H, W)."""
+    x = t.detach().float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).cpu()
+    return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+
+
+def folder_batches(files: Iterable[Path], failed: list[str]) -> Iterator[Tensor]:
+    """uint8 (1, 3, H, W) batches of image files; an unreadable one is noted in ``failed`` and skipped."""
+    for path in files:
+        try:
+            arr = load_image(path)
+        except ImageError as exc:
+            failed.append(str(exc))
+            continue
+        yield torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))[None]
+
+
+@torch.no_grad()
+def paired_scores(model, dataset, features: nn.Module | None = None, count: int | None = None) -> tuple[list[dict], list[str], dict]:
+    """(a row of PSNR/SSIM/L1 per pair, the unreadable pairs, FID/KID of the outputs against the targets
+    with ``features``, else {}) of a paired model on the first ``count`` pairs of ``dataset`` (default all)."""
+    import kornia
+
+    device = next(model.parameters()).device
+    rows, failed, outputs, targets = [], [], [], []
+    for i in range(min(len(dataset), count or len(dataset))):
+        try:
+            sample = dataset.load(i, 0, False)
+        except ImageError as exc:
+            failed.append(str(exc))
+            continue
+        a, b = sample["A"][None].to(device), sample["B"][None].to(device)
+        fake = model.translate(a).float().clamp(-1, 1)
+        x, y = (fake + 1) / 2, (b + 1) / 2
+        rows.append({"file": sample["path"], "psnr": float(kornia.metrics.psnr(x, y, 1.0)),
+                     "ssim": float(kornia.metrics.ssim(x, y, 11).mean()), "l1": float((x - y).abs().mean())})
+        if features is not None:
+            outputs.append(to_uint8(fake))
+            targets.append(to_uint8(b))
+    return rows, failed, fid_kid(iter(targets), iter(outputs), features) if features is not None and rows else {}

@@ -10,12 +10,13 @@ import os
 import shutil
 from pathlib import Path
 
-from translate.errors import DiskFullError, UserError
+from translate.errors import ArgumentError, DiskFullError, UserError
 from translate.files import atomic_save, atomic_write_text, link_or_copy, remove_stale_temps, safe_load
 
 CHECKPOINTS, SAMPLES, WEIGHTS, METRICS, CONFIG, LOG = "checkpoints", "samples", "generator.pt", "metrics.csv", "config.yaml", "log.txt"
 RESULTS, TENSORBOARD = "results.png", "tensorboard"
 LAST, PREVIOUS = "last.pt", "previous.pt"  # under CHECKPOINTS: the newest full state and the one before it
+BEST, WEIGHTS_BEST = "best.pt", "generator_best.pt"  # with evaluation: the state (under CHECKPOINTS) and weights that scored best
 STAGED = f".{LAST}.next"  # under CHECKPOINTS: a new state, complete, before it is renamed to LAST
 log = logging.getLogger("translate")
 
@@ -64,6 +65,27 @@ def write_checkpoint(state: dict, ckpt_dir: Path, step: int, keep: int, rotate: 
     for old in rotated[: max(0, len(rotated) - keep)]:
         old.unlink(missing_ok=True)
     return last
+
+
+def write_best(state: dict, weights: dict, run_dir: Path) -> Path:
+    """The best-scoring state as ``checkpoints/best.pt`` and its generator weights as ``generator_best.pt``,
+    each written atomically (a crash leaves the former best file whole)."""
+    path = Path(run_dir) / CHECKPOINTS / BEST
+    atomic_save(state, path)
+    atomic_save(weights, Path(run_dir) / WEIGHTS_BEST)
+    return path
+
+
+def weights_file(run_dir: Path, which: str | None = None) -> Path:
+    """The generator weights of a run: ``best`` (generator_best.pt), ``last`` (generator.pt), or by default
+    the best where the run kept one, else the last."""
+    if which not in (None, "best", "last"):
+        raise ArgumentError("{weights} must be best or last, not '{value}'", "weights", value=which)
+    best = Path(run_dir) / WEIGHTS_BEST
+    if which == "best" and not best.is_file():
+        raise ArgumentError("{run_dir}: no {best} (the run was trained without {eval_every}); use {weights} last",
+                            "weights", "eval_every", run_dir=run_dir, best=WEIGHTS_BEST)
+    return best if which == "best" or which is None and best.is_file() else Path(run_dir) / WEIGHTS
 
 
 def load_checkpoint(run_dir: Path) -> dict | None:

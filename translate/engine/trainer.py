@@ -10,9 +10,9 @@ import signal
 import sys
 import time
 import warnings
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import torch
 from torch.optim.lr_scheduler import LambdaLR
@@ -111,9 +111,11 @@ class Trainer:
     PLOT_EVERY_S = 10.0  # results.png is redrawn at a log row at most this often, and at the end of a run
 
     def __init__(self, cfg: Config, run_dir: Path, model, dataset, device: torch.device, state: dict | None = None,
-                 progress: bool | None = None):
+                 progress: bool | None = None, evaluator: Callable[[Any], dict[str, float]] | None = None):
+        """``evaluator``: with ``eval_every``, a function of the model (in eval mode, with the EMA weights)
+        returning its scores, lower is better; the first one chooses the best weights."""
         self._setup_step(cfg, model, device, vector_data=dataset.info.dim > 0)
-        self.run_dir, self.dataset = Path(run_dir), dataset
+        self.run_dir, self.dataset, self.evaluator = Path(run_dir), dataset, evaluator
         self.metrics = run_folder.MetricsLog(self.run_dir / run_folder.METRICS)
         self.scalars = ScalarLogger("none", self.run_dir)
         self.plotted_rows, self.plotted_at = -1, time.perf_counter()  # results.png: rows drawn, and when
@@ -171,6 +173,7 @@ class Trainer:
         self.grad_norms: dict[str, torch.Tensor] = {}
         self.first_bad: dict[str, torch.Tensor] = {}
         self.initial_state: bytes | None = None  # a new run's state at step 0, until its first checkpoint
+        self.best: dict[str, Any] | None = None  # with evaluation: {"step", "score" (its name), "value"} of the best weights
 
     # -- state ------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -184,6 +187,7 @@ class Trainer:
             "rng": rng_state(),
             "config": self.cfg.to_dict(),
             "lr_scale": self.lr_scale,
+            "best": self.best,
         }
 
     def _load_state(self, state: dict) -> None:
@@ -200,6 +204,9 @@ class Trainer:
             self.ema.load_state_dict(state["ema"])
         set_rng_state(state["rng"])
         self.lr_scale = float(state.get("lr_scale", 1.0))
+        best = state.get("best")  # a rollback keeps a better best than its checkpoint's: best.pt holds it
+        if self.best is None or best is not None and best["value"] < self.best["value"]:
+            self.best = best
         self.step = self.saved_step = int(state["step"])
         self.metrics.truncate_after(self.step)
 
@@ -213,22 +220,43 @@ class Trainer:
             atomic_save(run_folder.weights_payload(self.model), self.run_dir / run_folder.WEIGHTS)
         return path
 
-    # -- samples ---------------------------------------------------------------------------------
-    @torch.no_grad()
-    def write_samples(self) -> Path:
+    # -- samples and evaluation ------------------------------------------------------------------
+    @contextmanager
+    def _inference(self) -> Iterator[None]:
+        """The model in eval mode with the EMA weights, no gradients and torch's random state put back
+        afterwards: a sample grid or an evaluation leaves the training exactly as it would be without it."""
         self.model.eval()
         devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices), (self.ema.applied() if self.ema else nullcontext()):
+        try:
+            with torch.no_grad(), torch.random.fork_rng(devices=devices), (self.ema.applied() if self.ema else nullcontext()):
+                yield
+        finally:
+            self.model.train()
+
+    def write_samples(self) -> Path:
+        with self._inference():
             torch.manual_seed(self.tc.seed)  # the same noise in every grid
             with autocast(self.device, self.tc.precision):
                 visuals = self.model.visuals(self.fixed, self.model.fake(self.fixed))
-        self.model.train()
         path = self.run_dir / run_folder.SAMPLES / f"step_{self.step:08d}.png"
         pictures.write_grid(visuals, path)
         newest_first = sorted((p.name for p in path.parent.glob("*.png")), reverse=True)
         results = [f"../{run_folder.RESULTS}"] if (self.run_dir / run_folder.RESULTS).is_file() else []
         pictures.write_index(path.parent, "samples", results + newest_first, f"columns: {' | '.join(visuals)}")
         return path
+
+    def evaluate(self) -> dict[str, float]:
+        """Score the generator; when the first score is the best yet, write checkpoints/best.pt and
+        generator_best.pt. The scores as ``eval_<name>`` columns of a metrics row."""
+        with self._inference():
+            scores = self.evaluator(self.model)
+        name, value = next(iter(scores.items()))
+        if self.best is None or value < self.best["value"]:
+            self.best = {"step": self.step, "score": name, "value": float(value)}
+            with self.ema.applied() if self.ema else nullcontext():
+                run_folder.write_best(self.state_dict(), run_folder.weights_payload(self.model), self.run_dir)
+            log.info("step %d: best %s so far, %.6g; saved %s", self.step, name, value, run_folder.WEIGHTS_BEST)
+        return {f"eval_{k}": float(v) for k, v in scores.items()}
 
     # -- one iteration ---------------------------------------------------------------------------
     def _backward(self, group: str, loss: torch.Tensor) -> None:
@@ -277,10 +305,11 @@ class Trainer:
     def lr(self) -> float:
         return self.optimizers["G"].param_groups[0]["lr"]
 
-    def _log_row(self, lr: float, sums: dict, counts: dict, n_iters: int, since: float) -> dict[str, Any]:
+    def _log_row(self, lr: float, sums: dict, counts: dict, n_iters: int, since: float, scores: dict | None = None) -> dict[str, Any]:
         row = {"step": self.step, "epoch": round(self.step / self.sampler.iters_per_epoch, 3), "lr": lr,
                "images_per_s": n_iters * self.tc.batch_size / max(time.perf_counter() - since, 1e-9)}
         row.update({k: (sums[k] / counts[k]).item() for k in sums})
+        row.update(scores or {})
         self.metrics.append(row)
         self.scalars.log(row)
         self.plot_results()
@@ -401,13 +430,17 @@ class Trainer:
                 log_now = self.step % self.tc.log_every == 0 or last
                 sample_now = self.step % self.tc.sample_every == 0 and not last
                 save_now = self.step % self.tc.checkpoint_every == 0 and not last
-                if (log_now or sample_now or save_now) and self._rolled_back():
+                eval_now = self.evaluator is not None and self.tc.eval_every > 0 and self.step % self.tc.eval_every == 0
+                if (log_now or sample_now or save_now or eval_now) and self._rolled_back():
                     sums, counts, t_log, n_log = {}, {}, time.perf_counter(), 0
                     batches = iter(loader)  # the sampler starts again at the step rolled back to
                     bar.advance(self.step)
                     continue
+                scores = self.evaluate() if eval_now else {}
+                if scores and not log_now:  # a row of its own, between two log rows
+                    self.metrics.append({"step": self.step, **scores})
                 if log_now:
-                    last_row = self._log_row(lr, sums, counts, n_log, t_log)
+                    last_row = self._log_row(lr, sums, counts, n_log, t_log, scores)
                     bar.update(self.step, last_row)
                     sums, counts, t_log, n_log = {}, {}, time.perf_counter(), 0
                 else:
@@ -424,5 +457,5 @@ class Trainer:
         weights = self.run_dir / run_folder.WEIGHTS
         return {"run_dir": self.run_dir, "step": self.step, "steps_run": self.step - start_step, "total": self.total,
                 "stopped": stopped, "last": last_row, "sample": sample, "results": self.run_dir / run_folder.RESULTS,
-                "checkpoint": ckpt, "weights": weights,
+                "checkpoint": ckpt, "weights": weights, "best": self.best,
                 "checkpoint_bytes": ckpt.stat().st_size, "weights_bytes": weights.stat().st_size}
