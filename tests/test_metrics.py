@@ -91,6 +91,9 @@ def test_missing_inception_weights_and_torchscript_in_a_run_folder(runs, monkeyp
     result = runner.invoke(app, ["evaluate", str(runs / "runs" / "gan"), str(runs / "lab" / "circle")])
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "error: FID and KID need the Inception weights: pass --inception=PATH" in result.output
+    result = runner.invoke(app, ["evaluate", str(runs / "runs" / "pix2pix"), str(runs / "pairs"), "--device", "cpu"])
+    assert result.exit_code == 0 and "note: FID/KID skipped; FID and KID need the Inception weights" in result.output
+    assert "psnr" in result.output and "  FID " not in result.output
     planted = runs / "runs" / "gan" / "inception.pt"
     planted.write_bytes(b"not even TorchScript")
     with pytest.raises(metrics.ArgumentError, match="TorchScript runs code when it is loaded, so it is not loaded from a run"):

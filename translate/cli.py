@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from translate.errors import ArgumentWarning, Named, ResourceError, UserError, WrongRunError
+from translate.errors import ArgumentError, ArgumentWarning, Named, ResourceError, UserError, WrongRunError
 
 MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb limit (translate.data.image_files.MAX_PIXELS)
 MODE_HELP = ("eval: batch-norm running statistics, no dropout (the official test script's --eval); paper: each image's "
@@ -366,11 +366,18 @@ def evaluate(
     is_run = (run_dir / "config.yaml").is_file()
     if not is_run and not (run_dir.is_dir() and fid):
         raise UserError(f"{run_dir}: not a run folder (no config.yaml); pass a run, or a folder of generated images with FID on")
-    features = load_inception(inception) if fid else None
     if not is_run:
-        result = evaluate_folders(run_dir, folder, features)
+        result = evaluate_folders(run_dir, folder, load_inception(inception))
     else:
         model, cfg = api.load_run(run_dir, device=device, mode=mode, seed=seed)
+        features = None
+        if fid and model.task == "paired" and inception is None:  # PSNR/SSIM/L1 need no weights: FID where it can
+            try:
+                features = load_inception()
+            except ArgumentError as exc:
+                typer.echo(f"note: FID/KID skipped; {message(exc)}", err=True)
+        elif fid:
+            features = load_inception(inception)
         if isinstance(model, Sampler):
             if features is None:
                 raise UserError("a sampling run is scored by FID/KID only; leave out --no-fid")
