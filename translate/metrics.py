@@ -13,7 +13,8 @@ The extractor is one of:
   the user names or from that package, never from a run folder;
 - any module mapping uint8 (N, 3, H, W) images to (N, D) features (tests use a tiny stand-in).
 
-KID's subset size adapts to small sets (the smaller set's size, at most 1000).
+KID's subset size adapts to small sets (half the smaller set, at most 1000, so the subsets differ and KID's
+spread means something).
 """
 
 from __future__ import annotations
@@ -152,7 +153,7 @@ def fid_kid(real: Iterable[Tensor], fake: Iterable[Tensor], features: nn.Module,
     if min(n_real, n_fake) < 2:
         raise UserError(f"FID needs at least 2 images on each side (got {n_real} real and {n_fake} generated)")
     identity = _Precomputed(features.num_features if hasattr(features, "num_features") else feats["real"][0].shape[1])
-    subset = min(1000, n_real, n_fake)
+    subset = max(2, min(1000, min(n_real, n_fake) // 2))  # subsets of half the smaller set vary, so KID has a spread
     with _quiet(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)  # KID's random subsets: the same scores for the same images
         fid = FrechetInceptionDistance(feature=identity, reset_real_features=True)
