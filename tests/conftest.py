@@ -41,6 +41,15 @@ def make_batch(name: str, info: DataInfo, n: int | None = None, seed: int = 0) -
     return random_batch(get_model_class(name).task, info, n or (16 if info.dim else 2), seed)
 
 
+def one_line_error(result, code=2):
+    """The one 'error: ' line of a failed command, after checking its exit code and that no traceback showed."""
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    errors = [ln for ln in result.output.splitlines() if ln.startswith("error: ")]
+    assert len(errors) == 1, result.output
+    return errors[0]
+
+
 @pytest.fixture
 def runner():
     from typer.testing import CliRunner

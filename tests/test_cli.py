@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import one_line_error
 from translate.cli import app
 
 TINY = ["--steps", "2", "--load-size", "64", "--crop-size", "64", "--ngf", "4", "--ndf", "4", "--log-every", "1"]
@@ -15,13 +16,6 @@ TINY = ["--steps", "2", "--load-size", "64", "--crop-size", "64", "--ngf", "4", 
 def fit(runner, data, tmp_path, *extra):
     return runner.invoke(app, ["fit", "--paired", str(data), "--runs-dir", str(tmp_path / "runs"), *TINY, *extra])
 
-
-def one_line_error(result, code=2):
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    errors = [ln for ln in result.output.splitlines() if ln.startswith("error: ")]
-    assert len(errors) == 1, result.output
-    return errors[0]
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from conftest import one_line_error
 from translate import api
 from translate import export as export_mod
 from translate.cli import app
@@ -36,12 +37,6 @@ def cyclegan_run(tmp_path_factory):
 def export(*args):
     return CliRunner().invoke(app, ["export", *map(str, args)])
 
-
-def one_line_error(result, code=2):
-    assert result.exit_code == code, result.output
-    errors = [ln for ln in result.output.splitlines() if ln.startswith("error: ")]
-    assert len(errors) == 1 and "Traceback" not in result.output, result.output
-    return errors[0]
 
 
 def onnx_session(path):

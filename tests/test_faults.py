@@ -12,7 +12,7 @@ import tempfile
 import pytest
 import torch
 
-from conftest import tiny_paired_config
+from conftest import one_line_error, tiny_paired_config
 from translate import api
 from translate.cli import app
 from translate.config import Config, TrainConfig, validate
@@ -21,13 +21,6 @@ from translate.errors import ArgumentError, DiskFullError, DivergedError, _amoun
 from translate.files import safe_load
 from translate.models.pix2pix import Pix2Pix
 
-
-def one_line_error(result, code):
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    errors = [ln for ln in result.output.splitlines() if ln.startswith("error: ")]
-    assert len(errors) == 1, result.output
-    return errors[0]
 
 
 def _fit_args(paired_dir, runs, *more):

@@ -9,20 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import tiny_opts
+from conftest import one_line_error, tiny_opts
 from translate.cli import app
 from translate.data.synthetic import make_labelled, make_paired, make_unpaired
 from translate.registry import get_model_class, list_models
 
 TINY = ["--steps", "1", "--load-size", "32", "--crop-size", "32", "--log-every", "1", "--device", "cpu"]
 
-
-def one_line_error(result, code=2):
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    errors = [ln for ln in result.output.splitlines() if ln.startswith("error: ")]
-    assert len(errors) == 1, result.output
-    return errors[0]
 
 
 def _square_photos(folder, n=6, size=40):

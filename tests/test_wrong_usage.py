@@ -11,18 +11,12 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import one_line_error
 from translate.cli import app
 from translate.data.synthetic import make_paired, make_unpaired
 
 TINY = ["--steps", "1", "--load-size", "32", "--crop-size", "32", "--ngf", "4", "--ndf", "4", "--device", "cpu", "--log-every", "1"]
 
-
-def one_line_error(result, code=2):
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    errors = [ln for ln in result.output.splitlines() if ln.startswith("error: ")]
-    assert len(errors) == 1, result.output
-    return errors[0]
 
 
 @pytest.fixture(scope="module")
