@@ -190,3 +190,24 @@ def test_a_fuzz_pass_over_mutated_images_never_crashes_or_hangs(tmp_path):
     assert sum(outcomes.values()) == 300 and outcomes["reported"] > 0
     assert slowest < 5.0, f"one file took {slowest:.1f} s"
     print(f"fuzz: 300 files in {time.perf_counter() - start:.1f} s, {outcomes}, slowest {slowest * 1000:.0f} ms")
+
+
+def test_outputs_are_written_behind_the_model_and_equal_one_image_at_a_time(run, tmp_path, monkeypatch):
+    import threading
+
+    from translate import inference
+    from translate.api import load_run
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(11):  # batches of 4, 4 and 3, and one image of another size between them
+        _noise(32 if i != 5 else 48, 32, seed=i).save(src / f"{i:02d}.png")
+    threads, save = [], inference.save_image
+    monkeypatch.setattr(inference, "save_image", lambda arr, path: (threads.append(threading.current_thread()), save(arr, path)))
+    model, _ = load_run(run)
+    report = inference.convert_folder(model, src, tmp_path / "out", batch_size=4)
+    assert report.converted == 11 and not report.failed
+    assert threads and threading.main_thread() not in threads, "outputs are encoded and written off the main thread"
+    for i in (0, 5, 10):
+        alone = inference.translate_array(model, load_image(src / f"{i:02d}.png", 3, keep_depth=True))
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / f"{i:02d}.png")), alone)

@@ -240,22 +240,32 @@ def convert_folder(model, input_dir: Path, output_dir: Path, *, direction: str |
         bar.start()
         task = bar.add_task("convert", total=len(jobs))
 
-    def run(pending):
-        _run_batch(model, pending, direction, precision, device, report, tile, overlap, tile_pixels)
+    def written(done) -> None:  # a finished write: count it (or raise what stopped it, e.g. a full disk)
+        done.result()
+        report.converted += 1
         if bar:
             bar.update(task, completed=report.converted + len(report.failed))
 
     try:
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            ahead = deque()  # decoded a bounded number of images ahead, in order
+        # decoding runs ahead and encoding + writing behind the model, each in its own threads and bounded,
+        # so the model is never idle waiting for a file and memory holds a few batches at most
+        with ThreadPoolExecutor(max_workers=2) as readers, ThreadPoolExecutor(max_workers=2) as writers:
+            ahead, behind = deque(), deque()
             todo = iter(jobs)
             pending: list[tuple[Path, np.ndarray, int]] = []
+
+            def run(batch) -> None:
+                for target, out in _run_batch(model, batch, direction, precision, device, report, tile, overlap, tile_pixels):
+                    behind.append(writers.submit(save_image, out, target))
+                while len(behind) > 2 * batch_size or behind and behind[0].done():
+                    written(behind.popleft())
+
             while True:
                 while len(ahead) < 2 * batch_size + 2:
                     job = next(todo, None)
                     if job is None:
                         break
-                    ahead.append((job, pool.submit(_try, _prepare, job[0], channels, ab, size, max_pixels)))
+                    ahead.append((job, readers.submit(_try, _prepare, job[0], channels, ab, size, max_pixels)))
                 if not ahead:
                     break
                 (path, target), future = ahead.popleft()
@@ -270,6 +280,8 @@ def convert_folder(model, input_dir: Path, output_dir: Path, *, direction: str |
                 pending.append((target, arr, output_depth(out_depth, arr, target)))
             if pending:
                 run(pending)
+            while behind:
+                written(behind.popleft())
     finally:
         if bar:
             bar.stop()
@@ -285,10 +297,12 @@ def _try(fn, path, *args):
 
 
 @torch.no_grad()
-def _run_batch(model, pending, direction, precision, device, report, tile, overlap, tile_pixels) -> None:
+def _run_batch(model, pending, direction, precision, device, report, tile, overlap, tile_pixels) -> list[tuple[Path, np.ndarray]]:
+    """The (target, output array) of each image of ``pending`` (images of one size)."""
     h, w = pending[0][1].shape[:2]
     tiled = tile is not None or h * w > tile_pixels
     groups = [[item] for item in pending] if tiled else [pending]  # a tiled image goes alone
+    outputs = []
     for group in groups:
         x = torch.stack([to_tensor_range(a) for _, a, _ in group]).to(device)
         try:
@@ -304,6 +318,5 @@ def _run_batch(model, pending, direction, precision, device, report, tile, overl
             raise OutOfMemory("out of memory on {device} converting {name} ({w}x{h}, {n} at a time); use a smaller {batch_size} "
                               "or convert in smaller tiles with {tile} (now: {now})", "batch_size", "tile", device=device,
                               name=group[0][0].name, w=w, h=h, n=len(group), now=f"{tile or TILE}" if tiled else "whole images") from None
-        for (target, _, depth), out in zip(group, y):
-            save_image(to_depth(out, depth), target)
-            report.converted += 1
+        outputs += [(target, to_depth(out, depth)) for (target, _, depth), out in zip(group, y)]
+    return outputs
