@@ -233,3 +233,15 @@ def test_lab_runs_a_tiny_budget(tmp_path, capsys):
     assert "| ring8 | wgan_gp | 10 (2) |" in out and "saturating" in out
     for name in ("ring8_gan.png", "ring8_wgan_gp.png", "overview.png", "results.json", "gradients.json"):
         assert (tmp_path / name).is_file()
+
+
+def test_dcgan_networks_have_the_reference_parameter_counts():
+    """pytorch/examples' DCGAN at 64x64 (and the WGAN authors' DCGAN_D/G): netD 2,765,568 parameters (no bias
+    anywhere, batch norm from the second block), netG 3,576,704."""
+    from translate.nn.dcgan import DCGANDiscriminator, DCGANGenerator
+    from translate.nn.layers import count_parameters
+
+    d, g = DCGANDiscriminator(3, 64, 64, "batch"), DCGANGenerator(100, 3, 64, 64, "batch")
+    assert d.net[0].bias is None
+    assert count_parameters(d) == 2_765_568
+    assert count_parameters(g) == 3_576_704

@@ -2,7 +2,7 @@
 
 Generator: z (N, nz) -> ConvTranspose 4x4 stride 1 to a 4x4 map, then stride-2 ConvTranspose blocks
 halving the channels up to the image size, tanh. Discriminator: stride-2 convs doubling the channels
-(no norm on the first) down to 4x4, then a 4x4 conv to one score. The critic variant of WGAN-GP is the
+(no norm and no bias on the first) down to 4x4, then a 4x4 conv to one score. The critic variant of WGAN-GP is the
 same discriminator with ``norm="none"`` (or ``"layer"``). Depth follows the image size:
 32 -> 3 up/down blocks, 64 -> 4, 128 -> 5.
 """
@@ -58,7 +58,8 @@ class DCGANDiscriminator(nn.Module):
         super().__init__()
         n = dcgan_blocks(size)
         bias = norm != "batch"
-        layers: list[nn.Module] = [Conv2d(in_nc, ndf, 4, 2, 1, bias=True), nn.LeakyReLU(0.2, True)]
+        # no bias on the first convolution either, as the DCGAN and WGAN reference discriminators
+        layers: list[nn.Module] = [Conv2d(in_nc, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
         ch = ndf
         for _ in range(n - 1):
             layers += [Conv2d(ch, ch * 2, 4, 2, 1, bias=bias), _norm(norm, ch * 2), nn.LeakyReLU(0.2, True)]
