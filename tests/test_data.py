@@ -125,3 +125,24 @@ def test_sampler_resumes_mid_epoch_and_covers_each_epoch():
     assert [k % 10 for b in first[3:6] for k in b] != [k for k in epoch0], "each epoch is a new permutation"
     with pytest.raises(UserError, match="has 2 samples but batch_size is 4"):
         ResumableBatchSampler(2, 4, seed=0)
+
+
+def test_the_resize_is_the_official_codes_pil_bicubic_for_both_halves_and_16_bits():
+    """The official code resizes each half with ``transforms.Resize([load, load], BICUBIC)`` on a PIL image:
+    with crop == load and no flip, our preprocessed pair is exactly those pixels; 16-bit inputs keep 16 bits
+    and agree with the 8-bit result to within the rounding of 8 bits."""
+    from torchvision import transforms
+    from torchvision.transforms import InterpolationMode
+
+    rng = np.random.default_rng(0)  # photo-like: smooth, away from 0 and 255 (8-bit Pillow clips between its passes)
+    a, b = (np.asarray(Image.fromarray(rng.integers(30, 226, (8, 10, 3), dtype=np.uint8)).resize((75, 57), Image.BILINEAR))
+            for _ in range(2))
+    pre = Preprocess(DataConfig(preprocess="resize_and_crop", load_size=40, crop_size=40, flip=False), train=True)
+    out = pre(3, A=a, B=b)
+    official = transforms.Resize([40, 40], InterpolationMode.BICUBIC)
+    for name, arr in (("A", a), ("B", b)):
+        assert np.array_equal(out[name], np.asarray(official(Image.fromarray(arr)))), name
+    deep = Preprocess(DataConfig(preprocess="resize_and_crop", load_size=40, crop_size=40, flip=False), train=True)(
+        3, A=a.astype(np.uint16) * 257, B=b.astype(np.uint16) * 257)
+    assert deep["A"].dtype == np.uint16
+    assert np.abs(deep["A"] / 257.0 - out["A"]).max() <= 1.0

@@ -24,14 +24,13 @@ import math
 import warnings
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from translate.data.datasets import set_channels
-from translate.data.image_files import load_image, scan_images, to_tensor_range
+from translate.data.image_files import load_image, resize, scan_images, to_tensor_range
 from translate.errors import ArgumentError, ImageError, UserError, WrongRunError
 from translate.files import atomic_write
 from translate.models.base import Translator
@@ -135,8 +134,7 @@ def check_image(data_root: str, direction: str, size: int, channels: int) -> tup
         half = arr.shape[1] // 2
         arr = arr[:, :half] if direction == "AtoB" else arr[:, half:]
     if arr.shape[:2] != (size, size):
-        arr = cv2.resize(arr, (size, size), interpolation=cv2.INTER_AREA if arr.shape[0] > size else cv2.INTER_CUBIC)
-        arr = arr[:, :, None] if arr.ndim == 2 else arr
+        arr = resize(arr, size, size)
     return to_tensor_range(set_channels(arr, channels))[None], source
 
 

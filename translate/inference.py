@@ -15,12 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 from translate.data.datasets import set_channels
-from translate.data.image_files import (DEPTH16_EXTS, IMAGE_EXTS, MAX_PIXELS, image_size, is_image, load_image, save_image,
+from translate.data.image_files import (DEPTH16_EXTS, IMAGE_EXTS, MAX_PIXELS, image_size, is_image, load_image, resize, save_image,
                                         scan_images, to_depth, to_tensor_range)
 from translate.data.layouts import require_dir
 from translate.engine.hardware import autocast
@@ -53,8 +52,7 @@ def _prepare(path: Path, channels: int, ab: str | None, size: int | None, max_pi
         half = arr.shape[1] // 2
         arr = arr[:, :half] if ab == "left" else arr[:, half : 2 * half]
     if size:
-        arr = cv2.resize(arr, (size, size), interpolation=cv2.INTER_AREA if arr.shape[0] > size else cv2.INTER_CUBIC)
-        arr = arr[:, :, None] if arr.ndim == 2 else arr
+        arr = resize(arr, size, size)
     return set_channels(arr, channels)
 
 

@@ -225,6 +225,24 @@ def to_tensor_range(arr: np.ndarray):
     return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))).float().div_(half).sub_(1.0)
 
 
+def resize(arr: np.ndarray, height: int, width: int) -> np.ndarray:
+    """An H x W x C uint8 or uint16 array resized to ``height`` x ``width`` with Pillow's bicubic filter (which
+    widens its support when shrinking, so it also antialiases): the resize of the official pix2pix/CycleGAN
+    code (``transforms.Resize(..., BICUBIC)`` on a PIL image), so runs with its settings see its pixels. 8-bit
+    images go through Pillow as they are; 16-bit ones channel by channel in 32-bit float, rounded back."""
+    if arr.shape[:2] == (height, width):
+        return arr
+    if arr.dtype == np.uint8:
+        img = Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
+        out = np.asarray(img.resize((width, height), Image.BICUBIC))
+    else:
+        top = float(np.iinfo(arr.dtype).max)
+        chans = [np.asarray(Image.fromarray(arr[:, :, c].astype(np.float32), "F").resize((width, height), Image.BICUBIC))
+                 for c in range(arr.shape[2])]
+        out = np.clip(np.rint(np.stack(chans, 2)), 0, top).astype(arr.dtype)
+    return out[:, :, None] if out.ndim == 2 else out
+
+
 def to_depth(t, depth: int = 8) -> np.ndarray:
     """float C x H x W in [-1, 1] -> H x W x C uint8 (``depth`` 8) or uint16 (``depth`` 16)."""
     top, dtype = (65535.0, np.uint16) if depth == 16 else (255.0, np.uint8)

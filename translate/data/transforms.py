@@ -1,6 +1,6 @@
 """Preprocessing as the official pix2pix/CycleGAN code defines it, with albumentations.
 
-The deterministic resize is computed once per image; the random crop and flip come from one
+The deterministic resize (Pillow's bicubic, as the official code) is computed once per image; the random crop and flip come from one
 albumentations Compose applied to every image of a sample at once (``additional_targets``), so a
 pair stays aligned. Each sample is seeded from (run seed, epoch, index): the same sample always gets
 the same crop, whatever the worker count, which keeps resume exact.
@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from translate.config import DataConfig
+from translate.data.image_files import resize
 
 
 def _multiple(x: int, base: int = 4) -> int:
@@ -30,15 +31,6 @@ def resize_target(cfg: DataConfig, h: int, w: int, train: bool = True) -> tuple[
     if p == "none":
         return (_multiple(h), _multiple(w)) if (h % 4 or w % 4) else None
     return None  # crop
-
-
-def _resize(arr: np.ndarray, size) -> np.ndarray:
-    if size is None or (arr.shape[0], arr.shape[1]) == tuple(size):
-        return arr
-    h, w = size
-    interp = cv2.INTER_AREA if h * w < arr.shape[0] * arr.shape[1] else cv2.INTER_CUBIC
-    out = cv2.resize(arr, (w, h), interpolation=interp)
-    return out[:, :, None] if out.ndim == 2 else out
 
 
 class Preprocess:
@@ -59,7 +51,7 @@ class Preprocess:
     def __call__(self, seed: int, **images: np.ndarray) -> dict[str, np.ndarray]:
         first = images[self.names[0]]
         size = resize_target(self.cfg, first.shape[0], first.shape[1], self.train)
-        images = {k: _resize(v, size if size else first.shape[:2]) for k, v in images.items()}
+        images = {k: resize(v, *size) if size else v for k, v in images.items()}
         if self.compose is None:
             return images
         self.compose.set_random_seed(seed)
