@@ -213,6 +213,8 @@ def test_dualgan_clipping_regime_schedule():
     trainer = Trainer.for_step(Config(model="dualgan", train=TrainConfig(channels_last=False)), model, torch.device("cpu"))
     assert isinstance(trainer.optimizers["D"], torch.optim.RMSprop) and isinstance(trainer.optimizers["G"], torch.optim.RMSprop)
     assert trainer.optimizers["D"].param_groups[0]["lr"] == 5e-5
+    assert trainer.optimizers["D"].param_groups[0]["alpha"] == trainer.optimizers["G"].param_groups[0]["alpha"] == 0.9
+    assert 100 <= model.cfg.lambda_l1 <= 1000  # the paper's range for the recovery weight
     groups = model.param_groups()
     batch = {"A": torch.rand(1, 3, 32, 32) * 2 - 1, "B": torch.rand(1, 3, 32, 32) * 2 - 1}
     g_updates = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -476,7 +477,9 @@ def models(name: Optional[str] = typer.Argument(None, help="Show one model's des
         cls = get_model_class(name)
         typer.echo(f"{name} ({cls.task}): {_first_sentence(cls.__doc__)}\n")
         for para in (sys.modules[cls.__module__].__doc__ or "").strip().split("\n\n"):
-            typer.echo(textwrap.fill(" ".join(para.split()), width=100) + "\n")
+            items = re.split(r"\n(?=- )", para)  # a list keeps one item per line
+            typer.echo("\n".join(textwrap.fill(" ".join(item.split()), width=100, subsequent_indent="  " if item.startswith("- ") else "")
+                                 for item in items) + "\n")
         typer.echo("options (--opt NAME=VALUE; the common ones also have their own flags):")
         for option, default, meaning in describe_options(name):
             typer.echo(f"  {option} = {default!r}" + (f"\n      {meaning}" if meaning else ""))

@@ -3,16 +3,29 @@
 Generator loss: lambda * (|A - G_BA(G_AB(A))| + |B - G_AB(G_BA(B))|) - D_B(G_AB(A)) - D_A(G_BA(B)).
 Two critic regimes (``regime``):
 
-- ``clip`` (the paper, default): weights clipped to [-0.01, 0.01] after every critic step, RMSProp
-  lr 5e-5 for critics and generators, 2 critic steps per generator step (``--d-steps``), batch norm.
+- ``clip`` (the paper, default): weights clipped to [-c, c] after every critic step (c = 0.01; the paper
+  uses 0.01 to 0.1), RMSProp at lr 5e-5 for critics and generators, 2 critic steps per generator step
+  (``d_steps``; the paper: 2 to 4), batch norm.
 - ``gp``: the gradient penalty of Gulrajani et al. (weight 10) instead of clipping, Adam (lr, beta1
   0.5, beta2 0.9), and no normalisation in the critics (batch norm breaks the per-sample penalty).
 
-Generators are pix2pix U-Nets (unet_<crop size>, batch norm, dropout) and critics 70x70 PatchGANs,
-as in the authors' code. ``lambda_l1`` defaults to 20, the authors' code's value (their
-``--lambda_A``/``--lambda_B``); the paper reports 100 to 1000 (``--lambda-l1 500`` for that).
-Differences: 4x4 critic kernels (the authors' TensorFlow critic uses 5x5); a single lambda for both
-directions; a constant learning rate, as the authors' code.
+This follows the paper. Its generators are the pix2pix U-Net (4x4 kernels, batch norm, dropout in the
+inner decoder blocks) and its critics the 70x70 PatchGAN; ``lambda_l1`` is 500, inside the paper's range
+of 100 to 1000 (and the authors' code's current default). RMSProp's decay is 0.9, as the authors'
+TensorFlow code (the paper names RMSProp without its settings; torch's default would be 0.99).
+
+Where the authors' code (github.com/duxingren14/DualGAN) differs, and why we keep the paper:
+- its generators use 3x3 kernels with 5x5 at the first and last layer, and its critic a 5x5 first layer
+  and, by default, a fully connected last layer (a global critic, not a PatchGAN): the paper describes
+  the pix2pix U-Net and the PatchGAN, which the other translation models here share;
+- its normalisation takes each image's own statistics in training and at test time (instance norm with
+  a learned scale and offset): at batch size 1 our batch norm trains with exactly those statistics, and
+  ``mode="paper"`` at inference uses them too (eval mode uses the running averages instead);
+- its current defaults are the gradient penalty with 1 critic step and no dropout (its first release:
+  clipping with 3 critic steps, lambda 200): the paper's clipping and 2 critic steps are the default here,
+  the penalty is ``regime="gp"``;
+- one lambda serves both directions (the authors' code has lambda_A and lambda_B, equal by default);
+- the learning rate stays constant, as in the authors' code.
 """
 
 from __future__ import annotations
@@ -45,10 +58,10 @@ class DualGAN(TwoWay):
         n_layers_d: int = 3  # 3 = 70x70 PatchGAN critic
         norm: str = "batch"  # generators; critics use it in the clip regime and none in the gp regime
         dropout: bool = True
-        d_steps: int = 2  # critic steps per generator step (paper: n_critic = 2)
+        d_steps: int = 2  # critic steps per generator step (paper: n_critic 2 to 4)
         clip_value: float = 0.01  # clip regime: critic weights in [-c, c]
         lambda_gp: float = 10.0  # gp regime: gradient-penalty weight
-        lambda_l1: float = 20.0  # recovery L1 weight, each direction (authors' code: 20; paper: 100-1000)
+        lambda_l1: float = 500.0  # recovery L1 weight, each direction (paper: 100 to 1000)
         lr: float = 5e-5
         beta1: float = 0.5  # gp regime (Adam) only
         beta2: float = 0.9  # gp regime (Adam) only
@@ -75,7 +88,7 @@ class DualGAN(TwoWay):
 
     def optimizers(self):
         if self.cfg.regime == "clip":
-            spec = OptimSpec("rmsprop", self.cfg.lr)
+            spec = OptimSpec("rmsprop", self.cfg.lr, extra={"alpha": 0.9})  # TensorFlow's decay 0.9, as the authors' code
         else:
             spec = OptimSpec("adam", self.cfg.lr, (self.cfg.beta1, self.cfg.beta2))
         return {"G": spec, "D": spec}
