@@ -29,7 +29,7 @@ from translate.config import Config, TrainConfig
 from translate.data.image_files import save_image
 from translate.data.toy import TOYS, ToyDataset, get_toy
 from translate.engine import run_folder
-from translate.engine.trainer import Trainer
+from translate.engine.trainer import Trainer, critic_position
 from translate.files import safe_load
 from translate.mode_coverage import SAMPLES, toy_coverage
 from translate.registry import create_model
@@ -64,7 +64,7 @@ def train_one(toy: str, model: str, args, out: Path) -> dict:
         samples = net.sample(SAMPLES).float().numpy()
     cov = toy_coverage(toy, samples)
     picture(toy, net, samples, out / f"{toy}_{model}.png")
-    return {"toy": toy, "model": model, "steps": args.steps, "g_steps": args.steps // net.g_every,
+    return {"toy": toy, "model": model, "steps": args.steps, "g_steps": critic_position(net.critic_steps, args.steps)[0],
             "seconds": round(seconds, 1), "modes": cov.modes, "covered": cov.covered,
             "high_quality": round(cov.high_quality, 4), "counts": list(cov.counts), "run_dir": str(run_dir),
             "png": str(out / f"{toy}_{model}.png")}
@@ -95,7 +95,7 @@ def gradient_norms(toy: str, args, checkpoints=(0, 10, 50, 200, 1000, 3000)) -> 
     model = create_model("gan", data.info, {"hidden": args.hidden})
     trainer = Trainer.for_step(Config(model="gan", train=TrainConfig(seed=args.seed, channels_last=False)), model,
                                torch.device("cpu"))
-    model.g_every = 10**12  # D steps only: G stays where it started
+    model.critic_steps = lambda g_step: 10**12  # D steps only: G stays where it started
     g_params = model.param_groups()["G"]
     rows, step, gen = [], 0, torch.Generator().manual_seed(args.seed)
     for target in checkpoints:

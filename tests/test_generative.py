@@ -14,6 +14,7 @@ from translate import losses
 from translate.cli import app
 from translate.config import Config, TrainConfig
 from translate.engine.trainer import Trainer
+from translate.errors import UserError
 from translate.types import DataInfo
 from translate.registry import create_model
 
@@ -87,31 +88,67 @@ def test_cgan_visuals_have_a_column_per_class():
 
 
 # -- the critic schedule and clipping ----------------------------------------------------------------
-def test_wgan_schedule_clipping_and_optimizers():
-    torch.manual_seed(0)
-    m = create_model("wgan", IMG, TINY)
-    assert m.g_every == 5
-    trainer = Trainer.for_step(Config(model="wgan", train=TrainConfig(channels_last=False)), m, torch.device("cpu"))
-    assert all(isinstance(o, torch.optim.RMSprop) and o.param_groups[0]["lr"] == 5e-5 for o in trainer.optimizers.values())
-    g_before = [p.detach().clone() for p in m.netG.parameters()]
-    batch = {"image": torch.rand(4, 3, 32, 32) * 2 - 1}
-    with_g = []
-    for i in range(10):
+def _g_steps_taken(model, name, batch, iterations, **opts):
+    """Which of ``iterations`` train steps changed G, with the trainer."""
+    trainer = Trainer.for_step(Config(model=name, train=TrainConfig(channels_last=False)), model, torch.device("cpu"))
+    took = []
+    for _ in range(iterations):
+        before = [p.detach().clone() for p in model.netG.parameters()]
         out = trainer.train_step(batch)
         trainer.step += 1
-        with_g.append("G" in out)
-        assert all(p.abs().max() <= 0.01 + 1e-12 for p in m.netD.parameters()), "critic weights left [-c, c]"
-        if i < 4:
-            assert all(torch.equal(a, b) for a, b in zip(g_before, m.netG.parameters())), "G moved before its step"
-    assert with_g == [False, False, False, False, True] * 2
+        moved = any(not torch.equal(a, b) for a, b in zip(before, model.netG.parameters()))
+        assert moved == ("G" in out)
+        took.append(moved)
+    return trainer, took
+
+
+def test_wgan_clipping_optimizers_and_the_authors_critic_schedule():
+    torch.manual_seed(0)
+    m = create_model("wgan", DataInfo(dim=2), {"hidden": 8})
+    assert [m.critic_steps(g) for g in (0, 24, 25, 26, 499, 500, 501, 1000)] == [100, 100, 5, 5, 5, 100, 5, 100]
+    batch = {"image": torch.randn(4, 2)}
+    trainer, took = _g_steps_taken(m, "wgan", batch, 205)
+    assert all(isinstance(o, torch.optim.RMSprop) and o.param_groups[0]["lr"] == 5e-5 for o in trainer.optimizers.values())
+    assert all(p.abs().max() <= 0.01 + 1e-12 for p in m.netD.parameters()), "critic weights left [-c, c]"
+    assert [i for i, t in enumerate(took) if t] == [99, 199], "100 critic steps before each early generator step"
+    # the position in the schedule is a function of the step: replayed after a jump (resume) as followed
+    for step, expected in ((205, (2, 5)), (2500, (25, 0)), (2600, (45, 0)), (2603, (45, 3))):
+        trainer.step = step
+        assert trainer._critic_position() == expected, step
+    fixed = create_model("wgan", DataInfo(dim=2), {"hidden": 8, "critic_schedule": "fixed"})
+    assert fixed.critic_steps(0) == fixed.critic_steps(500) == 5
+    with pytest.raises(UserError, match="critic_schedule"):
+        create_model("wgan", DataInfo(dim=2), {"critic_schedule": "paper"})
+
+
+def test_the_generator_step_draws_new_noise_where_the_algorithm_does():
+    """GAN, WGAN(-GP) and CGAN: G's step gets a fresh z (Algorithm 1), pix2pix/CycleGAN reuse D's fakes."""
+    for name, fresh in (("gan", True), ("wgan_gp", True), ("pix2pix", False), ("cyclegan", False)):
+        torch.manual_seed(0)
+        info = DataInfo(dim=2) if name in ("gan", "wgan_gp") else DataInfo(size=32)
+        model = create_model(name, info, {"hidden": 8} if info.dim else {"ngf": 4, "ndf": 4})
+        assert model.fresh_noise_for_g is fresh
+        calls, fake = [], model.fake
+        model.fake = lambda batch: calls.append(torch.is_grad_enabled()) or fake(batch)
+        trainer = Trainer.for_step(Config(model=name, train=TrainConfig(channels_last=False)), model, torch.device("cpu"))
+        if name == "wgan_gp":
+            trainer.step = 4  # the iteration whose critic step completes the 5 before a generator step
+        batch = {"image": torch.randn(4, 2)} if info.dim else {"A": torch.rand(1, 3, 32, 32), "B": torch.rand(1, 3, 32, 32)}
+        out = trainer.train_step(batch)
+        assert "G" in out and "D" in out
+        # fresh: the critic's fakes without a graph, then G's own; reused: one pass, with the graph G needs
+        assert calls == ([False, True] if fresh else [True]), name
+    assert create_model("cgan", DataInfo(size=32, class_names=("a", "b")), TINY).fresh_noise_for_g
 
 
 def test_d_steps_option_and_paper_optimizers():
-    assert create_model("gan", IMG, {**TINY, "d_steps": 3}).g_every == 3
-    assert create_model("gan", IMG, TINY).g_every == 1
+    assert create_model("gan", IMG, {**TINY, "d_steps": 3}).critic_steps(0) == 3
+    assert create_model("gan", IMG, TINY).critic_steps(7) == 1
     gp = create_model("wgan_gp", IMG, TINY)
     spec = gp.optimizers()["D"]
-    assert gp.g_every == 5 and (spec.kind, spec.lr, spec.betas) == ("adam", 1e-4, (0.0, 0.9))
+    assert gp.critic_steps(0) == gp.critic_steps(500) == 5 and (spec.kind, spec.lr, spec.betas) == ("adam", 1e-4, (0.0, 0.9))
+    with pytest.raises(UserError, match="d_steps"):
+        create_model("gan", IMG, {**TINY, "d_steps": 0})
 
 
 @pytest.mark.parametrize("size,blocks", [(32, 3), (64, 4), (128, 5)])

@@ -209,7 +209,7 @@ def _changed(before, params):
 def test_dualgan_clipping_regime_schedule():
     torch.manual_seed(0)
     model = create_model("dualgan", DataInfo(size=32), TINY)
-    assert model.g_every == 2
+    assert model.critic_steps(0) == model.critic_steps(9) == 2
     trainer = Trainer.for_step(Config(model="dualgan", train=TrainConfig(channels_last=False)), model, torch.device("cpu"))
     assert isinstance(trainer.optimizers["D"], torch.optim.RMSprop) and isinstance(trainer.optimizers["G"], torch.optim.RMSprop)
     assert trainer.optimizers["D"].param_groups[0]["lr"] == 5e-5
@@ -230,7 +230,7 @@ def test_dualgan_clipping_regime_schedule():
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.netD_A.modules())
 
     three = create_model("dualgan", DataInfo(size=32), {**TINY, "d_steps": 3})
-    assert three.g_every == 3
+    assert three.critic_steps(0) == 3
 
 
 def test_dualgan_gradient_penalty_regime():
@@ -259,3 +259,33 @@ def test_discogan_depth_follows_the_size():
         assert m.translate(torch.zeros(1, 3, 50, 70), "BtoA").shape == (1, 3, 50, 70)
     with pytest.raises(UserError, match="crop_size of at least 16"):
         create_model("discogan", DataInfo(size=8), TINY)
+
+
+def test_discogan_follows_the_authors_schedule_losses_and_curriculum():
+    """One discriminator step per two generator steps, halved discriminator losses, feature matching
+    0.9 against GAN 0.1, and the reconstruction weight 0.01 during the curriculum, 0.5 after it."""
+    torch.manual_seed(0)
+    model = create_model("discogan", DataInfo(size=32), {"ngf": 4, "ndf": 4, "curriculum": 3})
+    trainer = Trainer.for_step(Config(model="discogan", train=TrainConfig(channels_last=False)), model, torch.device("cpu"))
+    groups = model.param_groups()
+    batch = {"A": torch.rand(4, 3, 32, 32) * 2 - 1, "B": torch.rand(4, 3, 32, 32) * 2 - 1}
+    d_moved, outs = [], []
+    for _ in range(6):
+        d0 = _snapshot(groups["D"])
+        outs.append(trainer.train_step(batch))
+        trainer.step += 1
+        d_moved.append(_changed(d0, groups["D"]))
+    assert d_moved == [True, False] * 3 and all("G" in o for o in outs) and ["D" in o for o in outs] == d_moved
+    assert {"FM_AB", "FM_BA", "recon_A", "recon_B", "G_AB", "G_BA"} <= set(outs[0])
+    for i, out in enumerate(outs):
+        rate = 0.01 if i < 3 else 0.5  # the curriculum counts generator steps: one per iteration here
+        adv = 0.1 * (out["G_AB"] + out["G_BA"]) + 0.9 * (out["FM_AB"] + out["FM_BA"])
+        assert torch.allclose(out["G"], (1 - rate) * adv + rate * (out["recon_A"] + out["recon_B"]), rtol=1e-5), i
+    model.eval()
+    fakes = model.fake(batch)
+    d = model.discriminator_step(batch, fakes)
+    full = (torch.nn.functional.binary_cross_entropy_with_logits(model.netD_A(batch["A"]), torch.ones(4, 1, 1, 1))
+            + torch.nn.functional.binary_cross_entropy_with_logits(model.netD_A(fakes["fake_A"]), torch.zeros(4, 1, 1, 1)))
+    assert torch.allclose(d["D_A"], 0.5 * full, rtol=1e-5)
+    paper = create_model("discogan", DataInfo(size=32), {"ngf": 4, "ndf": 4, "feature_matching": 0, "curriculum": 0, "g_per_d": 1})
+    assert paper.critic_steps(1) == 1

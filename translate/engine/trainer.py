@@ -107,6 +107,18 @@ class StopFlag:
             signal.signal(sig, old)
 
 
+def critic_position(critic_steps: Callable[[int], int], step: int) -> tuple[int, int]:
+    """(generator steps taken, critic steps taken toward the next) after ``step`` iterations of a model
+    whose generator step ``g`` needs ``critic_steps(g)`` critic steps (see ``Trainer.train_step``)."""
+    g = d = 0
+    for _ in range(step):
+        need = critic_steps(g)
+        d += d < need
+        if d >= need:
+            g, d = g + 1, 0
+    return g, d
+
+
 class Trainer:
     PLOT_EVERY_S = 10.0  # results.png is redrawn at a log row at most this often, and at the end of a run
 
@@ -166,6 +178,7 @@ class Trainer:
         self.scalers = {g: torch.amp.GradScaler(device.type, enabled=fp16) for g in groups}
         self.ema = GeneratorEMA(model, self.tc.ema) if self.tc.ema > 0 else None
         self.step = 0
+        self.position = (0, 0, 0)  # (step, generator steps, critic steps toward the next) of the critic schedule
         self.saved_step: int | None = None  # the step of the state in last.pt, once this trainer knows it
         self.lr_scale, self.rollbacks = 1.0, 0
         # on the device, so that no step waits for the host: the total gradient norm of each group of this
@@ -269,22 +282,41 @@ class Trainer:
         scaler.step(opt)
         scaler.update()
 
+    def _critic_position(self) -> tuple[int, int]:
+        """(generator steps taken, critic steps taken toward the next one) after ``self.step`` iterations of
+        the model's critic schedule: followed step by step, replayed from 0 after a jump (resume, rollback)."""
+        if self.position[0] != self.step:
+            self.position = (self.step, *critic_position(self.model.critic_steps, self.step))
+        return self.position[1], self.position[2]
+
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+        """One iteration on one batch: a critic step while the next generator step still needs one
+        (``model.critic_steps(g_step)`` of them), then the generator step once they are done, so a model
+        with 1 takes both on every batch and WGAN's 5 take five batches per generator step."""
         self.grad_norms = {}
-        g_now = (self.step + 1) % self.model.g_every == 0
+        g_step, d_done = self._critic_position()
+        need = self.model.critic_steps(g_step)
+        d_now = d_done < need
+        g_now = d_done + d_now >= need
+        self.model.g_step = g_step
+        fresh = self.model.fresh_noise_for_g and d_now  # G draws its own z: the D step's fakes need no graph
         amp = autocast(self.device, self.tc.precision)
-        with amp, torch.set_grad_enabled(g_now):
+        with amp, torch.set_grad_enabled(g_now and not fresh):
             fakes = self.model.fake(batch)
-        with amp:
-            d = self.model.discriminator_step(batch, {k: v.detach() for k, v in fakes.items()})
-        self._backward("D", d["total"])
-        self.model.after_d_step()
-        losses = {("D" if k == "total" else k): v.detach() for k, v in d.items()}
+        losses = {}
+        if d_now:
+            with amp:
+                d = self.model.discriminator_step(batch, {k: v.detach() for k, v in fakes.items()})
+            self._backward("D", d["total"])
+            self.model.after_d_step()
+            losses.update({("D" if k == "total" else k): v.detach() for k, v in d.items()})
         if g_now:
             for p in self.d_params:
                 p.requires_grad_(False)
             try:
                 with amp:
+                    if fresh:  # a new minibatch of z for the generator step (Algorithm 1 of GAN, WGAN, WGAN-GP)
+                        fakes = self.model.fake(batch)
                     g = self.model.generator_step(batch, fakes)
                 self._backward("G", g["total"])
             finally:
@@ -293,6 +325,7 @@ class Trainer:
             if self.ema:
                 self.ema.update()
             losses.update({("G" if k == "total" else k): v.detach() for k, v in g.items()})
+        self.position = (self.step + 1, g_step + g_now, 0 if g_now else d_done + d_now)
         return losses
 
     def _next_lr(self) -> None:

@@ -1,12 +1,18 @@
 """The model contract. A model is its networks plus a loss recipe; the engine owns everything else.
 
-The engine calls, once per iteration::
+The engine calls, once per iteration (one batch)::
 
     fakes = model.fake(batch)                                 # generators run once
-    d = model.discriminator_step(batch, detached(fakes))      # d["total"] is backpropagated into "D" only
-    model.after_d_step()                                      # e.g. weight clipping
-    every g_every iterations:
+    if the next generator step still needs a critic step (it needs model.critic_steps(g_step)):
+        d = model.discriminator_step(batch, detached(fakes))  # d["total"] is backpropagated into "D" only
+        model.after_d_step()                                  # e.g. weight clipping
+    if its critic steps are done (now or before):
+        fakes = model.fake(batch) if model.fresh_noise_for_g  # a new z for G (GAN, WGAN, WGAN-GP)
         g = model.generator_step(batch, fakes)                # with "D" frozen; g["total"] into "G" only
+
+A critic step and the generator step that follows it share the iteration's batch; with k critic steps
+per generator step, k batches pass per generator step. ``model.g_step`` holds the number of generator
+steps taken before this iteration's (for schedules such as DiscoGAN's curriculum).
 
 Every other key of the returned dicts is logged under that name. The contract is split by what a
 model does at inference: a ``Translator`` maps images (``translate``), a ``Sampler`` draws new ones
@@ -60,7 +66,15 @@ class Model(nn.Module):
     # needs (saved as the run's generator weights); the discriminators are group "D".
     generators: ClassVar[tuple[str, ...]] = ("netG",)
     discriminators: ClassVar[tuple[str, ...]] = ("netD",)
-    g_every: int = 1  # generator step every N iterations (critic-heavy models use 5)
+    # a new z minibatch for the generator step (the GAN, WGAN and WGAN-GP papers' Algorithm 1); False:
+    # the generator step reuses the fakes of the critic step (pix2pix and CycleGAN, as their official code)
+    fresh_noise_for_g: ClassVar[bool] = False
+    g_step: int = 0  # generator steps taken before the current iteration's (the engine sets it)
+
+    def critic_steps(self, g_step: int) -> int:
+        """Critic (discriminator) steps before generator step ``g_step`` (counted from 0): 1 by default; 0
+        gives a generator-only iteration."""
+        return 1
 
     def __init__(self, cfg, info: DataInfo):
         super().__init__()

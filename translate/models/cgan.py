@@ -25,15 +25,20 @@ class CGAN(Sampler):
         embed_dim: int = 0  # 0: one-hot y (the paper); N: a learned N-dimensional embedding
 
     defaults = IMAGE_DEFAULTS
+    fresh_noise_for_g = True  # the GAN algorithm, conditioned: a new z for the generator step
 
     def __init__(self, cfg, info):
         super().__init__(cfg, info)
         if info.num_classes < 1:
             raise ArgumentError("cgan needs class labels: pass {layout=labelled} with one sub-folder per class", "layout=labelled")
-        self.g_every = max(1, int(cfg.d_steps))
+        if cfg.d_steps < 1:
+            raise ArgumentError(f"{{d_steps}} must be at least 1, not {cfg.d_steps}", "d_steps")
         k, e = info.num_classes, cfg.embed_dim
         self.netG = Generator(info, auto_nz(cfg.nz, info), cfg.ngf, cfg.hidden, cfg.norm, k, e, cfg.init_gain)
         self.netD = Discriminator(info, cfg.ndf, cfg.hidden, cfg.norm, k, e, cfg.init_gain)
+
+    def critic_steps(self, g_step):
+        return self.cfg.d_steps
 
     def fake(self, batch):
         return {"fake": self.netG.sample(batch["image"].shape[0], batch["label"])}  # fakes of the batch's classes

@@ -75,7 +75,6 @@ class DualGAN(TwoWay):
             raise ArgumentError("{regime} must be clip or gp, not '{value}'", "regime", value=cfg.regime)
         if cfg.d_steps < 1:
             raise ArgumentError(f"{{d_steps}} must be at least 1, not {cfg.d_steps}", "d_steps")
-        self.g_every = cfg.d_steps
         depth = unet_depth(cfg.net_g, info.size)
         critic_norm = cfg.norm if cfg.regime == "clip" else "none"
         g = lambda i, o: init_weights(UnetGenerator(i, o, depth, cfg.ngf, cfg.norm, cfg.dropout), gain=cfg.init_gain)  # noqa: E731
@@ -85,6 +84,9 @@ class DualGAN(TwoWay):
         for net in (self.netD_A, self.netD_B):
             # a Wasserstein critic's output offset cancels in E[D(real)] - E[D(fake)]: it would never train
             net.model[-1].register_parameter("bias", None)
+
+    def critic_steps(self, g_step):
+        return self.cfg.d_steps
 
     def optimizers(self):
         if self.cfg.regime == "clip":

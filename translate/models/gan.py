@@ -36,14 +36,19 @@ class Unconditional(Sampler):
     generator step, fakes drawn with z from torch's global generator. Subclasses give the losses."""
 
     defaults = IMAGE_DEFAULTS
+    fresh_noise_for_g = True
 
     def __init__(self, cfg, info, norm_d: str):
         super().__init__(cfg, info)
         if norm_d not in NORMS:
             raise ArgumentError("{norm_d} must be one of {choices}, not '{value}'", "norm_d", choices=", ".join(NORMS), value=norm_d)
-        self.g_every = max(1, int(cfg.d_steps))
+        if cfg.d_steps < 1:
+            raise ArgumentError(f"{{d_steps}} must be at least 1, not {cfg.d_steps}", "d_steps")
         self.netG = Generator(info, auto_nz(cfg.nz, info), cfg.ngf, cfg.hidden, cfg.norm, init_gain=cfg.init_gain)
         self.netD = Discriminator(info, cfg.ndf, cfg.hidden, norm_d, init_gain=cfg.init_gain)
+
+    def critic_steps(self, g_step):
+        return self.cfg.d_steps
 
     def fake(self, batch):
         return {"fake": self.netG.sample(batch["image"].shape[0])}

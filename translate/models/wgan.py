@@ -1,7 +1,10 @@
 """WGAN (Arjovsky et al., ICML 2017): a critic trained on the Wasserstein loss E[D(x)] - E[D(G(z))]
-with its weights clipped to [-c, c] (c = 0.01) after every update, RMSProp at 5e-5, five critic steps
-per generator step; the generator minimises -E[D(G(z))]. DCGAN-style critic (batch norm, as the
-official code), MLP pair for 2-D data."""
+with its weights clipped to [-c, c] (c = 0.01) after every update, RMSProp at 5e-5; the generator
+minimises -E[D(G(z))] on a fresh minibatch of z. The critic schedule is the authors' code's: 100 critic
+steps before each of the first 25 generator steps and before every 500th, 5 otherwise, so the critic
+is near its optimum when the generator starts and is brought back to it now and then
+(``critic_schedule="fixed"``: always ``d_steps``). DCGAN-style critic (batch norm, as the official
+code), MLP pair for 2-D data."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from translate import losses
+from translate.errors import ArgumentError
 from translate.models.base import OptimSpec
 from translate.models.gan import NetworkConfig, Unconditional
 from translate.registry import register_model
@@ -17,17 +21,25 @@ from translate.registry import register_model
 
 @register_model("wgan", task="unconditional")
 class WGAN(Unconditional):
-    """Wasserstein GAN with weight clipping (c = 0.01), RMSProp 5e-5, 5 critic steps per G step."""
+    """Wasserstein GAN with weight clipping (c = 0.01), RMSProp 5e-5, 100 critic steps early and every 500th G step, else 5."""
 
     @dataclass(frozen=True)
     class Config(NetworkConfig):
         norm_d: str = "batch"  # critic norm (the official code keeps DCGAN's batch norm)
         clip: float = 0.01  # critic weights are clipped to [-clip, clip] after every update
         d_steps: int = 5  # critic steps per generator step (n_critic)
+        critic_schedule: str = "authors"  # authors: 100 critic steps for the first 25 G steps and every 500th | fixed: d_steps
         lr: float = 5e-5  # RMSProp
 
     def __init__(self, cfg, info):
         super().__init__(cfg, info, norm_d=cfg.norm_d)
+        if cfg.critic_schedule not in ("authors", "fixed"):
+            raise ArgumentError("{critic_schedule} must be authors or fixed, not '{value}'", "critic_schedule", value=cfg.critic_schedule)
+
+    def critic_steps(self, g_step):
+        if self.cfg.critic_schedule == "authors" and (g_step < 25 or g_step % 500 == 0):
+            return 100
+        return self.cfg.d_steps
 
     def optimizers(self):
         spec = OptimSpec("rmsprop", self.cfg.lr)

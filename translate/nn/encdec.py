@@ -61,3 +61,12 @@ class EncoderDiscriminator(nn.Module):
 
     def forward(self, x):
         return self.model(x)
+
+    def features(self, x):
+        """(logits, the activations after each normalised layer): what the authors' feature matching compares."""
+        feats = []
+        for i, layer in enumerate(self.model):
+            x = layer(x)
+            if isinstance(layer, nn.LeakyReLU) and i > 1:
+                feats.append(x)
+        return x, feats
