@@ -294,3 +294,17 @@ def test_threads_sets_torchs_thread_count():
         assert torch.get_num_threads() == wanted
     finally:
         torch.set_num_threads(before)
+
+
+def test_linear_epochs_policy_is_the_official_per_epoch_decay_to_one_over_decay_epochs_plus_one():
+    """The official lambda_rule, stepped at the end of each epoch: with 3 + 4 epochs of 10 iterations, epoch E
+    (1-based) runs at 1 - max(0, E - 3) / 5, the last at 1/5; pix2pix and CycleGAN use it by default."""
+    class C:
+        lr_policy = "linear_epochs"
+
+    values = [lr_factor(C, it, total=70, decay_start=30, iters_per_epoch=10) for it in range(70)]
+    official = [1.0 - max(0, e + 1 - 3) / 5 for e in range(7) for _ in range(10)]
+    assert values == pytest.approx(official) and values[-1] == pytest.approx(1 / 5)
+    from translate.registry import get_model_class
+
+    assert all(get_model_class(m).defaults["train"]["lr_policy"] == "linear_epochs" for m in ("pix2pix", "cyclegan"))

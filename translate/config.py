@@ -18,7 +18,7 @@ from translate.errors import ArgumentError, UserError
 from translate.files import atomic_write_text
 
 PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
-LR_POLICIES = ("linear", "constant", "step", "cosine")
+LR_POLICIES = ("linear", "linear_epochs", "constant", "step", "cosine")
 PRECISIONS = ("fp32", "bf16", "fp16")
 LAYOUTS = ("paired", "unpaired", "labelled", "images", "toy")
 LOGGERS = ("none", "tensorboard")
@@ -45,6 +45,8 @@ class TrainConfig:
     steps_decay: int = 0  # with --steps: the last N iterations decay linearly to 0
     epochs: int = 100  # epochs at the initial learning rate (official n_epochs)
     epochs_decay: int = 100  # epochs of linear decay to 0 afterwards (official n_epochs_decay)
+    # linear: constant, then down to 0 at every iteration | linear_epochs: constant, then down at every epoch
+    # to 1/(decay epochs + 1), as the official pix2pix/CycleGAN code | constant | step | cosine
     lr_policy: str = "linear"
     lr_step_every: int = 50  # epochs, for the step policy (official lr_decay_iters)
     batch_size: int = 1

@@ -39,6 +39,11 @@ def lr_factor(cfg, it: int, total: int, decay_start: int, iters_per_epoch: int) 
     """Multiplier of the base learning rate at iteration ``it`` (0-based)."""
     if cfg.lr_policy == "linear":
         return 1.0 - max(0, it - decay_start) / float(max(1, total - decay_start))
+    if cfg.lr_policy == "linear_epochs":  # the official code: stepped once per epoch, down to 1 / (decay epochs + 1)
+        if it < decay_start:
+            return 1.0
+        epochs = math.ceil((total - decay_start) / iters_per_epoch)
+        return 1.0 - ((it - decay_start) // iters_per_epoch + 1) / float(epochs + 1)
     if cfg.lr_policy == "step":
         return 0.1 ** (it // max(1, cfg.lr_step_every * iters_per_epoch))
     if cfg.lr_policy == "cosine":

@@ -59,6 +59,8 @@ class CycleGAN(TwoWay):
         beta2: float = 0.999
         init_gain: float = 0.02
 
+    defaults = {"train": {"lr_policy": "linear_epochs"}}  # the official schedule: per epoch, down to 1/101
+
     def __init__(self, cfg, info):
         super().__init__(cfg, info)
         if cfg.lambda_identity > 0 and info.input_nc != info.output_nc:

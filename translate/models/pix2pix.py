@@ -34,6 +34,8 @@ class Pix2Pix(Translator):
         beta2: float = 0.999
         init_gain: float = 0.02
 
+    defaults = {"train": {"lr_policy": "linear_epochs"}}  # the official schedule: per epoch, down to 1/101
+
     def __init__(self, cfg, info):
         super().__init__(cfg, info)
         depth = unet_depth(cfg.net_g, info.size)
