@@ -86,6 +86,8 @@ def test_weights_best_or_last_and_the_cli_says_which(small_paired, tmp_path, mon
                                   "--device", "cpu", *flag])
         assert out.exit_code == 0, out.output
         assert f"weights: {run / used}" in out.output
+        scored = runner.invoke(app, ["evaluate", str(run), str(small_paired), "--no-fid", "--device", "cpu", *flag])
+        assert scored.exit_code == 0 and f"weights: {run / used}" in scored.output, scored.output
     plain = api.fit(_cfg(small_paired, tmp_path / "plain"), progress=False)["run_dir"]
     assert api.load_run(plain)[0] is not None  # no best: the last weights
     with pytest.raises(ArgumentError, match="eval_every"):

@@ -15,6 +15,8 @@ import typer
 from translate.errors import ArgumentError, ArgumentWarning, Named, ResourceError, UserError, WrongRunError
 
 MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb limit (translate.data.image_files.MAX_PIXELS)
+WEIGHTS_HELP = ("A run folder: best | last: the weights that scored best (generator_best.pt, kept with --eval-every) or the "
+                "last ones (generator.pt) \\[default: best where the run kept them, else last].")
 MODE_HELP = ("eval: batch-norm running statistics, no dropout (the official test script's --eval); paper: each image's "
              "own statistics and dropout, as the pix2pix paper tests.")
 SEED_HELP = "With --mode paper: the seed of the dropout masks."
@@ -300,7 +302,7 @@ def convert(
     norm: Optional[str] = typer.Option(None, "--norm", help="An official .pth file: batch | instance | none \\[default: the model's, batch for pix2pix, instance for cyclegan].", rich_help_panel="Official generator file"),
     input_nc: Optional[int] = typer.Option(None, "--input-nc", help="An official .pth file: channels of domain A \\[default: 3].", rich_help_panel="Official generator file"),
     output_nc: Optional[int] = typer.Option(None, "--output-nc", help="An official .pth file: channels of domain B \\[default: 3].", rich_help_panel="Official generator file"),
-    weights: Optional[str] = typer.Option(None, "--weights", help="A run folder: best | last: the weights that scored best (generator_best.pt, kept with --eval-every) or the last ones (generator.pt) \\[default: best where the run kept them, else last]."),
+    weights: Optional[str] = typer.Option(None, "--weights", help=WEIGHTS_HELP),
 ):
     """Convert a folder, an image or a pattern of images with a trained run or an official generator file."""
     from translate.engine.hardware import resolve_device
@@ -355,6 +357,7 @@ def evaluate(
     split: str = typer.Option("test", "--split", help="Unpaired runs: compare the test or train domains."),
     mode: str = typer.Option("eval", "--mode", help=MODE_HELP),
     seed: int = typer.Option(0, "--seed", help=SEED_HELP),
+    weights: Optional[str] = typer.Option(None, "--weights", help=WEIGHTS_HELP),
 ):
     """How good a run is: PSNR/SSIM/L1 of a paired run, FID/KID of every kind of run, or of one folder against another."""
     import json
@@ -370,7 +373,7 @@ def evaluate(
     if not is_run:
         result = evaluate_folders(run_dir, folder, load_inception(inception))
     else:
-        model, cfg = api.load_run(run_dir, device=device, mode=mode, seed=seed)
+        model, cfg = _load_run(run_dir, weights, device=device, mode=mode, seed=seed)
         features = None
         if fid and model.task == "paired" and inception is None:  # PSNR/SSIM/L1 need no weights: FID where it can
             try:
@@ -428,7 +431,7 @@ def export(
     fmt: Optional[str] = typer.Option(None, "--format", help="onnx | pt2 \\[default: from the output file's suffix]."),
     size: Optional[int] = typer.Option(None, "--size", help="Image size of the parity check, and the only size a .pt2 program takes (default: the training crop size)."),
     direction: Optional[str] = typer.Option(None, "--direction", help="AtoB | BtoA, any case (unpaired runs) \\[default: AtoB, or the way a paired run was trained]."),
-    weights: Optional[str] = typer.Option(None, "--weights", help="A run folder: best | last: the weights that scored best (generator_best.pt, kept with --eval-every) or the last ones (generator.pt) \\[default: best where the run kept them, else last]."),
+    weights: Optional[str] = typer.Option(None, "--weights", help=WEIGHTS_HELP),
 ):
     """Export a run's generator as an ONNX model or a torch.export program, checked against the model on a real image."""
     from translate.export import ParityError, export_generator, output_format
