@@ -81,6 +81,7 @@ def test_weights_best_or_last_and_the_cli_says_which(small_paired, tmp_path, mon
     kept = safe_load(run / run_folder.WEIGHTS_BEST)["state"]
     assert all(torch.equal(v, kept[k]) for k, v in best.inference_state().items())
     assert not all(torch.equal(v, last.inference_state()[k]) for k, v in best.inference_state().items())
+    monkeypatch.undo()  # scoring as it is, for evaluate below
     for flag, used in (([], run_folder.WEIGHTS_BEST), (["--weights", "last"], run_folder.WEIGHTS)):
         out = runner.invoke(app, ["convert", str(run), str(small_paired), str(tmp_path / f"out{len(flag)}"), "--ab", "left",
                                   "--device", "cpu", *flag])
