@@ -1,12 +1,12 @@
 """Training batches read ahead of the step, so decoding, resizing and cropping overlap the training.
 
-``workers`` > 0: DataLoader processes, each ``PREFETCH`` batches ahead, kept across a rollback (and
-batches in pinned memory for CUDA). ``workers`` 0: a background thread of the training process reads ``READ_AHEAD``
-batches ahead (PIL, cv2 and torch release the GIL while they decode and resize, so on a machine with few
-cores it overlaps the step without processes that compete with torch's compute threads). Either way the
-batches are the sampler's keys in order, and each sample is a pure function of (seed, key), so the
-batches are the same whatever the worker count, and memory stays bounded by the small fixed depth.
-"""
+``workers`` > 0: DataLoader processes, each ``PREFETCH`` batches ahead, kept across a rollback, with
+batches in pinned memory for CUDA. ``workers`` 0: a background thread of the training process reads
+``READ_AHEAD`` batches ahead (PIL, cv2 and torch release the GIL while they decode and resize, so on a
+machine with few cores it overlaps the step without processes that compete with torch's compute
+threads). Either way the batches are the sampler's keys in order, and each sample is a pure function of
+(seed, key), so the batches are the same whatever the worker count, and memory stays bounded by the
+small fixed depth."""
 
 from __future__ import annotations
 
