@@ -242,7 +242,8 @@ def load_config(run_dir: str | Path) -> C.Config:
 # What a resumed run may change: its length and schedule, how often it logs, samples and checkpoints,
 # and the hardware it runs on. Everything else (data, model, sizes, seed, precision) is the run's own.
 RESUMABLE = {"train": ("steps", "steps_decay", "epochs", "epochs_decay", "log_every", "sample_every", "checkpoint_every",
-                       "keep_checkpoints", "device", "cpu_gemm", "cpu_allocator", "threads", "logger", "on_nan", "nan_retries"),
+                       "keep_checkpoints", "device", "cpu_gemm", "cpu_allocator", "threads", "compile", "logger", "on_nan",
+                       "nan_retries"),
              "data": ("workers",)}
 
 

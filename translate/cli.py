@@ -170,12 +170,13 @@ def fit(
     direction: Optional[str] = typer.Option(None, "--direction", help="AtoB | BtoA: which half is the input.", rich_help_panel="Data"),
     input_nc: Optional[int] = typer.Option(None, "--input-nc", help="Input channels: 3 (RGB) or 1 (grayscale).", rich_help_panel="Data"),
     output_nc: Optional[int] = typer.Option(None, "--output-nc", help="Output channels: 3 or 1.", rich_help_panel="Data"),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Data loader processes (default: 0 on CPU, up to 8 on GPU).", rich_help_panel="Data"),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Data loader processes; 0 reads batches ahead in a thread of the training process \\[default: 0 on CPU, up to 8 on GPU].", rich_help_panel="Data"),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda | cuda:N | mps.", rich_help_panel="Hardware"),
     precision: Optional[str] = typer.Option(None, "--precision", help="fp32 | bf16 | fp16 (autocast; fp16 adds a gradient scaler).", rich_help_panel="Hardware"),
     cpu_gemm: Optional[bool] = typer.Option(None, "--cpu-gemm/--no-cpu-gemm", help="CPU: run weight-bound convolutions as a plain GEMM (same arithmetic, faster) \\[default: on].", rich_help_panel="Hardware"),
     cpu_allocator: Optional[bool] = typer.Option(None, "--cpu-allocator/--no-cpu-allocator", help="CPU: keep freed activations in the process heap (glibc) instead of returning them to the OS \\[default: on].", rich_help_panel="Hardware"),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads torch uses (torch.set_num_threads) \\[default: 0, torch's own choice].", rich_help_panel="Hardware"),
+    compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the networks (slow first iterations, then faster steps; checkpoints stay plain); falls back to uncompiled with a note where the compiler is missing \\[default: off].", rich_help_panel="Hardware"),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed \\[default: 0].", rich_help_panel="Run"),
     logger: Optional[str] = typer.Option(None, "--logger", help="none | tensorboard: also log the metrics to RUN/tensorboard/ (needs the tensorboard package) \\[default: none].", rich_help_panel="Run"),
     ema: Optional[float] = typer.Option(None, "--ema", help="Keep an exponential moving average of the generator with this decay (e.g. 0.999); samples and weights use it.", rich_help_panel="Run"),
@@ -206,7 +207,7 @@ def fit(
                         "lr_policy": lr_policy, "batch_size": batch_size, "device": device, "precision": precision,
                         "seed": seed, "ema": ema, "log_every": log_every, "sample_every": sample_every,
                         "checkpoint_every": checkpoint_every, "keep_checkpoints": keep_checkpoints,
-                        "cpu_gemm": cpu_gemm, "cpu_allocator": cpu_allocator, "threads": threads, "logger": logger,
+                        "cpu_gemm": cpu_gemm, "cpu_allocator": cpu_allocator, "threads": threads, "compile": compile, "logger": logger,
                         "on_nan": on_nan, "nan_retries": nan_retries, "eval_every": eval_every,
                         "eval_data": None if eval_data is None else str(eval_data), "eval_count": eval_count})
     if image_size is not None:

@@ -36,7 +36,7 @@ class DataConfig:
     flip: bool = True
     input_nc: int = 3
     output_nc: int = 3
-    workers: int = -1  # -1: 0 on CPU, min(8, cores) on GPU
+    workers: int = -1  # loader processes; 0: a read-ahead thread; -1: 0 on CPU, min(8, cores) on GPU
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,9 @@ class TrainConfig:
     # its working memory back in; it changes the allocator of the whole process
     cpu_allocator: bool = True
     threads: int = 0  # torch's intra-op CPU threads (torch.set_num_threads, process-wide); 0: torch's default
+    # torch.compile the networks (in place: checkpoints keep the plain keys); a compiler that is missing or
+    # fails gives a warning and an uncompiled run
+    compile: bool = False
     logger: str = "none"  # none | tensorboard: the metrics rows also as TensorBoard scalars under RUN/tensorboard/
     # a non-finite loss, gradient or weight: roll back to the last good checkpoint with half the learning
     # rate (at most nan_retries times per process), or stop with DivergedError

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import random
+import warnings
+from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import torch
 
-from translate.errors import ArgumentError
+from translate.errors import ArgumentError, ArgumentWarning
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -58,6 +61,61 @@ def tune_cpu_allocator() -> None:
         libc.mallopt(-1, 2**30)  # M_TRIM_THRESHOLD: trim the heap only past 1 GiB free
     except (OSError, AttributeError):
         pass
+
+
+CPUINFO = Path("/proc/cpuinfo")
+NATIVE_BF16 = ("avx512_bf16", "amx_bf16")  # CPU flags of bf16 arithmetic in hardware
+
+
+def cpu_flags() -> frozenset[str]:
+    """The ISA flags of the CPU (``avx2``, ``avx512f``, ``avx512_bf16``, ``amx_bf16``, ...) from /proc/cpuinfo;
+    empty where it cannot be read (not Linux)."""
+    try:
+        text = CPUINFO.read_text(errors="replace")
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return frozenset()
+
+
+def warn_emulated_bf16(device: torch.device, precision: str) -> bool:
+    """bf16 on a CPU whose flags are known and hold no bf16 arithmetic (no AVX512-BF16, no AMX) is emulated
+    in fp32 and slower than fp32 itself: say so with an ArgumentWarning. True when it warned."""
+    if device.type != "cpu" or precision != "bf16":
+        return False
+    flags = cpu_flags()
+    if not flags or any(f in flags for f in NATIVE_BF16):
+        return False
+    warnings.warn(ArgumentWarning("{precision} bf16 is emulated on this CPU (it has neither AVX512-BF16 nor AMX), "
+                                  "so it is slower than fp32 here; use {precision} fp32", "precision"), stacklevel=2)
+    return True
+
+
+def _probe(x: torch.Tensor) -> torch.Tensor:
+    return torch.relu(x * 2.0 + 1.0)
+
+
+def compile_networks(networks: Iterable[torch.nn.Module], device: torch.device) -> bool:
+    """Compile each network in place with ``torch.compile`` (``Module.compile``: its state-dict keys stay those
+    of the plain network, so checkpoints load uncompiled). The compiler is first tried on a tiny function
+    on ``device``; when it is missing or fails, an ArgumentWarning names ``compile`` and the networks run
+    uncompiled. True when compiled."""
+    networks = list(networks)
+    try:
+        torch.compile(_probe)(torch.ones(8, device=device))
+        for net in networks:
+            net.compile()
+    except Exception as exc:  # noqa: BLE001 -- any failure of the compiler means: run uncompiled
+        for net in networks:
+            net._compiled_call_impl = None  # what Module.compile set, if it got that far
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        warnings.warn(ArgumentWarning("{compile}: torch.compile is not usable here ({reason}); training runs uncompiled",
+                                      "compile", reason=reason), stacklevel=2)
+        return False
+    return True
 
 
 def autocast(device: torch.device, precision: str):

@@ -17,7 +17,7 @@ from translate.engine import run_folder
 from translate.errors import UserError
 from translate.files import atomic_write_bytes
 
-NOT_PLOTTED = ("step", "epoch", "images_per_s")
+NOT_PLOTTED = ("step", "epoch", "images_per_s", "data_wait")
 PANELS_PER_ROW = 4
 PANEL = (3.2, 2.4)  # inches (at 100 dpi) per panel
 SMOOTH_FROM = 30  # rows from which a panel also shows a moving average

@@ -16,7 +16,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColu
 from rich.text import Text
 
 log = logging.getLogger("translate")
-NOT_LOSSES = ("step", "epoch", "lr", "images_per_s")
+NOT_LOSSES = ("step", "epoch", "lr", "images_per_s", "data_wait")
 
 
 class _ImagesPerSecond(ProgressColumn):

@@ -16,14 +16,15 @@ from typing import Any, Callable, Iterator
 
 import torch
 from torch.optim.lr_scheduler import LambdaLR
-from torch.utils.data import DataLoader
 
 from translate import pictures
 from translate.config import Config
 from translate.data.datasets import ResumableBatchSampler
+from translate.data.loader import batch_loader, default_workers, read_batches
 from translate.engine import plots, run_folder
 from translate.engine.ema import GeneratorEMA
-from translate.engine.hardware import autocast, rng_state, set_rng_state, tune_cpu_allocator
+from translate.engine.hardware import (autocast, compile_networks, rng_state, set_rng_state, tune_cpu_allocator,
+                                      warn_emulated_bf16)
 from translate.engine.progress import TrainProgress
 from translate.engine.scalars import ScalarLogger
 from translate.errors import DivergedError, OutOfMemory, UserError
@@ -182,6 +183,9 @@ class Trainer:
         fp16 = self.tc.precision == "fp16"
         self.scalers = {g: torch.amp.GradScaler(device.type, enabled=fp16) for g in groups}
         self.ema = GeneratorEMA(model, self.tc.ema) if self.tc.ema > 0 else None
+        warn_emulated_bf16(device, self.tc.precision)
+        if self.tc.compile:  # after the EMA's copy of the generator, which stays plain
+            compile_networks([getattr(model, n) for n in (*model.generators, *model.discriminators)], device)
         self.step = 0
         self.position = (0, 0, 0)  # (step, generator steps, critic steps toward the next) of the critic schedule
         self.saved_step: int | None = None  # the step of the state in last.pt, once this trainer knows it
@@ -343,9 +347,13 @@ class Trainer:
     def lr(self) -> float:
         return self.optimizers["G"].param_groups[0]["lr"]
 
-    def _log_row(self, lr: float, sums: dict, counts: dict, n_iters: int, since: float, scores: dict | None = None) -> dict[str, Any]:
+    def _log_row(self, lr: float, sums: dict, counts: dict, n_iters: int, since: float, scores: dict | None = None,
+                 waited: float = 0.0) -> dict[str, Any]:
+        """A metrics row: the mean of each loss since the last row, the speed, and ``data_wait``, the share of
+        the wall time since ``since`` spent waiting for batches (``waited`` seconds)."""
+        elapsed = max(time.perf_counter() - since, 1e-9)
         row = {"step": self.step, "epoch": round(self.step / self.sampler.iters_per_epoch, 3), "lr": lr,
-               "images_per_s": n_iters * self.tc.batch_size / max(time.perf_counter() - since, 1e-9)}
+               "images_per_s": n_iters * self.tc.batch_size / elapsed, "data_wait": min(1.0, waited / elapsed)}
         row.update({k: (sums[k] / counts[k]).item() for k in sums})
         row.update(scores or {})
         self.metrics.append(row)
@@ -428,18 +436,14 @@ class Trainer:
             raise self._out_of_memory(exc) from None
 
     def _fit(self) -> dict[str, Any]:
-        workers = self.cfg.data.workers
-        if workers < 0:
-            workers = 0 if self.device.type == "cpu" else min(8, torch.get_num_threads())
-        loader = DataLoader(self.dataset, batch_sampler=self.sampler, num_workers=workers,
-                            pin_memory=self.device.type == "cuda", persistent_workers=False,
-                            generator=torch.Generator().manual_seed(self.tc.seed),
-                            prefetch_factor=4 if workers else None)
+        workers = self.cfg.data.workers if self.cfg.data.workers >= 0 else default_workers(self.device.type)
+        loader = batch_loader(self.dataset, self.sampler, workers, self.device.type, self.tc.seed)
         self.model.train()
         start_step = self.step
         sums: dict[str, torch.Tensor] = {}
         counts: dict[str, int] = {}
         t_log, n_log, lr = time.perf_counter(), 0, self.lr
+        waited = 0.0  # seconds spent waiting for batches since the last log row
         last_row: dict[str, Any] = {}
         bar = TrainProgress(self.progress, self.total, self.step, self.tc.batch_size)
         stopped = False
@@ -447,14 +451,16 @@ class Trainer:
             buf = io.BytesIO()  # the state a fault before the first checkpoint goes back to, off the device
             torch.save(self.state_dict(), buf)
             self.initial_state = buf.getvalue()
-        with StopFlag() as flag, bar, ScalarLogger(self.tc.logger, self.run_dir, self.step) as self.scalars:
-            batches = iter(loader)
+        with StopFlag() as flag, bar, ScalarLogger(self.tc.logger, self.run_dir, self.step) as self.scalars, \
+                read_batches(loader) as batches:
             while self.step < self.total:
                 if flag.stop:
                     stopped = True
                     break
                 lr = self.lr
+                t_wait = time.perf_counter()
                 batch = to_device(next(batches), self.device, self.channels_last)
+                waited += time.perf_counter() - t_wait
                 losses = self.train_step(batch)
                 self.step += 1
                 self._watch({**{f"loss {k}": v for k, v in losses.items()},
@@ -470,17 +476,17 @@ class Trainer:
                 save_now = self.step % self.tc.checkpoint_every == 0 and not last
                 eval_now = self.evaluator is not None and self.tc.eval_every > 0 and self.step % self.tc.eval_every == 0
                 if (log_now or sample_now or save_now or eval_now) and self._rolled_back():
-                    sums, counts, t_log, n_log = {}, {}, time.perf_counter(), 0
-                    batches = iter(loader)  # the sampler starts again at the step rolled back to
+                    sums, counts, t_log, n_log, waited = {}, {}, time.perf_counter(), 0, 0.0
+                    batches.restart()  # the sampler starts again at the step rolled back to
                     bar.advance(self.step)
                     continue
                 scores = self.evaluate() if eval_now else {}
                 if scores and not log_now:  # a row of its own, between two log rows
                     self.metrics.append({"step": self.step, **scores})
                 if log_now:
-                    last_row = self._log_row(lr, sums, counts, n_log, t_log, scores)
+                    last_row = self._log_row(lr, sums, counts, n_log, t_log, scores, waited)
                     bar.update(self.step, last_row)
-                    sums, counts, t_log, n_log = {}, {}, time.perf_counter(), 0
+                    sums, counts, t_log, n_log, waited = {}, {}, time.perf_counter(), 0, 0.0
                 else:
                     bar.advance(self.step)
                 if sample_now:
@@ -488,7 +494,7 @@ class Trainer:
                 if save_now:
                     self.save_checkpoint()
             if n_log and not self._rolled_back():  # stopped between two log rows: log what ran since the last one
-                last_row = self._log_row(lr, sums, counts, n_log, t_log)
+                last_row = self._log_row(lr, sums, counts, n_log, t_log, waited=waited)
         self.plot_results(force=True)
         sample = self.write_samples()
         ckpt = self.save_checkpoint()
