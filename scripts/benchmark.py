@@ -14,10 +14,11 @@ two iteration counts: the difference of the wall times divided by the extra iter
 iteration, so start-up and the final save cancel out. Each row also gives the steady-state images/s from
 the run's own metrics.csv (the first row excluded), the share of the iteration spent waiting for data
 (metrics.csv column ``data_wait``, a fraction of the iteration; "-" where the engine does not log it), the
-peak resident set size of the process tree (loader workers included; sampled every 0.2 s with psutil when
-installed, else from /proc), and the achieved FLOP/s (FLOPs of one training step counted with
-torch.utils.flop_counter, divided by the time per iteration) as a % of the machine's peak measured in the
-same run with a large convolution and a large matmul (fp32 peak for fp32 rows, bf16 for bf16 rows):
+peak memory of the process tree (loader workers included: the sum of each process's proportional set
+size, so pages forked workers share with their parent count once; sampled every second from /proc), and
+the achieved FLOP/s (FLOPs of one training step counted with torch.utils.flop_counter, divided by the time
+per iteration) as a % of the machine's peak measured in the same run with a large convolution and a large
+matmul (fp32 peak for fp32 rows and the official code, bf16 for bf16 rows):
 
     python scripts/benchmark.py --end-to-end                       # pix2pix 256, fp32: a few minutes on 2 cores
     python scripts/benchmark.py --end-to-end --quick               # 32x32, 3 and 6 steps: under a minute
@@ -48,7 +49,10 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime
+import functools
+import itertools
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -193,7 +197,7 @@ def steady_state(metrics_csv: Path, skip: int = 1) -> tuple[float, float | None]
     if len(rows) <= skip:
         raise ValueError(f"{metrics_csv}: {len(rows)} rows, need more than {skip} (lower --log-every)")
     steps = [0] + [int(r["step"]) for r in rows]
-    iters = [b - a for a, b in zip(steps, steps[1:])][skip:]
+    iters = [b - a for a, b in itertools.pairwise(steps)][skip:]
     kept = rows[skip:]
     seconds = [n / float(r["images_per_s"]) for n, r in zip(iters, kept)]
     ips = sum(iters) / sum(seconds)  # batch 1: iterations are images (times the batch otherwise: same ratio)
@@ -235,8 +239,8 @@ def measure_peak(seconds: float = 2.0) -> dict[str, float]:
         x = torch.randn(4, 256, 64, 64, dtype=dtype)
         w = torch.randn(256, 256, 3, 3, dtype=dtype)
         a, b = torch.randn(2048, 2048, dtype=dtype), torch.randn(2048, 2048, dtype=dtype)
-        conv = (lambda: torch.nn.functional.conv2d(x, w, padding=1), 2 * 4 * 256 * 64 * 64 * 256 * 9)
-        mm = (lambda: a @ b, 2 * 2048**3)
+        conv = (functools.partial(torch.nn.functional.conv2d, x, w, padding=1), 2 * 4 * 256 * 64 * 64 * 256 * 9)
+        mm = (functools.partial(torch.matmul, a, b), 2 * 2048**3)
         best = 0.0
         with torch.no_grad():
             for fn, flops in (conv, mm):
@@ -309,18 +313,24 @@ def make_images(folder: Path, paired: bool, count: int, size: int = 256, seed: i
     return folder
 
 
-def tree_rss(pid: int) -> int:
-    """Resident bytes of process ``pid`` and all its descendants now (psutil where installed, else /proc)."""
+def _memory(pid: int, page: int) -> int:
+    """Bytes process ``pid`` holds: its proportional set size (pages shared with other processes, such as
+    those of forked loader workers, divided among them, so a tree's sum counts each page once), its
+    resident set size where the kernel gives no PSS."""
     try:
-        import psutil
-    except ImportError:
-        psutil = None
-    if psutil is not None:
-        try:
-            parent = psutil.Process(pid)
-            return sum(p.memory_info().rss for p in [parent, *parent.children(recursive=True)])
-        except psutil.Error:
-            return 0
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def tree_memory(pid: int) -> int:
+    """Bytes held now by process ``pid`` and all its descendants (see ``_memory``), read from /proc."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -332,25 +342,22 @@ def tree_rss(pid: int) -> int:
     page = os.sysconf("SC_PAGE_SIZE")
     while todo:
         p = todo.pop()
-        try:
-            total += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * page
-        except (OSError, IndexError, ValueError):
-            pass
+        total += _memory(p, page)
         todo += children.get(p, [])
     return total
 
 
 def timed(cmd: list[str], env: dict, cwd: Path, log: Path) -> tuple[float, float]:
-    """Run ``cmd`` to its end: (wall seconds, peak resident MB of its process tree, sampled every 0.2 s:
-    loader workers included). A failure raises with the tail of its output."""
+    """Run ``cmd`` to its end: (wall seconds, peak MB held by its process tree, loader workers included,
+    sampled every second; see ``tree_memory``). A failure raises with the tail of its output."""
     with open(log, "wb") as out:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
         peak = 0
         while proc.poll() is None:
-            peak = max(peak, tree_rss(proc.pid))
+            peak = max(peak, tree_memory(proc.pid))
             try:
-                proc.wait(0.2)
+                proc.wait(1.0)  # a sample costs about 20 ms of CPU: 2% of a core
             except subprocess.TimeoutExpired:
                 pass
         seconds = time.perf_counter() - t0
@@ -515,7 +522,7 @@ def _cell(value, digits: int = 3) -> str:
     if value is None:
         return NOT_LOGGED
     if isinstance(value, float):
-        if value != value:
+        if math.isnan(value):
             return NOT_LOGGED
         return f"{value:.{digits}f}"
     return str(value)
@@ -523,9 +530,9 @@ def _cell(value, digits: int = 3) -> str:
 
 E2E_COLUMNS = [("case", "case"), ("variant", "variant"), ("iters", "iterations"), ("s_per_iter", "s/iter"),
                ("speedup", "speed-up"), ("images_per_s", "images/s (metrics)"), ("data_wait", "data wait"),
-               ("peak_rss_mb", "peak RSS MB"), ("gflop_s", "GFLOP/s"), ("pct_peak", "% of peak")]
+               ("peak_rss_mb", "peak memory MB"), ("gflop_s", "GFLOP/s"), ("pct_peak", "% of peak")]
 CONVERT_COLUMNS = [("case", "case"), ("variant", "variant"), ("images", "images"), ("images_per_s", "images/s"),
-                   ("speedup", "speed-up"), ("peak_rss_mb", "peak RSS MB"), ("wall_s", "wall s (all images)")]
+                   ("speedup", "speed-up"), ("peak_rss_mb", "peak memory MB"), ("wall_s", "wall s (all images)")]
 
 
 def format_cell(key: str, value, row: dict | None = None) -> str:
@@ -534,7 +541,9 @@ def format_cell(key: str, value, row: dict | None = None) -> str:
     if key == "data_wait" and value is not None:
         return f"{100 * value:.0f}%"
     if key == "pct_peak":
-        return NOT_LOGGED if value != value else f"{value:.{1 if value >= 1 else 2}f}%" + ("*" if (row or {}).get("from_metrics") else "")
+        if math.isnan(value):
+            return NOT_LOGGED
+        return f"{value:.{1 if value >= 1 else 2}f}%" + ("*" if (row or {}).get("from_metrics") else "")
     if key in ("peak_rss_mb", "gflop_s"):
         return _cell(value, 0 if key == "peak_rss_mb" else 1)
     return _cell(value)
@@ -554,11 +563,11 @@ def machine_header(peak: dict) -> str:
     except OSError:
         text = ""
     model, isa = cpu_info(text)
-    lines = [f"CPU: {model} ({', '.join(isa) or 'no AVX2'}; bf16 {'native' if native_bf16(isa) else 'emulated'}), "
-             f"{os.cpu_count()} logical CPUs",
+    lines = [(f"CPU: {model} ({', '.join(isa) or 'no AVX2'}; bf16 {'native' if native_bf16(isa) else 'emulated'}), "
+              f"{os.cpu_count()} logical CPUs"),
              f"torch {torch.__version__}, {torch.get_num_threads()} threads; {datetime.date.today().isoformat()}",
-             f"measured peak: fp32 {peak['fp32'] / 1e9:.1f} GFLOP/s, bf16 {peak['bf16'] / 1e9:.1f} GFLOP/s "
-             f"(best of a 3x3 convolution 4x256x64x64 and a 2048x2048 matmul)"]
+             (f"measured peak: fp32 {peak['fp32'] / 1e9:.1f} GFLOP/s, bf16 {peak['bf16'] / 1e9:.1f} GFLOP/s "
+              f"(best of a 3x3 convolution 4x256x64x64 and a 2048x2048 matmul)")]
     return "\n".join(lines)
 
 
