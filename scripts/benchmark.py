@@ -116,6 +116,7 @@ def run_one(args) -> dict:
            "train_img_s": args.batch_size / median,
            "peak_mem_mb": (torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda"
                            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+    row["gflop_s"] = count_step_flops(trainer, batch) / median / 1e9
     if args.convert:
         row["convert_img_s"] = _convert(model, args, device)
     return row
@@ -229,26 +230,29 @@ def native_bf16(isa: list[str]) -> bool:
     return "AVX512-BF16" in isa or "AMX-BF16" in isa
 
 
-def measure_peak(seconds: float = 2.0) -> dict[str, float]:
-    """FLOP/s of this machine, fp32 and bf16: the better of a large convolution and a large matmul, each the
+def measure_peak(seconds: float = 2.0, device: str = "cpu") -> dict[str, float]:
+    """FLOP/s of ``device``, fp32 and bf16: the better of a large convolution and a large matmul, each the
     best of its repeats over about ``seconds``."""
     import torch
 
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     out = {}
     for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-        x = torch.randn(4, 256, 64, 64, dtype=dtype)
-        w = torch.randn(256, 256, 3, 3, dtype=dtype)
-        a, b = torch.randn(2048, 2048, dtype=dtype), torch.randn(2048, 2048, dtype=dtype)
+        x = torch.randn(4, 256, 64, 64, dtype=dtype, device=device)
+        w = torch.randn(256, 256, 3, 3, dtype=dtype, device=device)
+        a, b = (torch.randn(2048, 2048, dtype=dtype, device=device), torch.randn(2048, 2048, dtype=dtype, device=device))
         conv = (functools.partial(torch.nn.functional.conv2d, x, w, padding=1), 2 * 4 * 256 * 64 * 64 * 256 * 9)
         mm = (functools.partial(torch.matmul, a, b), 2 * 2048**3)
         best = 0.0
         with torch.no_grad():
             for fn, flops in (conv, mm):
                 fn()  # warm-up: oneDNN's first call picks and builds its kernel
+                sync()
                 start = time.perf_counter()
                 while time.perf_counter() - start < seconds / 2:
                     t0 = time.perf_counter()
                     fn()
+                    sync()
                     best = max(best, flops / (time.perf_counter() - t0))
         out[name] = best
     return out
@@ -257,7 +261,6 @@ def measure_peak(seconds: float = 2.0) -> dict[str, float]:
 def step_flops(case: Case) -> float:
     """FLOPs of one training step of ``case`` (forward and backward of every network the step runs)."""
     import torch
-    from torch.utils.flop_counter import FlopCounterMode
 
     from translate.config import Config, TrainConfig
     from translate.data.synthetic import random_batch
@@ -270,7 +273,14 @@ def step_flops(case: Case) -> float:
     torch.manual_seed(0)
     model = create_model(case.model, info, {"net_g": case.net_g, **dict(case.options)})
     trainer = Trainer.for_step(Config(model=case.model, train=TrainConfig(device="cpu")), model, torch.device("cpu"))
-    batch = to_device(random_batch(cls.task, info, 1), torch.device("cpu"), False)
+    return count_step_flops(trainer, to_device(random_batch(cls.task, info, 1), torch.device("cpu"), False))
+
+
+def count_step_flops(trainer, batch: dict) -> float:
+    """FLOPs of one ``trainer.train_step(batch)``: forward and backward of every network it runs (the
+    optimizers' element-wise updates are not counted)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
     counter = FlopCounterMode(display=False)
     with counter:
         trainer.train_step(batch)
@@ -636,6 +646,11 @@ def main() -> None:
         one = argparse.Namespace(**json.loads(args.one))
         print("RESULT " + json.dumps(run_one(one)), flush=True)
         return
+    from translate.engine.hardware import resolve_device
+
+    device = str(resolve_device(args.device))
+    peak = measure_peak(device=device)
+    print(machine_header(peak) + (f" on {device}" if device != "cpu" else "") + "\n", flush=True)
     rows = []
     layouts = [True, False] if args.compare_layout else [args.channels_last]
     for model in args.model:
@@ -650,16 +665,18 @@ def main() -> None:
                         print(f"{model} {size} {precision}: failed\n{proc.stderr[-2000:]}", file=sys.stderr)
                         continue
                     rows.append(json.loads(lines[-1][7:]))
+                    rows[-1]["pct_peak"] = 100 * rows[-1]["gflop_s"] * 1e9 / peak["fp32" if precision == "fp32" else "bf16"]
                     _print([rows[-1]], header=len(rows) == 1)
 
 
 def _print(rows, header: bool) -> None:
-    cols = ["variant", "model", "size", "batch", "precision", "channels_last", "device", "s_per_iter", "train_img_s", "peak_mem_mb", "convert_img_s"]
+    cols = ["variant", "model", "size", "batch", "precision", "channels_last", "device", "s_per_iter", "train_img_s", "peak_mem_mb", "gflop_s", "pct_peak", "convert_img_s"]
     if header:
         print("| " + " | ".join(cols) + " |")
         print("|" + "---|" * len(cols))
     for r in rows:
-        cells = [f"{r[c]:.3f}" if isinstance(r.get(c), float) else str(r.get(c, "")) for c in cols]
+        cells = [format_cell(c, r[c]) if c == "pct_peak" else f"{r[c]:.3f}" if isinstance(r.get(c), float) else str(r.get(c, ""))
+                 for c in cols]
         print("| " + " | ".join(cells) + " |", flush=True)
 
 
