@@ -20,10 +20,11 @@ the achieved FLOP/s (FLOPs of one training step counted with torch.utils.flop_co
 per iteration) as a % of the machine's peak measured in the same run with a large convolution and a large
 matmul (fp32 peak for fp32 rows and the official code, bf16 for bf16 rows):
 
-    python scripts/benchmark.py --end-to-end                       # pix2pix 256, fp32: a few minutes on 2 cores
-    python scripts/benchmark.py --end-to-end --quick               # 32x32, 3 and 6 steps: under a minute
+    python scripts/benchmark.py --end-to-end                       # pix2pix 256, fp32: about 2 minutes on 2 cores
+    python scripts/benchmark.py --end-to-end --quick               # 32x32, 3 and 6 steps: about 30 s
     python scripts/benchmark.py --end-to-end --official OFFICIAL --cases p2p256 p2p128 cyc128 cyc256 \
-        --precision fp32 bf16 --convert 64 --markdown              # the full table: about 1.5 hours on 2 cores
+        --precision fp32 bf16 --convert 64 --markdown              # the full table: about 20 minutes on a
+                                                                   # quiet 2-core CPU (CycleGAN 256 half of it)
 
 ``--official DIR`` runs the official pix2pix/CycleGAN code (upstream commit 2a7afba) beside ours with the
 same settings: its train.py (--n_epochs 1 --n_epochs_decay 0 --max_dataset_size N, so the iteration counts
