@@ -587,6 +587,10 @@ def run_end_to_end(args) -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.official and not all((Path(args.official) / f).is_file() for f in ("train.py", "test.py")):
+        doc = __doc__
+        recipe = doc[doc.index("``--official DIR``"):doc.index("Its imports of")].strip()
+        sys.exit(f"--official {args.official}: no train.py and test.py there.\n\n{recipe}")
     cases = [QUICK] if args.quick else [CASES[c] for c in args.cases]
     peak = measure_peak(0.4 if args.quick else 2.0)
     print(machine_header(peak), flush=True)

@@ -105,3 +105,12 @@ def test_quick_end_to_end_prints_a_table_with_a_percent_in_each_row():
     rows = [ln for ln in lines[header + 2:] if ln.startswith("|")]
     assert [r.split(" | ")[:3] for r in rows] == [["| pix2pix 32 (quick)", "translate fp32", "3/6"]]
     assert all(re.search(r"\| \d+\.\d+%\*? \|$", r) for r in rows), rows
+
+
+def test_official_folder_without_the_scripts_says_how_to_get_them(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--end-to-end", "--official", str(tmp_path)],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert lines[0] == f"--official {tmp_path}: no train.py and test.py there."
+    assert "    cd official.git && for f in $(git ls-tree -r --name-only 2a7afba | grep '[.]py$'); do" in lines
