@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -39,6 +41,18 @@ def make_batch(name: str, info: DataInfo, n: int | None = None, seed: int = 0) -
     """Two images, or 16 points of vector data: with two points a ReLU critic can see the same
     activation pattern for real and fake, and the Wasserstein loss gives its biases exactly zero."""
     return random_batch(get_model_class(name).task, info, n or (16 if info.dim else 2), seed)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_script(path: str):
+    """A script of the project (``datasets/make_pairs.py``, ``scripts/benchmark.py``) as a module."""
+    spec = importlib.util.spec_from_file_location(Path(path).stem, ROOT / path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module
 
 
 def one_line_error(result, code=2):

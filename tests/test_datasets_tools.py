@@ -3,7 +3,6 @@ in-process on tiny images made here; download.py against a local HTTP server wit
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import subprocess
 import sys
@@ -15,22 +14,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import load_script
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _load(path: str):
-    spec = importlib.util.spec_from_file_location(Path(path).stem, ROOT / path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-make_pairs = _load("datasets/make_pairs.py")
-make_edges = _load("datasets/make_edges.py")
-download = _load("datasets/download.py")
+make_pairs = load_script("datasets/make_pairs.py")
+make_edges = load_script("datasets/make_edges.py")
+download = load_script("datasets/download.py")
 
 
 def _image(path: Path, size=(16, 16), color=(200, 30, 30)) -> Path:
@@ -305,8 +297,8 @@ def test_help_from_the_command_line():
 
 # the demos' data preparation (their training is the engine's, tested elsewhere) -------------------------
 
-sketch2photo = _load("scripts/sketch2photo.py")
-horse2zebra = _load("scripts/horse2zebra.py")
+sketch2photo = load_script("scripts/sketch2photo.py")
+horse2zebra = load_script("scripts/horse2zebra.py")
 
 
 def test_sketch2photo_makes_pairs_from_a_folder_of_photos(tmp_path):

@@ -1,0 +1,116 @@
+"""The pure pieces of scripts/benchmark.py (two-count timing, the metrics.csv reader, the cpuinfo parser, the
+table) and one tiny end-to-end run of it. Speed itself is never asserted: the benchmark measures it."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, load_script
+from PIL import Image
+
+bench = load_script("scripts/benchmark.py")
+
+AMD = """processor\t: 0
+vendor_id\t: AuthenticAMD
+model name\t: AMD EPYC 9R14 96-Core Processor
+flags\t\t: fpu sse sse2 avx avx2 fma avx512f avx512dq avx512bw avx512_bf16 avx512_vnni
+processor\t: 1
+model name\t: AMD EPYC 9R14 96-Core Processor
+flags\t\t: fpu sse sse2 avx avx2 fma avx512f avx512dq avx512bw avx512_bf16 avx512_vnni
+"""
+SAPPHIRE = ("model name\t: Intel(R) Xeon(R) Platinum 8488C\n"
+            "flags\t\t: avx2 avx512f avx512_bf16 amx_bf16 amx_tile amx_int8\n")
+HASWELL = "model name\t: Intel(R) Xeon(R) CPU E5-2686 v4 @ 2.30GHz\nflags\t\t: sse4_2 avx avx2 fma\n"
+
+
+def test_two_counts_cancel_what_the_runs_share():
+    # 5 s of start-up and save in both runs, 0.25 s per iteration
+    assert bench.per_iteration(10, 5 + 10 * 0.25, 30, 5 + 30 * 0.25) == 0.25
+    with pytest.raises(ValueError, match=r"^the second count \(10\) must be larger than the first \(10\)$"):
+        bench.per_iteration(10, 1.0, 10, 2.0)
+
+
+def test_steady_state_skips_the_first_row_and_weights_rows_by_iterations(tmp_path):
+    csv = tmp_path / "metrics.csv"
+    # row 1 (warm-up, excluded): 5 iterations; then 5 iterations at 2/s (2.5 s) and 10 at 4/s (2.5 s)
+    csv.write_text("step,epoch,lr,images_per_s,G\n5,0.1,0.0002,0.5,1.0\n10,0.2,0.0002,2.0,1.0\n20,0.4,0.0002,4.0,1.0\n")
+    assert bench.steady_state(csv) == (15 / 5.0, None)
+    csv.write_text("step,epoch,lr,images_per_s,data_wait\n5,0.1,0.0002,0.5,0.9\n10,0.2,0.0002,2.0,0.5\n20,0.4,0.0002,4.0,0.25\n")
+    assert bench.steady_state(csv) == (3.0, (0.5 * 2.5 + 0.25 * 2.5) / 5.0)
+    csv.write_text("step,epoch,lr,images_per_s\n5,0.1,0.0002,0.5\n")
+    with pytest.raises(ValueError, match=r"metrics.csv: 1 rows, need more than 1 \(lower --log-every\)$"):
+        bench.steady_state(csv)
+
+
+@pytest.mark.parametrize(("text", "model", "isa", "native"), [
+    (AMD, "AMD EPYC 9R14 96-Core Processor", ["AVX2", "AVX-512F", "AVX512-BF16"], True),
+    (SAPPHIRE, "Intel(R) Xeon(R) Platinum 8488C", ["AVX2", "AVX-512F", "AVX512-BF16", "AMX-BF16"], True),
+    (HASWELL, "Intel(R) Xeon(R) CPU E5-2686 v4 @ 2.30GHz", ["AVX2"], False),
+    ("", "unknown CPU", [], False),
+])
+def test_cpu_model_and_isa_from_cpuinfo(text, model, isa, native):
+    assert bench.cpu_info(text) == (model, isa)
+    assert bench.native_bf16(isa) is native
+
+
+def test_table_rows_carry_the_speedup_and_a_percent_of_peak():
+    rows = [{"case": "pix2pix 256", "variant": "official", "iters": "10/30", "s_per_iter": 0.75, "speedup": None,
+             "images_per_s": None, "data_wait": None, "peak_rss_mb": 1500.4, "gflop_s": 40.0, "pct_peak": 44.44},
+            {"case": "pix2pix 256", "variant": "translate bf16", "iters": "10/30", "s_per_iter": 0.5, "speedup": 1.5,
+             "images_per_s": 2.1, "data_wait": 0.125, "peak_rss_mb": 1200.0, "gflop_s": 60.0, "pct_peak": 0.5,
+             "from_metrics": True}]
+    assert bench.table(rows, bench.E2E_COLUMNS).splitlines()[2:] == [
+        "| pix2pix 256 | official | 10/30 | 0.750 | - | - | - | 1500 | 40.0 | 44.4% |",
+        "| pix2pix 256 | translate bf16 | 10/30 | 0.500 | 1.50x | 2.100 | 12% | 1200 | 60.0 | 0.50%* |",
+    ]
+
+
+def test_generated_jpegs_have_the_real_sizes_and_layouts(tmp_path):
+    bench.make_images(tmp_path / "p", True, 2, 64)
+    bench.make_images(tmp_path / "u", False, 3, 64)
+    assert sorted(p.name for p in (tmp_path / "p" / "train").iterdir()) == ["0000.jpg", "0001.jpg"]
+    assert Image.open(tmp_path / "p" / "train" / "0001.jpg").size == (128, 64)
+    for side in ("trainA", "trainB"):
+        assert len(list((tmp_path / "u" / side).iterdir())) == 3
+        with Image.open(tmp_path / "u" / side / "0002.jpg") as img:
+            assert (img.format, img.size) == ("JPEG", (64, 64))
+
+
+def test_tree_memory_counts_a_child_process():
+    child = subprocess.Popen([sys.executable, "-c", "import sys; b = b'x' * (200 * 2**20); print('ready', flush=True); "
+                              "sys.stdin.read()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert child.stdout.readline() == b"ready\n"
+        assert bench.tree_memory(child.pid) > 200 * 2**20  # the child's bytes
+        assert bench.tree_memory(os.getpid()) > bench.tree_memory(child.pid) + 50 * 2**20  # and this process's torch
+    finally:
+        child.communicate(b"")
+
+
+@pytest.mark.slow
+def test_quick_end_to_end_prints_a_table_with_a_percent_in_each_row():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--end-to-end", "--quick", "--markdown"],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert re.match(r"CPU: .+ \(.*; bf16 (native|emulated)\), \d+ logical CPUs$", lines[0]), lines[0]
+    assert re.match(r"torch \S+, \d+ threads; \d{4}-\d\d-\d\d$", lines[1]), lines[1]
+    header = lines.index("| case | variant | iterations | s/iter | speed-up | images/s (metrics) | data wait | peak memory MB "
+                         "| GFLOP/s | % of peak |")
+    rows = [ln for ln in lines[header + 2:] if ln.startswith("|")]
+    assert [r.split(" | ")[:3] for r in rows] == [["| pix2pix 32 (quick)", "translate fp32", "3/6"]]
+    assert all(re.search(r"\| \d+\.\d+%\*? \|$", r) for r in rows), rows
+
+
+def test_official_folder_without_the_scripts_says_how_to_get_them(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--end-to-end", "--official", str(tmp_path)],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert lines[0] == f"--official {tmp_path}: no train.py and test.py there."
+    assert "    cd official.git && for f in $(git ls-tree -r --name-only 2a7afba | grep '[.]py$'); do" in lines
