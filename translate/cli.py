@@ -246,6 +246,10 @@ def _mb(n_bytes: int) -> str:
 
 
 def _report(result: dict) -> None:
+    if result.get("rank"):  # under torchrun, rank 0 reports the run; the other processes hold no files
+        if result["stopped"]:
+            raise typer.Exit(130)
+        return
     last = result.get("last") or {}
     verb = "stopped" if result["stopped"] else "done"
     typer.echo(f"{verb}: step {result['step']}/{result['total']} in {result['run_dir']}")
