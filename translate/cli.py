@@ -198,6 +198,7 @@ def fit(
 ):
     """Train a model on a folder of images and write a run folder under runs/."""
     from translate import api
+    from translate.engine.distributed import from_environment
 
     train = _drop_none({"steps": steps, "steps_decay": steps_decay, "epochs": epochs, "epochs_decay": epochs_decay,
                         "lr_policy": lr_policy, "batch_size": batch_size, "device": device, "precision": precision,
@@ -235,9 +236,10 @@ def fit(
     if model:
         flags["model"] = model
     cfg = api.resolve_config(flags, config)
-    typer.echo("config (* = changed from the model's defaults):")
-    for line in api.describe(cfg):
-        typer.echo(f"  {line}")
+    if not from_environment()[1]:  # under torchrun, rank 0 prints it
+        typer.echo("config (* = changed from the model's defaults):")
+        for line in api.describe(cfg):
+            typer.echo(f"  {line}")
     _report(api.fit(cfg, init=init_from))
 
 
