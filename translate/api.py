@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import shutil
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
@@ -17,7 +17,7 @@ from translate.data import build_dataset
 from translate.data.datasets import PairedDataset
 from translate.data.image_files import scan_images
 from translate.data.layouts import find_paired
-from translate.engine import run_folder, scalars
+from translate.engine import distributed, run_folder, scalars
 from translate.engine.hardware import resolve_device, seed_everything
 from translate.engine.trainer import Trainer, model_summary
 from translate.errors import ArgumentError, UserError
@@ -68,9 +68,18 @@ def describe(cfg: C.Config) -> list[str]:
 
 
 @contextmanager
-def _run_log(run_dir: Path) -> Iterator[None]:
+def _run_log(run_dir: Path | None, writer: bool = True) -> Iterator[None]:
     """The run's log.txt gets the package's INFO messages while the block runs, even when the caller has
-    not configured logging (a notebook); the logger's level is restored afterwards."""
+    not configured logging (a notebook); the logger's level is restored afterwards. Not ``writer`` (a
+    process other than rank 0 of a distributed run): no file, and only errors are logged."""
+    if not writer:
+        level = log.level
+        log.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            log.setLevel(level)
+        return
     handler = logging.FileHandler(run_dir / run_folder.LOG)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     level = log.level
@@ -166,26 +175,32 @@ def evaluator(cfg: C.Config, model) -> Callable[[Any], dict[str, float]] | None:
     return unpaired
 
 
-def _train(cfg: C.Config, run_dir: Path, model, dataset, device, state=None, progress=None, new_dir=False,
-           score=None) -> dict[str, Any]:
-    """Train in ``run_dir`` (scoring the generator with ``score``, see ``evaluator``); a new run (``new_dir``:
-    the folder was just made) that fails before its first iteration leaves no folder."""
+def _train(cfg: C.Config, run_dir: Path, model, dataset, dist: distributed.Distributed, state=None, progress=None,
+           new_dir=False, score=None) -> dict[str, Any]:
+    """Train in ``run_dir`` (scoring the generator with ``score``, see ``evaluator``) on the processes of
+    ``dist`` (rank 0 writes the run folder); a new run (``new_dir``: the folder was just made) that fails
+    before its first iteration leaves no folder."""
+    device = dist.device
     try:
-        trainer = Trainer(cfg, run_dir, model, dataset, device, state=state, progress=progress, evaluator=score)
+        trainer = Trainer(cfg, run_dir, model, dataset, device, state=state, progress=progress, evaluator=score, dist=dist)
     except (RuntimeError, KeyError, ValueError, TypeError) as exc:
         if state is None:
-            shutil.rmtree(run_dir, ignore_errors=True)
+            if dist.writer:
+                shutil.rmtree(run_dir, ignore_errors=True)
             raise
         detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
         raise UserError(f"{run_dir}: its checkpoint does not fit the run's model '{cfg.model}' ({detail}); it was written by "
                         f"another model or version of translate") from None
     except BaseException:
-        if new_dir:
+        if new_dir and dist.writer:
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
-    C.save_yaml(cfg, run_dir / run_folder.CONFIG)  # once the checkpoint has loaded: a failed resume keeps the old file
+    if dist.writer:  # once the checkpoint has loaded: a failed resume keeps the old file
+        C.save_yaml(cfg, run_dir / run_folder.CONFIG)
+    where = f"{device}, world size {dist.world_size} ({cfg.train.batch_size} per process, {cfg.train.batch_size * dist.world_size} per step)" \
+        if dist.active else str(device)
     log.info("run %s: %s, %d samples, %d iterations per epoch, %d iterations in all, on %s",
-             run_dir, type(model).__name__, len(dataset), trainer.sampler.iters_per_epoch, trainer.total, device)
+             run_dir, type(model).__name__, len(dataset), trainer.sampler.iters_per_epoch, trainer.total, where)
     for line in model_summary(model):
         log.info("%s", line)
     return trainer.fit()
@@ -219,16 +234,25 @@ def init_from(model, source: str | Path) -> None:
 
 
 def fit(cfg: C.Config, init: str | Path | None = None, progress: bool | None = None) -> dict[str, Any]:
-    """Train a new run of ``cfg`` (as ``resolve_config`` gives it) and return a summary of the run."""
+    """Train a new run of ``cfg`` (as ``resolve_config`` gives it) and return a summary of the run. Under
+    torchrun, each process trains on its shard of every batch; rank 0 picks the run folder and writes it."""
     cfg = _typed(cfg)
-    device = resolve_device(cfg.train.device)
-    model, dataset = _build(cfg)
-    if init:
-        init_from(model, init)
-    score = evaluator(cfg, model)
-    run_dir = run_folder.new_run_dir(cfg.run.runs_dir, cfg.run.name or cfg.model)
-    with _run_log(run_dir):
-        return _train(cfg, run_dir, model, dataset, device, progress=progress, new_dir=True, score=score)
+    with distributed.session() as group:
+        dist = group.on(cfg.train.device)
+        with _run_log(None, writer=False) if not dist.writer else nullcontext():
+            model, dataset = _build(cfg)
+        score = None
+
+        def new_run() -> Path:  # rank 0: what reads the user's files and makes the run folder
+            nonlocal score
+            if init:
+                init_from(model, init)  # the other processes get the weights from rank 0 as training starts
+            score = evaluator(cfg, model)
+            return run_folder.new_run_dir(cfg.run.runs_dir, cfg.run.name or cfg.model)
+
+        run_dir = dist.from_rank0(new_run)
+        with _run_log(run_dir, dist.writer):
+            return _train(cfg, run_dir, model, dataset, dist, progress=progress, new_dir=True, score=score)
 
 
 def load_config(run_dir: str | Path) -> C.Config:
@@ -265,26 +289,38 @@ def resume(run_dir: str | Path, train_overrides: Mapping[str, Any] | None = None
     run_dir = Path(run_dir)
     overrides = {"train": dict(train_overrides or {}), "data": dict(data_overrides or {})}
     check_resumable(overrides)
-    if (run_dir / run_folder.CHECKPOINTS).is_dir() and not (run_dir / run_folder.CONFIG).exists():
-        raise UserError(f"{run_dir}: the run stopped before it saved its {run_folder.CONFIG}, so there is nothing to "
-                        "resume; start a new run (and delete this folder)")
-    cfg = load_config(run_dir)
-    if any(overrides.values()):
-        cfg = _typed(C.merge(cfg, overrides, "overrides"))
-    with _run_log(run_dir):
-        removed = run_folder.remove_leftovers(run_dir)
-        if removed:
-            log.info("removed %d temporary files left by a process that was killed while writing", removed)
-        state = run_folder.load_checkpoint(run_dir)
-        device = resolve_device(cfg.train.device)
-        model, dataset = _build(cfg)
-        if state is None:
-            log.warning("%s has no checkpoint to resume from (it stopped before its first one); starting it again "
-                        "from step 0 with its %s", run_dir, run_folder.CONFIG)
-            run_folder.forget_progress(run_dir)
-        else:
-            log.info("resuming %s from step %d", run_dir, state["step"])
-        return _train(cfg, run_dir, model, dataset, device, state=state, progress=progress, score=evaluator(cfg, model))
+    with distributed.session() as group:
+        def read_run() -> tuple[C.Config, dict | None]:  # rank 0: the run folder is on its machine
+            if (run_dir / run_folder.CHECKPOINTS).is_dir() and not (run_dir / run_folder.CONFIG).exists():
+                raise UserError(f"{run_dir}: the run stopped before it saved its {run_folder.CONFIG}, so there is nothing to "
+                                "resume; start a new run (and delete this folder)")
+            cfg = load_config(run_dir)
+            if any(overrides.values()):
+                cfg = _typed(C.merge(cfg, overrides, "overrides"))
+            with _run_log(run_dir):
+                removed = run_folder.remove_leftovers(run_dir)
+                if removed:
+                    log.info("removed %d temporary files left by a process that was killed while writing", removed)
+                return cfg, run_folder.load_checkpoint(run_dir)
+
+        cfg, state = group.from_rank0(read_run)
+        with _run_log(run_dir, group.writer):
+            dist = group.on(cfg.train.device)
+            model, dataset = _build(cfg)
+            score = None
+
+            def prepare() -> None:  # rank 0
+                nonlocal score
+                if state is None:
+                    log.warning("%s has no checkpoint to resume from (it stopped before its first one); starting it again "
+                                "from step 0 with its %s", run_dir, run_folder.CONFIG)
+                    run_folder.forget_progress(run_dir)
+                else:
+                    log.info("resuming %s from step %d", run_dir, state["step"])
+                score = evaluator(cfg, model)
+
+            dist.from_rank0(prepare)
+            return _train(cfg, run_dir, model, dataset, dist, state=state, progress=progress, score=score)
 
 
 def _official_slot(model, path: Path) -> tuple[str, str]:

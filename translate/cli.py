@@ -202,6 +202,7 @@ def fit(
 ):
     """Train a model on a folder of images and write a run folder under runs/."""
     from translate import api
+    from translate.engine.distributed import from_environment
 
     train = _drop_none({"steps": steps, "steps_decay": steps_decay, "epochs": epochs, "epochs_decay": epochs_decay,
                         "lr_policy": lr_policy, "batch_size": batch_size, "device": device, "precision": precision,
@@ -239,9 +240,10 @@ def fit(
     if model:
         flags["model"] = model
     cfg = api.resolve_config(flags, config)
-    typer.echo("config (* = changed from the model's defaults):")
-    for line in api.describe(cfg):
-        typer.echo(f"  {line}")
+    if not from_environment()[1]:  # under torchrun, rank 0 prints it
+        typer.echo("config (* = changed from the model's defaults):")
+        for line in api.describe(cfg):
+            typer.echo(f"  {line}")
     _report(api.fit(cfg, init=init_from))
 
 
@@ -250,6 +252,10 @@ def _mb(n_bytes: int) -> str:
 
 
 def _report(result: dict) -> None:
+    if result.get("rank"):  # under torchrun, rank 0 reports the run; the other processes hold no files
+        if result["stopped"]:
+            raise typer.Exit(130)
+        return
     last = result.get("last") or {}
     verb = "stopped" if result["stopped"] else "done"
     typer.echo(f"{verb}: step {result['step']}/{result['total']} in {result['run_dir']}")

@@ -113,14 +113,21 @@ class PairedDataset(KeyedDataset):
 
 
 class ResumableBatchSampler:
-    """Infinite batches of keys starting at iteration ``start``; epoch e is a permutation seeded by e."""
+    """Infinite batches of keys starting at iteration ``start``; epoch e is a permutation seeded by e.
 
-    def __init__(self, n: int, batch_size: int, seed: int, start: int = 0, shuffle: bool = True):
-        if n < batch_size:
-            raise ArgumentError(f"the dataset has {n} samples but {{batch_size}} is {batch_size}; lower the batch size or add data",
-                                "batch_size")
+    With ``world_size`` processes (torchrun) iteration i has one global batch of ``batch_size * world_size``
+    samples, and process ``rank`` takes its ``rank``-th slice of ``batch_size`` (as DistributedSampler
+    shards): together the processes see exactly the batch one process with the global batch size would."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, start: int = 0, shuffle: bool = True, rank: int = 0,
+                 world_size: int = 1):
+        if n < batch_size * world_size:
+            across = f" times {world_size} processes" if world_size > 1 else ""
+            raise ArgumentError(f"the dataset has {n} samples but {{batch_size}} is {batch_size}{across}; lower the batch size "
+                                "or add data", "batch_size")
         self.n, self.batch_size, self.seed, self.start, self.shuffle = n, batch_size, seed, start, shuffle
-        self.iters_per_epoch = n // batch_size
+        self.rank, self.world_size = rank, world_size
+        self.iters_per_epoch = n // (batch_size * world_size)
 
     def _perm(self, epoch: int) -> list[int]:
         if not self.shuffle:
@@ -130,9 +137,11 @@ class ResumableBatchSampler:
 
     def __iter__(self):
         it, cached = self.start, (None, None)
+        width = self.batch_size * self.world_size
         while True:
             epoch, pos = divmod(it, self.iters_per_epoch)
             if cached[0] != epoch:
                 cached = (epoch, self._perm(epoch))
-            yield [epoch * self.n + i for i in cached[1][pos * self.batch_size : (pos + 1) * self.batch_size]]
+            first = pos * width + self.rank * self.batch_size
+            yield [epoch * self.n + i for i in cached[1][first : first + self.batch_size]]
             it += 1

@@ -129,13 +129,14 @@ def forget_progress(run_dir: Path) -> None:
 
 
 class MetricsLog:
-    """metrics.csv with a column per logged key; a key first seen later widens the file."""
+    """metrics.csv with a column per logged key; a key first seen later widens the file. ``write=False``
+    (the processes other than rank 0 of a distributed run) keeps the rows in memory and touches no file."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, path: Path, write: bool = True):
+        self.path, self.write = path, write
         self.columns: list[str] = []
         self.rows: list[dict] = []
-        if path.exists():
+        if write and path.exists():
             with open(path, newline="") as fh:
                 reader = csv.DictReader(fh)
                 self.columns = list(reader.fieldnames or [])
@@ -154,6 +155,8 @@ class MetricsLog:
         self._write()
 
     def _write(self) -> None:
+        if not self.write:
+            return
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=self.columns, restval="")
         writer.writeheader()

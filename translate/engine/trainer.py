@@ -22,6 +22,7 @@ from translate.config import Config
 from translate.data.datasets import ResumableBatchSampler
 from translate.data.loader import batch_loader, default_workers, read_batches
 from translate.engine import plots, run_folder
+from translate.engine.distributed import Distributed, batch_norm_warning, sync_batch_norm
 from translate.engine.ema import GeneratorEMA
 from translate.engine.hardware import (autocast, compile_networks, rng_state, set_rng_state, tune_cpu_allocator,
                                       warn_emulated_bf16)
@@ -129,21 +130,27 @@ class Trainer:
     PLOT_EVERY_S = 10.0  # results.png is redrawn at a log row at most this often, and at the end of a run
 
     def __init__(self, cfg: Config, run_dir: Path, model, dataset, device: torch.device, state: dict | None = None,
-                 progress: bool | None = None, evaluator: Callable[[Any], dict[str, float]] | None = None):
+                 progress: bool | None = None, evaluator: Callable[[Any], dict[str, float]] | None = None,
+                 dist: Distributed | None = None):
         """``evaluator``: with ``eval_every``, a function of the model (in eval mode, with the EMA weights)
-        returning its scores, lower is better; the first one chooses the best weights."""
+        returning its scores, lower is better; the first one chooses the best weights. ``dist``: the processes
+        training together (torchrun); only rank 0 writes ``run_dir``, the others never touch it."""
+        self.dist = dist or Distributed(device=device)
         self._setup_step(cfg, model, device, vector_data=dataset.info.dim > 0)
         self.run_dir, self.dataset, self.evaluator = Path(run_dir), dataset, evaluator
-        self.metrics = run_folder.MetricsLog(self.run_dir / run_folder.METRICS)
+        self.metrics = run_folder.MetricsLog(self.run_dir / run_folder.METRICS, write=self.dist.writer)
         self.scalars = ScalarLogger("none", self.run_dir)
         self.plotted_rows, self.plotted_at = -1, time.perf_counter()  # results.png: rows drawn, and when
         if state is not None:
             self._load_state(state)
-        self.sampler = ResumableBatchSampler(len(dataset), self.tc.batch_size, self.tc.seed, start=self.step)
+        self.dist.broadcast_module(model)
+        self.dist.fork_rng(self.tc.seed, self.step)
+        self.sampler = ResumableBatchSampler(len(dataset), self.tc.batch_size, self.tc.seed, start=self.step,
+                                             rank=self.dist.rank, world_size=self.dist.world_size)
         self.total, self.decay_start = schedule_length(self.tc, self.sampler.iters_per_epoch)
         self._build_schedules()
         self.fixed = to_device(dataset.fixed_batch(self.tc.num_samples), device, self.channels_last)
-        self.progress = sys.stdout.isatty() if progress is None else progress
+        self.progress = (sys.stdout.isatty() if progress is None else progress) and self.dist.writer
 
     def _build_schedules(self) -> None:
         """The learning rate is a pure function of the step (times ``lr_scale``, which each rollback after a
@@ -158,6 +165,7 @@ class Trainer:
     def for_step(cls, cfg: Config, model, device: torch.device) -> "Trainer":
         """Optimizers, scalers and EMA only: enough for ``train_step`` (tests, benchmarks)."""
         self = cls.__new__(cls)
+        self.dist = Distributed(device=device)
         self._setup_step(cfg, model, device, vector_data=model.info.dim > 0)
         return self
 
@@ -171,6 +179,10 @@ class Trainer:
             torch.set_num_threads(self.tc.threads)
         use_cpu_gemm(model, device.type == "cpu" and self.tc.cpu_gemm)
         model.to(device)
+        sync_batch_norm(model, model.generators + model.discriminators, self.dist)
+        note = batch_norm_warning(model, self.tc.batch_size, self.dist.world_size, device.type)
+        if note is not None and self.dist.writer:
+            warnings.warn(note, stacklevel=2)
         if self.channels_last:
             model.to(memory_format=torch.channels_last)
         groups = model.param_groups()
@@ -231,10 +243,16 @@ class Trainer:
             self.best = best
         self.step = self.saved_step = int(state["step"])
         self.metrics.truncate_after(self.step)
+        self.dist.fork_rng(self.tc.seed, self.step)
 
-    def save_checkpoint(self) -> Path:
+    def save_checkpoint(self) -> Path | None:
         """``checkpoints/last.pt`` (the one before it kept as ``previous.pt``) and the generator weights. A
-        second save at the same step (a stop right after a checkpoint) rewrites ``last.pt`` only."""
+        second save at the same step (a stop right after a checkpoint) rewrites ``last.pt`` only. With several
+        processes only rank 0 writes (the others return None), and the others fork their random streams anew."""
+        if not self.dist.writer:
+            self.saved_step, self.initial_state = self.step, None
+            self.dist.fork_rng(self.tc.seed, self.step)
+            return None
         path = run_folder.write_checkpoint(self.state_dict(), self.run_dir / run_folder.CHECKPOINTS, self.step,
                                            self.tc.keep_checkpoints, rotate=self.step != self.saved_step)
         self.saved_step, self.initial_state = self.step, None
@@ -255,7 +273,9 @@ class Trainer:
         finally:
             self.model.train()
 
-    def write_samples(self) -> Path:
+    def write_samples(self) -> Path | None:
+        if not self.dist.writer:
+            return None
         with self._inference():
             torch.manual_seed(self.tc.seed)  # the same noise in every grid
             with autocast(self.device, self.tc.precision):
@@ -269,7 +289,9 @@ class Trainer:
 
     def evaluate(self) -> dict[str, float]:
         """Score the generator; when the first score is the best yet, write checkpoints/best.pt and
-        generator_best.pt. The scores as ``eval_<name>`` columns of a metrics row."""
+        generator_best.pt. The scores as ``eval_<name>`` columns of a metrics row (rank 0 only scores)."""
+        if not self.dist.writer:
+            return {}
         with self._inference():
             scores = self.evaluator(self.model)
         name, value = next(iter(scores.items()))
@@ -285,6 +307,7 @@ class Trainer:
         opt, scaler = self.optimizers[group], self.scalers[group]
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
+        self.dist.average_gradients([p for pg in opt.param_groups for p in pg["params"]])
         if not scaler.is_enabled():  # fp16's scaler finds and skips overflowing gradients itself
             grads = [p.grad for pg in opt.param_groups for p in pg["params"] if p.grad is not None]
             self.grad_norms[group] = torch.nn.utils.get_total_norm(grads)
@@ -349,13 +372,17 @@ class Trainer:
 
     def _log_row(self, lr: float, sums: dict, counts: dict, n_iters: int, since: float, scores: dict | None = None,
                  waited: float = 0.0) -> dict[str, Any]:
-        """A metrics row: the mean of each loss since the last row, the speed, and ``data_wait``, the share of
-        the wall time since ``since`` spent waiting for batches (``waited`` seconds)."""
+        """A metrics row: the mean of each loss since the last row (averaged over the processes), the speed (of
+        all of them), and ``data_wait``, the share of the wall time since ``since`` spent waiting for batches
+        (``waited`` seconds); rank 0 writes it."""
         elapsed = max(time.perf_counter() - since, 1e-9)
         row = {"step": self.step, "epoch": round(self.step / self.sampler.iters_per_epoch, 3), "lr": lr,
-               "images_per_s": n_iters * self.tc.batch_size / elapsed, "data_wait": min(1.0, waited / elapsed)}
-        row.update({k: (sums[k] / counts[k]).item() for k in sums})
+               "images_per_s": n_iters * self.tc.batch_size * self.dist.world_size / elapsed,
+               "data_wait": min(1.0, waited / elapsed)}
+        row.update({k: v.item() for k, v in self.dist.mean({k: sums[k] / counts[k] for k in sums}).items()})
         row.update(scores or {})
+        if not self.dist.writer:
+            return row
         self.metrics.append(row)
         self.scalars.log(row)
         self.plot_results()
@@ -364,7 +391,7 @@ class Trainer:
     def plot_results(self, force: bool = False) -> None:
         """Redraw results.png when rows were added since the last drawing: at a log row once the last
         drawing is ``PLOT_EVERY_S`` old (a drawing takes a few tenths of a second), always with ``force``."""
-        if len(self.metrics.rows) == self.plotted_rows or not force and time.perf_counter() - self.plotted_at < self.PLOT_EVERY_S:
+        if not self.dist.writer or len(self.metrics.rows) == self.plotted_rows or not force and time.perf_counter() - self.plotted_at < self.PLOT_EVERY_S:
             return
         plots.write_results(self.run_dir, self.metrics)
         self.plotted_rows, self.plotted_at = len(self.metrics.rows), time.perf_counter()
@@ -382,7 +409,7 @@ class Trainer:
         and the names of what was (the weights only when nothing else was): one wait for the device. (0, [])
         when all is finite."""
         self._watch({"weights": torch.nn.utils.get_total_norm(list(self.model.parameters()))})
-        names, steps = list(self.first_bad), torch.stack(list(self.first_bad.values())).tolist()
+        names, steps = list(self.first_bad), self.dist.minimum(torch.stack(list(self.first_bad.values()))).tolist()
         self.first_bad = {}
         first = min(steps)
         bad = [n for n, at in zip(names, steps) if at == first]
@@ -410,7 +437,7 @@ class Trainer:
             self._load_state(torch.load(io.BytesIO(self.initial_state), map_location="cpu", weights_only=True))
             self.saved_step = None
         else:
-            self._load_state(run_folder.load_checkpoint(self.run_dir))
+            self._load_state(self.dist.from_rank0(lambda: run_folder.load_checkpoint(self.run_dir)))
         self.lr_scale = scale
         self._build_schedules()
         self.sampler.start = self.step
@@ -451,10 +478,11 @@ class Trainer:
             buf = io.BytesIO()  # the state a fault before the first checkpoint goes back to, off the device
             torch.save(self.state_dict(), buf)
             self.initial_state = buf.getvalue()
-        with StopFlag() as flag, bar, ScalarLogger(self.tc.logger, self.run_dir, self.step) as self.scalars, \
+        logger = self.tc.logger if self.dist.writer else "none"
+        with StopFlag() as flag, bar, ScalarLogger(logger, self.run_dir, self.step) as self.scalars, \
                 read_batches(loader) as batches:
             while self.step < self.total:
-                if flag.stop:
+                if self.dist.any(flag.stop):  # every process stops at the same iteration
                     stopped = True
                     break
                 lr = self.lr
@@ -499,6 +527,9 @@ class Trainer:
         sample = self.write_samples()
         ckpt = self.save_checkpoint()
         weights = self.run_dir / run_folder.WEIGHTS
+        if not self.dist.writer:
+            return {"run_dir": self.run_dir, "step": self.step, "steps_run": self.step - start_step, "total": self.total,
+                    "stopped": stopped, "last": last_row, "rank": self.dist.rank}
         return {"run_dir": self.run_dir, "step": self.step, "steps_run": self.step - start_step, "total": self.total,
                 "stopped": stopped, "last": last_row, "sample": sample, "results": self.run_dir / run_folder.RESULTS,
                 "checkpoint": ckpt, "weights": weights, "best": self.best,
