@@ -21,6 +21,7 @@ from translate.data.datasets import ResumableBatchSampler
 from translate.data.loader import ReadAhead, batch_loader, read_batches
 from translate.engine import hardware, run_folder
 from translate.engine.scalars import ScalarLogger
+from translate.engine.distributed import Distributed
 from translate.engine.trainer import Trainer
 from translate.errors import ArgumentWarning
 from translate.files import safe_load
@@ -90,7 +91,7 @@ def test_metrics_rows_hold_the_share_of_time_spent_waiting_for_data(paired_dir, 
     trainer = Trainer.__new__(Trainer)  # the share itself: 2.5 s waited over the 10 s since the last row
     trainer.step, trainer.tc, trainer.sampler = 4, api.load_config(out["run_dir"]).train, ResumableBatchSampler(8, 1, 0)
     trainer.metrics, trainer.scalars = run_folder.MetricsLog(tmp_path / "m.csv"), ScalarLogger("none", tmp_path)
-    trainer.plot_results = lambda force=False: None
+    trainer.plot_results, trainer.dist = lambda force=False: None, Distributed()
     row = trainer._log_row(2e-4, {}, {}, 4, time.perf_counter() - 10.0, waited=2.5)
     assert row["data_wait"] == pytest.approx(0.25, abs=1e-3) and row["images_per_s"] == pytest.approx(0.4, abs=1e-3)
 
