@@ -289,3 +289,26 @@ def test_discogan_follows_the_authors_schedule_losses_and_curriculum():
     assert torch.allclose(d["D_A"], 0.5 * full, rtol=1e-5)
     paper = create_model("discogan", DataInfo(size=32), {"ngf": 4, "ndf": 4, "feature_matching": 0, "curriculum": 0, "g_per_d": 1})
     assert paper.critic_steps(1) == 1
+
+
+def test_cyclegan_batched_passes_equal_separate_ones(monkeypatch):
+    """With instance norm the generator passes are batched into three calls and each discriminator's real and
+    fake halves into one: the same fakes, losses and gradients as one call per image (as the official code)."""
+    torch.manual_seed(0)
+    model = create_model("cyclegan", DataInfo(size=32), {"ngf": 8, "ndf": 8, "pool_size": 0})
+    batch = {"A": torch.rand(2, 3, 32, 32) * 2 - 1, "B": torch.rand(2, 3, 32, 32) * 2 - 1}
+    results = []
+    assert model.per_sample and not create_model("cyclegan", DataInfo(size=32), {"ngf": 8, "norm": "batch"}).per_sample
+    for batched in (True, False):
+        monkeypatch.setattr(type(model), "per_sample", batched)
+        model.zero_grad(set_to_none=True)
+        fakes = model.fake(batch)
+        d = model.discriminator_step(batch, {k: v.detach() for k, v in fakes.items()})
+        g = model.generator_step(batch, fakes)
+        (d["total"] + g["total"]).backward()
+        results.append((fakes, {**d, **g}, {n: p.grad.clone() for n, p in model.named_parameters()}))
+    (f1, l1, g1), (f2, l2, g2) = results
+    assert set(f1) == set(f2) == {"fake_A", "fake_B", "rec_A", "rec_B", "idt_A", "idt_B"}
+    assert all(torch.allclose(f1[k], f2[k], atol=1e-5) for k in f1)
+    assert all(torch.allclose(l1[k], l2[k], rtol=1e-4, atol=1e-6) for k in l1)
+    assert all(torch.allclose(g1[n], g2[n], rtol=1e-3, atol=1e-5) for n in g1)

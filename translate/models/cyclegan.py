@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+
 
 from translate import losses
 from translate.errors import ArgumentError
@@ -73,9 +75,41 @@ class CycleGAN(TwoWay):
         self.netD_A, self.netD_B = d(info.input_nc), d(info.output_nc)  # D_A judges domain A, D_B domain B
         self.pool_A, self.pool_B = HistoryPool(cfg.pool_size), HistoryPool(cfg.pool_size)
 
+    @property
+    def per_sample(self) -> bool:
+        """Whether every network treats each image of a batch on its own (instance norm or none, no dropout):
+        then passes through the same network are batched into one call, which gives the same numbers as
+        separate calls and runs them up to twice as fast on CPU."""
+        return self.cfg.norm in ("instance", "none") and not self.cfg.dropout
+
+    def fake(self, batch):
+        """The translations and reconstructions, and with the identity loss G_AB(B) and G_BA(A): three batched
+        generator calls where the networks are per-sample (``per_sample``), six separate ones otherwise."""
+        a, b = batch["A"], batch["B"]
+        identity = self.cfg.lambda_identity > 0
+        if not self.per_sample:
+            out = super().fake(batch)
+            if identity:
+                out.update(idt_B=self.netG_AB(b), idt_A=self.netG_BA(a))
+            return out
+        n = a.shape[0]
+        first = self.netG_AB(torch.cat([a, b]) if identity else a)
+        fake_b = first[:n]
+        second = self.netG_BA(torch.cat([b, fake_b, a] if identity else [b, fake_b]))
+        fake_a, rec_a = second[:n], second[n : 2 * n]
+        out = {"fake_B": fake_b, "rec_A": rec_a, "fake_A": fake_a, "rec_B": self.netG_AB(fake_a)}
+        if identity:
+            out.update(idt_B=first[n:], idt_A=second[2 * n :])
+        return out
+
     def _d_loss(self, net, real, fake):
-        loss_real = losses.d_loss(net(real), True, self.cfg.gan_mode)
-        loss_fake = losses.d_loss(net(fake), False, self.cfg.gan_mode)
+        if self.per_sample:  # one call for both halves
+            scores = net(torch.cat([real, fake]))
+            score_real, score_fake = scores[: real.shape[0]], scores[real.shape[0] :]
+        else:
+            score_real, score_fake = net(real), net(fake)
+        loss_real = losses.d_loss(score_real, True, self.cfg.gan_mode)
+        loss_fake = losses.d_loss(score_fake, False, self.cfg.gan_mode)
         return 0.5 * (loss_real + loss_fake)
 
     def discriminator_step(self, batch, fakes):
@@ -92,7 +126,7 @@ class CycleGAN(TwoWay):
         total = out["G_AB"] + out["G_BA"] + c.lambda_a * out["cycle_A"] + c.lambda_b * out["cycle_B"]
         if c.lambda_identity > 0:
             # G_AB should leave a B image as it is, and G_BA an A image (official: idt_A uses lambda_B)
-            out["idt_B"] = losses.l1(self.netG_AB(batch["B"]), batch["B"])
-            out["idt_A"] = losses.l1(self.netG_BA(batch["A"]), batch["A"])
+            out["idt_B"] = losses.l1(fakes["idt_B"], batch["B"])
+            out["idt_A"] = losses.l1(fakes["idt_A"], batch["A"])
             total = total + c.lambda_identity * (c.lambda_b * out["idt_B"] + c.lambda_a * out["idt_A"])
         return {"total": total, **out}
