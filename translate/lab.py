@@ -261,27 +261,35 @@ def samples_figure(toy: str, nets: list[tuple[RunResult, Trained]], path: Path) 
     return _save(fig, path)
 
 
+SUPPORT = 12.0  # D* is drawn where p_data + p_g is at least e^-12 of its peak: elsewhere it is 0/0, undefined
+
+
 def dstar_figure(toy: str, net: Trained, seed: int, path: Path, size: int = 90) -> str:
-    """The GAN's D(x) and D*(x) over the plane, and both along the slice y = (a row of modes)."""
+    """The GAN's D(x) and D*(x) over the plane, and both along the slice through a row of modes."""
     t = get_toy(toy)
     ext = extent(toy)
     real = torch.from_numpy(_real(toy, KDE_SAMPLES, seed + 2))
     fake = net.sample(KDE_SAMPLES, seed)
     bw = max(2 * t.std, 0.1)
-    c, grid = _plane(ext, size)
-    d = net.d_prob(grid).numpy().reshape(size, size)
-    dstar = optimal_discriminator(real, fake, grid, bw).numpy().reshape(size, size)
-    y0 = float(t.anchors[np.argmin(np.abs(t.anchors[:, 1]))][1]) if len(t.anchors) else 0.0
+    modes = t.centers if t.kind == "mixture" else t.anchors[::100]
+    y0 = float(modes[np.argmin(np.abs(modes[:, 1]))][1])
     xs = torch.linspace(-ext, ext, 400)
     line = torch.stack([xs, torch.full_like(xs, y0)], 1)
-    d_line = net.d_prob(line).numpy()
-    dstar_line = optimal_discriminator(real, fake, line, bw).numpy()
-    fig = Figure(figsize=(11, 3.2))
-    for i, (field_, title) in enumerate(((d, "D(x) of the trained GAN"), (dstar, "D*(x) = p_data / (p_data + p_g)"))):
+    _, grid = _plane(ext, size)
+    points = torch.cat([grid, line])
+    log_data, log_g = log_kde(real, points, bw), log_kde(fake, points, bw)
+    dstar = torch.sigmoid(log_data - log_g).numpy()
+    support = torch.logaddexp(log_data, log_g)
+    dstar[(support < support.max() - SUPPORT).numpy()] = np.nan
+    d = net.d_prob(points).numpy()
+    fig = Figure(figsize=(12, 3.4))
+    fig.subplots_adjust(wspace=0.3)
+    for i, (values, title) in enumerate(((d, "D(x) of the trained GAN"), (dstar, "D*(x) = p_data / (p_data + p_g), KDE"))):
         ax = fig.add_subplot(1, 3, i + 1)
-        im = ax.imshow(field_, origin="lower", extent=(-ext, ext, -ext, ext), vmin=0, vmax=1, cmap="coolwarm")
+        im = ax.imshow(values[: size * size].reshape(size, size), origin="lower", extent=(-ext, ext, -ext, ext),
+                       vmin=0, vmax=1, cmap="coolwarm")
+        ax.set_facecolor("0.9")  # where D* is undefined
         ax.scatter(fake[:500, 0], fake[:500, 1], s=1, c="k", linewidths=0)
-        modes = t.centers if t.kind == "mixture" else t.anchors[::100]
         ax.scatter(modes[:, 0], modes[:, 1], s=12, facecolors="none", edgecolors="g", linewidths=0.8)
         ax.axhline(y0, color="0.3", lw=0.6, ls="--")
         ax.set_xlim(-ext, ext)
@@ -289,14 +297,14 @@ def dstar_figure(toy: str, net: Trained, seed: int, path: Path, size: int = 90) 
         ax.set_title(title, fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.colorbar(im, ax=fig.axes[1], fraction=0.046)
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
     ax = fig.add_subplot(1, 3, 3)
-    ax.plot(xs, d_line, label="D(x)")
-    ax.plot(xs, dstar_line, label="D*(x) (KDE)")
+    ax.plot(xs, d[size * size:], label="D(x)")
+    ax.plot(xs, dstar[size * size:], label="D*(x) (KDE; gaps: undefined)")
     ax.axhline(0.5, color="0.5", lw=0.6, ls=":")
-    ax.set_ylim(-0.02, 1.02)
+    ax.set_ylim(-0.02, 1.25)
     ax.set_title(f"slice y = {y0:g}", fontsize=9)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", ncol=2)
     return _save(fig, path)
 
 
