@@ -344,12 +344,14 @@ def js_figure(toy: str, runs: list[RunResult], path: Path) -> str:
 def wasserstein_figure(toy: str, groups: list[tuple[str, list[RunResult], str]], path: Path) -> str:
     """One panel per model: its loss estimate (left axis) beside the high-quality fraction and the
     modes covered (right axis), means over seeds with their spread."""
-    fig = Figure(figsize=(4 * len(groups), 3))
+    fig = Figure(figsize=(4.4 * len(groups), 3))
+    fig.subplots_adjust(wspace=0.55)
     for i, (label, runs, key) in enumerate(groups):
         ax = fig.add_subplot(1, len(groups), i + 1)
-        _band(ax, *_curves(runs, key), key.replace("W_dist", "Wasserstein estimate"), color="tab:blue")
+        name = {"W_dist": "Wasserstein estimate", "D": "D loss"}.get(key, key)
+        _band(ax, *_curves(runs, key), name, color="tab:blue")
         ax.set_xlabel("iteration")
-        ax.set_ylabel(key.replace("W_dist", "Wasserstein estimate"), color="tab:blue", fontsize=8)
+        ax.set_ylabel(name, color="tab:blue", fontsize=8)
         right = ax.twinx()
         steps, hq, dhq = _curves(runs, "high_quality")
         _band(right, steps, hq, dhq, "high-quality fraction", color="tab:red")
