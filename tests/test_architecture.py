@@ -18,18 +18,18 @@ FLOORS = [
     {"translate.types", "translate.errors"},  # the ground floor: imports nothing of the project
     {"translate.files"},  # the ground floor's file safety: it raises the errors of the floor below
     {"translate.config"},
-    {"translate.data", "translate.nn", "translate.losses", "translate.plot2d", "translate.registry"},
+    {"translate.data", "translate.nn", "translate.losses", "translate.registry"},
     {"translate.pictures", "translate.mode_coverage", "translate.metrics"},
     {"translate.models"},
     {"translate.engine"},
-    {"translate.api"},
+    {"translate.api", "translate.lab"},
     {"translate.inference", "translate.export", "translate.sampling"},
     {"translate.demo", "translate.serve", "translate.evaluate", "translate.run"},
     {"translate.cli", "translate"},
     {"translate.__main__"},
 ]
 COMMANDS = {"translate.cli", "translate.api", "translate.inference", "translate.evaluate", "translate.export",
-            "translate.sampling", "translate.demo", "translate.serve", "translate.run"}
+            "translate.sampling", "translate.demo", "translate.serve", "translate.run", "translate.lab"}
 # imports of the project inside a function: the CLI (it loads what a command needs), the registry's plug-ins
 # and the package's lazy API (PEP 562: ``translate.fit`` imports translate.api on first use, so that
 # ``import translate`` and every sub-module's import of the package stay light)

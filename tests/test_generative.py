@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +16,6 @@ from translate.errors import UserError
 from translate.types import DataInfo
 from translate.registry import create_model
 
-ROOT = Path(__file__).resolve().parents[1]
 IMG = DataInfo(input_nc=3, output_nc=3, size=32)
 TINY = {"ngf": 8, "ndf": 8, "nz": 8}
 
@@ -251,25 +248,6 @@ def test_sample_cgan_rows_per_class_and_label(runner, tmp_path):
     assert r.exit_code == 0, r.output
     r = runner.invoke(app, ["sample", str(run), "--label", "hexagon", "--device", "cpu"])
     assert r.exit_code == 2 and "circle, square, triangle" in r.output
-
-
-# -- the 2-D lab ------------------------------------------------------------------------------------------
-def test_lab_runs_a_tiny_budget(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("toy_modes", ROOT / "scripts" / "toy_modes.py")
-    lab = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(lab)
-    threads = torch.get_num_threads()
-    try:
-        results = lab.main(["--out", str(tmp_path), "--steps", "10", "--toys", "ring8", "--models", "gan", "wgan_gp",
-                            "--hidden", "16", "--batch-size", "32", "--grad-checkpoints", "0", "5"])
-    finally:
-        torch.set_num_threads(threads)
-    assert [(r["toy"], r["model"], r["modes"]) for r in results] == [("ring8", "gan", 8), ("ring8", "wgan_gp", 8)]
-    assert results[1]["g_steps"] == 2
-    out = capsys.readouterr().out
-    assert "| ring8 | wgan_gp | 10 (2) |" in out and "saturating" in out
-    for name in ("ring8_gan.png", "ring8_wgan_gp.png", "overview.png", "results.json", "gradients.json"):
-        assert (tmp_path / name).is_file()
 
 
 def test_dcgan_networks_have_the_reference_parameter_counts():

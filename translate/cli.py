@@ -538,6 +538,35 @@ def sample(
     typer.echo(f"wrote {path}")
 
 
+def _names(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+@app.command()
+@guarded
+def lab(
+    out: Path = typer.Option(..., "--out", help="Folder for index.html, its PNG figures, table.md and results.json."),
+    toys: str = typer.Option("ring8,grid25", "--toys", help="Comma-separated: ring8, grid25, swissroll."),
+    models: str = typer.Option("gan,wgan,wgan_gp", "--models", help="Comma-separated: gan, wgan, wgan_gp."),
+    steps: int = typer.Option(2000, "--steps", help="Iterations (batches) per run, the same for every model."),
+    seeds: int = typer.Option(3, "--seeds", help="Seeds per setting: the table shows mean and spread over them."),
+    stabilisers: str = typer.Option("none,feature_matching,minibatch,label_smoothing,instance_noise,d_steps", "--stabilisers",
+                                    help="Comma-separated settings of gan: none (the plain GAN), feature_matching, minibatch, "
+                                         "label_smoothing, instance_noise, d_steps (k = 5)."),
+    threads: int = typer.Option(1, "--threads", help="torch CPU threads."),
+):
+    """The 2-D theory lab: D against the optimal D*, the Jensen-Shannon and Wasserstein estimates over
+    training, and the GAN's stabilisers by mode coverage, as OUT/index.html."""
+    import torch
+
+    from translate.lab import run_lab
+
+    torch.set_num_threads(threads)
+    result = run_lab(out, _names(toys), _names(models), steps, seeds, _names(stabilisers), progress=typer.echo)
+    typer.echo(Path(result["index"]).with_name("table.md").read_text())
+    typer.echo(f"wrote {result['index']} ({result['seconds']:.0f} s)")
+
+
 @app.command()
 @guarded
 def serve(

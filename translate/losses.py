@@ -18,14 +18,19 @@ def _check(mode: str) -> None:
         raise ValueError(f"gan mode must be one of {GAN_MODES}, not {mode!r}")
 
 
-def d_loss(pred: Tensor, real: bool, mode: str) -> Tensor:
-    """The discriminator's loss on predictions for real (``real=True``) or fake inputs."""
+def d_loss(pred: Tensor, real: bool, mode: str, smooth: float = 0.0) -> Tensor:
+    """The discriminator's loss on predictions for real (``real=True``) or fake inputs.
+
+    ``smooth``: one-sided label smoothing (Salimans et al. 2016): the real target of vanilla and lsgan is
+    ``1 - smooth`` (0.9 for 0.1); the fake target stays 0.
+    """
     _check(mode)
     pred = pred.float()
+    target = (1.0 - smooth) if real else 0.0
     if mode == "vanilla":
-        return F.binary_cross_entropy_with_logits(pred, torch.full_like(pred, 1.0 if real else 0.0))
+        return F.binary_cross_entropy_with_logits(pred, torch.full_like(pred, target))
     if mode == "lsgan":
-        return F.mse_loss(pred, torch.full_like(pred, 1.0 if real else 0.0))
+        return F.mse_loss(pred, torch.full_like(pred, target))
     if mode == "hinge":
         return F.relu(1.0 - pred).mean() if real else F.relu(1.0 + pred).mean()
     return -pred.mean() if real else pred.mean()

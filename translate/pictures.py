@@ -2,7 +2,8 @@
 
 Sample grids of the engine, side-by-side galleries of the demos, ``translate sample`` and the 2-D lab
 all go through ``tile`` and ``write_index``. Images are uint8 H x W x C arrays; model outputs
-(tensors in [-1, 1]) and 2-D point sets become such tiles through ``visual_rows``.
+(tensors in [-1, 1]) and 2-D point sets become such tiles through ``visual_rows``. 2-D points are drawn
+by ``draw_points`` on a matplotlib axes (Agg canvas, never pyplot), here and in the lab's figures.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from urllib.parse import quote
 import cv2
 import numpy as np
 import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-from translate import plot2d
 from translate.data.image_files import save_image, to_uint8
 from translate.files import atomic_write_text
 
@@ -50,18 +52,43 @@ def tile(rows: list[list[np.ndarray]], gap: int = 2, background: int = 255) -> n
     return np.concatenate(out[:-1], 0)
 
 
+def extent_of(points: np.ndarray, margin: float = 1.25, least: float = 1.0) -> float:
+    """Half-width of a square view centred at 0 that holds ``points``."""
+    finite = np.abs(points[np.isfinite(points).all(1)]) if len(points) else points
+    return max(least, float(finite.max()) * margin) if len(finite) else least
+
+
+def draw_points(ax, real: np.ndarray | None, samples: list[np.ndarray], extent: float, title: str = "") -> None:
+    """2-D points on a square axes of half-width ``extent``: ``real`` grey underneath, each of ``samples`` red on top."""
+    if real is not None:
+        ax.scatter(real[:, 0], real[:, 1], s=3, c="0.6", linewidths=0)
+    for pts in samples:
+        ax.scatter(pts[:, 0], pts[:, 1], s=1.5, c="tab:red", alpha=0.6, linewidths=0)
+    ax.set_xlim(-extent, extent)
+    ax.set_ylim(-extent, extent)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=8)
+
+
+def render(fig: Figure) -> np.ndarray:
+    """A matplotlib figure as a uint8 RGB array."""
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[:, :, :3].copy()
+
+
 def _points_tile(sets: list[torch.Tensor], size: int) -> np.ndarray:
-    """2-D point sets in one plot: with several, the first (the real data) grey underneath and the others
-    red on top; a single set (samples alone) red."""
+    """2-D point sets in one size x size plot: with several, the first (the real data) grey underneath and
+    the others red on top; a single set (samples alone) red."""
     arrays = [s.detach().float().cpu().numpy() for s in sets]
-    extent = plot2d.extent_of(arrays[0])
-    out = plot2d.canvas(size)
-    if len(arrays) > 1:
-        out = plot2d.scatter(arrays[0], extent, base=out, color=(150, 150, 150), dot=2)
-        arrays = arrays[1:]
-    for pts in arrays:
-        out = plot2d.scatter(pts, extent, base=out, dot=1)
-    return out
+    fig = Figure(figsize=(size / 100, size / 100), dpi=100)
+    ax = fig.add_axes((0, 0, 1, 1))
+    real, samples = (arrays[0], arrays[1:]) if len(arrays) > 1 else (None, arrays)
+    draw_points(ax, real, samples, extent_of(arrays[0]))
+    return render(fig)
 
 
 def visual_rows(visuals: dict[str, torch.Tensor], nrow: int | None = None, plot_size: int = 256) -> list[list[np.ndarray]]:

@@ -67,5 +67,9 @@ class DCGANDiscriminator(nn.Module):
         layers += [Conv2d(ch, 1, 4, 1, 0, bias=False)]  # as DCGAN; a W-critic's offset gets no gradient
         self.net = nn.Sequential(*layers)
 
+    def features(self, x: Tensor) -> Tensor:
+        """The activations before the last convolution, flattened (N, features): what feature matching compares."""
+        return self.net[:-1](x).flatten(1)
+
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x).flatten()

@@ -68,12 +68,12 @@ class Discriminator(nn.Module):
     """D(x) or D(x, y): one score per sample, shape (N,)."""
 
     def __init__(self, info: DataInfo, ndf: int = 64, hidden: int = 512, norm: str = "batch",
-                 num_classes: int = 0, embed_dim: int = 0, init_gain: float = 0.02):
+                 num_classes: int = 0, embed_dim: int = 0, init_gain: float = 0.02, minibatch_kernels: int = 0):
         super().__init__()
         self.code = _code(num_classes, embed_dim)
         extra = self.code.dim if self.code else 0
         if info.dim > 0:
-            self.body = MLPDiscriminator(info.dim + extra, hidden)
+            self.body = MLPDiscriminator(info.dim + extra, hidden, minibatch_kernels=minibatch_kernels)
         else:
             self.body = init_weights(DCGANDiscriminator(info.output_nc + extra, info.size, ndf, norm), gain=init_gain)
 
@@ -86,6 +86,10 @@ class Discriminator(nn.Module):
                     c = c.contiguous(memory_format=torch.channels_last)
             x = torch.cat([x, c], 1)
         return self.body(x)
+
+    def features(self, x: Tensor) -> Tensor:
+        """An intermediate layer's activations (N, features) of an unconditional D (feature matching)."""
+        return self.body.features(x)
 
 
 def auto_nz(nz: int, info: DataInfo) -> int:
