@@ -308,3 +308,45 @@ def test_linear_epochs_policy_is_the_official_per_epoch_decay_to_one_over_decay_
     from translate.registry import get_model_class
 
     assert all(get_model_class(m).defaults["train"]["lr_policy"] == "linear_epochs" for m in ("pix2pix", "cyclegan"))
+
+
+def test_the_generator_average_weighs_each_update_by_decay_to_its_age():
+    from translate.engine.ema import GeneratorEMA
+    from translate.registry import create_model
+    from translate.types import DataInfo
+
+    def run(values, ema):
+        for v in values:
+            for p in model.netG.parameters():
+                p.data.fill_(v)
+            ema.update()
+
+    model = create_model("gan", DataInfo(dim=2), {"hidden": 4})
+    ema = GeneratorEMA(model, 0.9)
+    run([1.0, 2.0, 4.0], ema)
+    ages = [0.9**2, 0.9, 1.0]  # normalised over the updates so far: the first weights never dominate a short run
+    expected = sum(a * v for a, v in zip(ages, [1.0, 2.0, 4.0])) / sum(ages)
+    with ema.applied():
+        assert all(torch.allclose(p, torch.full_like(p, expected)) for p in model.netG.parameters())
+    assert all(torch.equal(p, torch.full_like(p, 4.0)) for p in model.netG.parameters())  # the live weights are back
+    resumed = GeneratorEMA(model, 0.9)
+    resumed.load_state_dict(ema.state_dict())
+    run([8.0], ema)
+    run([8.0], resumed)
+    assert resumed.updates == ema.updates == 4
+    assert all(torch.equal(a, b) for a, b in zip(ema.average.parameters(), resumed.average.parameters()))
+
+
+def test_samples_and_scores_run_the_model_in_its_inference_mode(paired_dir, tmp_path):
+    from translate.nn.layers import PerImageBatchNorm2d
+    from translate.registry import create_model
+    from translate.types import DataInfo
+
+    cfg = tiny_paired_config(paired_dir, tmp_path / "runs", steps=1)
+    trainer = Trainer.for_step(cfg, create_model("pix2pix", DataInfo(size=64), {"ngf": 4, "ndf": 4}), torch.device("cpu"))
+    norms = lambda: {type(m) for m in trainer.model.netG.modules() if isinstance(m, torch.nn.BatchNorm2d)}  # noqa: E731
+    dropout = lambda: [m.training for m in trainer.model.netG.modules() if isinstance(m, torch.nn.Dropout)]  # noqa: E731
+    assert trainer.model.inference_mode == "paper"
+    with trainer._inference():  # each image's own statistics and dropout, as the pix2pix paper tests
+        assert norms() == {PerImageBatchNorm2d} and dropout() and all(dropout())
+    assert norms() == {torch.nn.BatchNorm2d} and all(dropout()) and trainer.model.training

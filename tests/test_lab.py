@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from translate.cli import app
 from translate.errors import UserError
+from translate import lab
 from translate.lab import jensen_shannon, log_kde, optimal_discriminator
 from translate.registry import create_model
 from translate.types import DataInfo
@@ -53,13 +54,22 @@ def test_lab_command_writes_the_page_its_pngs_and_a_row_per_setting(tmp_path):
     settings = [tuple(row.split("</td><td>")[:3]) for row in rows]
     assert settings == [("ring8", "gan", s) for s in ("none", "feature_matching", "minibatch", "label_smoothing", "instance_noise", "d_steps")] \
         + [("ring8", "wgan_gp", "none")]
+    iterations = {"d_steps": 150, "none": 30}  # 30 generator steps: k = 5 critic steps each take 5 batches
     for row in rows:
         cells = row.split("</td><td>")
-        assert cells[3:5] == ["30", "2"]
+        assert cells[3:5] == [f"30 ({150 if 'wgan_gp' in cells[1] else iterations.get(cells[2], 30)})", "2"]
         assert re.fullmatch(r"\d\.\d ± \d\.\d / 8", cells[5]) and re.fullmatch(r"\d+\.\d ± \d+\.\d", cells[6])
     assert (out / "table.md").read_text().count("\n") == 2 + len(rows)
     bad = CliRunner().invoke(app, ["lab", "--out", str(out), "--toys", "ring9"])
     assert bad.exit_code == 2 and "--toys takes names from ring8, grid25, swissroll, not 'ring9'" in bad.output
+
+
+def test_a_run_counts_generator_steps_and_the_critics_take_theirs_between():
+    wgan = create_model("wgan", TOY, {"hidden": 8})  # the authors' schedule: 100 critic steps for the first 25
+    assert lab.iterations_for(wgan, 30) == 25 * 100 + 5 * 5
+    assert lab.iterations_for(_gan(), 30) == 30 and lab.iterations_for(_gan(d_steps=3), 30) == 90
+    _, result = lab.train("ring8", "wgan_gp", "none", 0, 4)
+    assert result.iterations == 20 and result.curve[-1]["step"] == 20 and result.curve[-1]["g_step"] == 4
 
 
 def test_kde_and_the_optimal_discriminator_on_known_cases():

@@ -169,10 +169,10 @@ def test_paper_mode_differs_from_eval_and_repeats_with_a_seed(official_run, runn
         assert result.exit_code == 0, result.output
         return np.stack([np.asarray(Image.open(p)) for p in sorted((tmp / out).rglob("*.png"))]).astype(int)
 
-    ev, paper, again, other = convert("eval"), convert("p1", "--mode", "paper"), convert("p2", "--mode", "paper"), \
+    ev, paper, again, other = convert("eval", "--mode", "eval"), convert("p1", "--mode", "paper"), convert("p2"), \
         convert("p3", "--mode", "paper", "--seed", "1")
     assert np.abs(ev - paper).max() > 10
-    assert np.array_equal(paper, again) and not np.array_equal(paper, other)
+    assert np.array_equal(paper, again) and not np.array_equal(paper, other)  # paper is pix2pix's default, seed 0
     result = runner.invoke(app, ["evaluate", str(run), str(data), "--mode", "paper", "--device", "cpu"])
     assert result.exit_code == 0 and "psnr" in result.output, result.output
     result = runner.invoke(app, ["convert", str(run), str(data), str(tmp / "p4"), "--mode", "train"])

@@ -374,16 +374,17 @@ def load_official(path: str | Path, model: str = "pix2pix", net_g: str | None = 
     return built, cfg
 
 
-def load_run(run_dir: str | Path, device: str = "cpu", mode: str = "eval", seed: int = 0, weights: str | None = None,
+def load_run(run_dir: str | Path, device: str = "cpu", mode: str | None = None, seed: int = 0, weights: str | None = None,
              **official_options):
     """(model on ``device`` in inference ``mode``, its config) from a run folder's generator weights (the
     moving average of them when the run kept one), or from a generator file of the official code described
     by ``official_options`` (see ``load_official``). ``mode``: ``eval`` (running statistics, no dropout) or
     ``paper`` (each image's own batch-norm statistics and dropout, as the pix2pix paper tests; dropout
-    draws from torch's generator seeded with ``seed``). ``weights`` (a run folder): ``best`` (generator_best.pt,
+    draws from torch's generator seeded with ``seed``); None: the model's ``inference_mode``. ``weights`` (a run folder): ``best`` (generator_best.pt,
     kept by a run trained with ``eval_every``) or ``last`` (generator.pt); by default the best where it exists."""
     run_dir = Path(run_dir)
-    check_mode(mode)
+    if mode is not None:
+        check_mode(mode)
     given = [k for k, v in official_options.items() if v is not None]
     if run_dir.is_file():
         model, cfg = load_official(run_dir, **{k: official_options[k] for k in given})
@@ -393,6 +394,7 @@ def load_run(run_dir: str | Path, device: str = "cpu", mode: str = "eval", seed:
     else:
         model, cfg = _load_run_folder(run_dir, weights)
     model.to(resolve_device(device))
+    mode = mode or model.inference_mode
     set_mode(model, mode)
     if mode == "paper":
         seed_everything(seed)

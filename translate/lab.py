@@ -33,7 +33,7 @@ from matplotlib.figure import Figure
 
 from translate.config import Config, TrainConfig
 from translate.data.toy import TOYS, ToyDataset, get_toy
-from translate.engine.trainer import Trainer
+from translate.engine.trainer import Trainer, lr_factor
 from translate.errors import ArgumentError
 from translate.files import atomic_write_bytes, atomic_write_text
 from translate.mode_coverage import SAMPLES, toy_coverage
@@ -51,16 +51,20 @@ STABILISERS = {
     "d_steps": {"d_steps": 5},
 }
 # The lab's settings on top of each model's paper defaults: the WGAN-GP authors' toy code (gan_toy.py: an
-# MLP of 3 hidden ReLU layers, batch 256, Adam betas (0.5, 0.9), 5 critic steps, lambda 0.1 "for toy
-# tasks", the data divided by its RMS, e.g. 2.828 for the grid), at a width and learning rate that move on
-# a CPU budget of thousands of iterations.
+# MLP of 3 hidden ReLU layers, batch 256, Adam betas (0.5, 0.9), 5 critic steps, the data divided by its
+# RMS, e.g. 2.828 for the grid), at a width and learning rate that move on a CPU budget of thousands of
+# generator steps: Adam 1e-3 decayed linearly to 0 over the run, as the authors' CIFAR-10 code decays its
+# learning rate, and the penalty weight LAMBDA_GP between the paper's 10 and the toy code's 0.1.
 HIDDEN = 128
 BATCH = 256
-# gan and wgan keep their papers' settings (Adam 2e-4, betas (0.5, 0.999); RMSProp 5e-5, clipping 0.01).
+LAMBDA_GP = 1.0
+# gan and wgan keep their papers' settings (Adam 2e-4, betas (0.5, 0.999); RMSProp 5e-5, clipping 0.01) and
+# a constant learning rate.
 LAB_OPTS = {"gan": {},
             "wgan": {},
-            "wgan_gp": {"lambda_gp": 0.1, "lr": 1e-3, "beta1": 0.5, "beta2": 0.9}}
-DEFAULT_STEPS = 2000
+            "wgan_gp": {"lambda_gp": LAMBDA_GP, "lr": 1e-3, "beta1": 0.5, "beta2": 0.9}}
+LR_POLICY = {"gan": "constant", "wgan": "constant", "wgan_gp": "linear"}
+DEFAULT_STEPS = 3000  # generator steps per run; the critics take their own steps between them
 CHECKPOINTS = 10  # coverage is measured this many times during each run
 KDE_SAMPLES = 2000
 
@@ -97,12 +101,13 @@ class RunResult:
     model: str
     stabiliser: str
     seed: int
-    steps: int
+    steps: int  # generator steps
+    iterations: int = 0  # batches: critic steps and generator steps, as the engine counts them
     seconds: float = 0.0
     modes: int = 0
     covered: int = 0
     high_quality: float = 0.0
-    curve: list[dict] = field(default_factory=list)  # per checkpoint: step, coverage and the mean logged values
+    curve: list[dict] = field(default_factory=list)  # per checkpoint: iteration, generator step, coverage, mean logged values
 
     @property
     def label(self) -> str:
@@ -134,38 +139,53 @@ class Trained:
             return torch.sigmoid(self.net.netD(x / self.scale))
 
 
-def model_options(model: str, stabiliser: str, steps: int) -> dict:
+def model_options(model: str, stabiliser: str, iterations: int) -> dict:
     opts = {"hidden": HIDDEN, **LAB_OPTS[model], **STABILISERS[stabiliser]}
     if "instance_noise" in STABILISERS[stabiliser]:
-        opts["instance_noise_steps"] = max(1, steps // 2)  # annealed to 0 by half of the run's iterations
+        opts["instance_noise_steps"] = max(1, iterations // 2)  # annealed to 0 by half of the run's iterations
     return opts
 
 
+def iterations_for(net, g_steps: int) -> int:
+    """Iterations (batches) the engine takes for ``g_steps`` generator steps of ``net``'s critic schedule:
+    k critic steps before a generator step take k batches, the last of them shared with the generator step."""
+    return sum(max(1, net.critic_steps(g)) for g in range(g_steps))
+
+
 def train(toy: str, model: str, stabiliser: str, seed: int, steps: int):
-    """One run through the engine's ``train_step`` on batches of the toy's table; coverage of 2500
-    samples at ``CHECKPOINTS`` points. Returns the Trained model and a RunResult."""
+    """One run of ``steps`` generator steps through the engine's ``train_step`` on batches of the toy's
+    table; coverage of 2500 samples at ``CHECKPOINTS`` points. Returns the Trained model and a RunResult."""
     torch.manual_seed(seed)
     data = ToyDataset(toy, seed)
     data.points = data.points / data_scale(toy)
-    net = create_model(model, data.info, model_options(model, stabiliser, steps))
-    trainer = Trainer.for_step(Config(model=model, train=TrainConfig(seed=seed, channels_last=False, batch_size=BATCH)),
-                               net, torch.device("cpu"))
-    result = RunResult(toy, model, stabiliser, seed, steps)
+    probe = create_model(model, data.info, {**LAB_OPTS[model], **STABILISERS[stabiliser]})
+    iterations = iterations_for(probe, steps)
+    torch.manual_seed(seed)
+    net = create_model(model, data.info, model_options(model, stabiliser, iterations))
+    tc = TrainConfig(seed=seed, channels_last=False, batch_size=BATCH, lr_policy=LR_POLICY[model],
+                     steps=iterations, steps_decay=iterations)
+    trainer = Trainer.for_step(Config(model=model, train=tc), net, torch.device("cpu"))
+    base_lr = {g: [pg["lr"] for pg in opt.param_groups] for g, opt in trainer.optimizers.items()}
+    result = RunResult(toy, model, stabiliser, seed, steps, iterations)
     trained = Trained(net, data_scale(toy))
     gen = torch.Generator().manual_seed(seed)
-    every = max(1, steps // CHECKPOINTS)
+    every = max(1, iterations // CHECKPOINTS)
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
     t0 = time.perf_counter()
-    for step in range(1, steps + 1):
+    for step in range(1, iterations + 1):
+        factor = lr_factor(tc, step - 1, iterations, 0, iterations)
+        for g, opt in trainer.optimizers.items():
+            for pg, base in zip(opt.param_groups, base_lr[g]):
+                pg["lr"] = base * factor
         idx = torch.randint(0, len(data), (BATCH,), generator=gen)
         for k, v in trainer.train_step({"image": data.points[idx]}).items():
             sums[k] = sums.get(k, 0.0) + float(v)
             counts[k] = counts.get(k, 0) + 1
         trainer.step += 1  # as the engine's loop counts iterations: the critic schedule follows it
-        if step % every == 0 or step == steps:
+        if step % every == 0 or step == iterations:
             cov = toy_coverage(toy, trained.sample(SAMPLES, seed).numpy())
-            row = {"step": step, "covered": cov.covered, "high_quality": cov.high_quality}
+            row = {"step": step, "g_step": trainer.position[1], "covered": cov.covered, "high_quality": cov.high_quality}
             row.update({k: sums[k] / counts[k] for k in sums})
             result.curve.append(row)
             sums, counts = {}, {}
@@ -189,17 +209,18 @@ def summary(results: list[RunResult]) -> list[dict]:
         runs = [r for r in results if (r.toy, r.model, r.stabiliser) == (toy, model, stab)]
         cov, hq = mean_spread([r.covered for r in runs]), mean_spread([100 * r.high_quality for r in runs])
         rows.append({"toy": toy, "model": model, "stabiliser": stab, "seeds": len(runs), "steps": runs[0].steps,
+                     "iterations": round(statistics.fmean(r.iterations for r in runs)),
                      "modes": runs[0].modes, "covered_mean": cov[0], "covered_spread": cov[1],
                      "high_quality_mean": hq[0], "high_quality_spread": hq[1],
                      "seconds": statistics.fmean(r.seconds for r in runs)})
     return rows
 
 
-COLUMNS = ("toy", "model", "stabiliser", "iterations", "seeds", "modes covered", "high-quality samples (%)", "seconds per run")
+COLUMNS = ("toy", "model", "stabiliser", "generator steps (iterations)", "seeds", "modes covered", "high-quality samples (%)", "seconds per run")
 
 
 def _cells(row: dict) -> list[str]:
-    return [row["toy"], row["model"], row["stabiliser"], str(row["steps"]), str(row["seeds"]),
+    return [row["toy"], row["model"], row["stabiliser"], f"{row['steps']} ({row['iterations']})", str(row["seeds"]),
             f"{row['covered_mean']:.1f} ± {row['covered_spread']:.1f} / {row['modes']}",
             f"{row['high_quality_mean']:.1f} ± {row['high_quality_spread']:.1f}", f"{row['seconds']:.0f}"]
 
@@ -310,7 +331,7 @@ def dstar_figure(toy: str, net: Trained, seed: int, path: Path, size: int = 90) 
 
 def _curves(runs: list[RunResult], key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Steps, mean and spread over seeds of a logged value at the checkpoints."""
-    steps = np.array([row["step"] for row in runs[0].curve])
+    steps = np.array([row["g_step"] for row in runs[0].curve])
     values = np.array([[row.get(key, np.nan) for row in r.curve] for r in runs], dtype=np.float64)
     return steps, values.mean(0), values.std(0)
 
@@ -327,7 +348,7 @@ def js_figure(toy: str, runs: list[RunResult], path: Path) -> str:
     _band(ax, steps, (v + math.log(4.0)) / 2.0, dv / 2.0, "Jensen-Shannon (V + log 4) / 2")
     ax.axhline(math.log(2.0), color="0.5", lw=0.6, ls=":")
     ax.text(steps[0], math.log(2.0), " log 2", fontsize=7, va="bottom")
-    ax.set_xlabel("iteration")
+    ax.set_xlabel("generator step")
     ax.set_title(f"{toy}: Jensen-Shannon estimate (plain GAN)", fontsize=9)
     ax.legend(fontsize=7)
     ax = fig.add_subplot(1, 2, 2)
@@ -335,7 +356,7 @@ def js_figure(toy: str, runs: list[RunResult], path: Path) -> str:
         _band(ax, *_curves(runs, key), label)
     ax.axhline(0.5, color="0.5", lw=0.6, ls=":")
     ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("iteration")
+    ax.set_xlabel("generator step")
     ax.set_title("D's outputs (0.5 at the equilibrium)", fontsize=9)
     ax.legend(fontsize=7)
     return _save(fig, path)
@@ -350,7 +371,7 @@ def wasserstein_figure(toy: str, groups: list[tuple[str, list[RunResult], str]],
         ax = fig.add_subplot(1, len(groups), i + 1)
         name = {"W_dist": "Wasserstein estimate", "D": "D loss"}.get(key, key)
         _band(ax, *_curves(runs, key), name, color="tab:blue")
-        ax.set_xlabel("iteration")
+        ax.set_xlabel("generator step")
         ax.set_ylabel(name, color="tab:blue", fontsize=8)
         right = ax.twinx()
         steps, hq, dhq = _curves(runs, "high_quality")
@@ -430,7 +451,8 @@ def run_lab(out: Path, toys=("ring8", "grid25"), models=MODELS, steps: int = DEF
     if "gan" in models and len(stabilisers) > 1:
         figures.append((stabiliser_figure(rows, out / "stabilisers.png"), "the GAN's stabilisers: modes covered (mean and spread over seeds)"))
     seconds = time.perf_counter() - t0
-    note = (f"{steps} iterations per run (batch {BATCH}, MLP width {HIDDEN}), {seeds} seed(s); mean ± spread "
+    note = (f"{steps} generator steps per run (the critics' steps between them make the iterations; batch {BATCH}, "
+            f"MLP width {HIDDEN}), {seeds} seed(s); mean ± spread "
             f"(sample standard deviation) over seeds; {SAMPLES} samples scored; {seconds:.0f} s in all.")
     atomic_write_text(out / "results.json", json.dumps([r.__dict__ for r in results], indent=1))
     atomic_write_text(out / "table.md", markdown_table(rows) + "\n")

@@ -28,6 +28,7 @@ from translate.engine.hardware import (autocast, compile_networks, rng_state, se
                                       warn_emulated_bf16)
 from translate.engine.progress import TrainProgress
 from translate.engine.scalars import ScalarLogger
+from translate.nn.layers import set_mode
 from translate.errors import DivergedError, OutOfMemory, UserError
 from translate.files import atomic_save
 from translate.nn.layers import use_cpu_gemm
@@ -263,21 +264,23 @@ class Trainer:
     # -- samples and evaluation ------------------------------------------------------------------
     @contextmanager
     def _inference(self) -> Iterator[None]:
-        """The model in eval mode with the EMA weights, no gradients and torch's random state put back
-        afterwards: a sample grid or an evaluation leaves the training exactly as it would be without it."""
-        self.model.eval()
+        """The model in its inference mode (``model.inference_mode``; dropout masks drawn from the run's
+        seed) with the EMA weights, no gradients and torch's random state put back afterwards: a sample
+        grid or an evaluation leaves the training exactly as it would be without it."""
+        set_mode(self.model, self.model.inference_mode)
         devices = [self.device] if self.device.type == "cuda" else []
         try:
             with torch.no_grad(), torch.random.fork_rng(devices=devices), (self.ema.applied() if self.ema else nullcontext()):
+                torch.manual_seed(self.tc.seed)
                 yield
         finally:
+            set_mode(self.model, "eval")  # back to plain batch norm
             self.model.train()
 
     def write_samples(self) -> Path | None:
         if not self.dist.writer:
             return None
-        with self._inference():
-            torch.manual_seed(self.tc.seed)  # the same noise in every grid
+        with self._inference():  # the same noise in every grid
             with autocast(self.device, self.tc.precision):
                 visuals = self.model.visuals(self.fixed, self.model.fake(self.fixed))
         path = self.run_dir / run_folder.SAMPLES / f"step_{self.step:08d}.png"

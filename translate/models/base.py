@@ -69,6 +69,10 @@ class Model(nn.Module):
     # a new z minibatch for the generator step (the GAN, WGAN and WGAN-GP papers' Algorithm 1); False:
     # the generator step reuses the fakes of the critic step (pix2pix and CycleGAN, as their official code)
     fresh_noise_for_g: ClassVar[bool] = False
+    # how the generators run at inference unless asked otherwise (translate.nn.layers.MODES): "eval" (batch
+    # norm's running statistics, no dropout) or "paper" (each image's own statistics, dropout on); the
+    # engine's sample grids and scores use it too
+    inference_mode: ClassVar[str] = "eval"
     g_step: int = 0  # generator steps taken before the current iteration's (the engine sets it)
 
     def critic_steps(self, g_step: int) -> int:

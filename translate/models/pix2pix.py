@@ -34,7 +34,8 @@ class Pix2Pix(Translator):
         beta2: float = 0.999
         init_gain: float = 0.02
 
-    defaults = {"train": {"lr_policy": "linear_epochs"}}  # the official schedule: per epoch, down to 1/101
+    defaults = {"train": {"lr_policy": "linear_epochs", "ema": 0.999}}  # the official schedule: per epoch, down to 1/101
+    inference_mode = "paper"  # each image's own batch-norm statistics and dropout on, as the paper tests
 
     def __init__(self, cfg, info):
         super().__init__(cfg, info)
