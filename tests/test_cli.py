@@ -161,6 +161,7 @@ def test_export_writes_a_program_with_the_same_outputs(runner, trained, tmp_path
     assert result.exit_code == 0, result.output
     assert "max difference from the model" in result.output
     model, _ = api.load_run(trained)
+    model.eval()  # the default inference mode with dropout off, as export writes it
     x = torch.rand(5, 3, 64, 64) * 2 - 1
     with torch.no_grad():
         assert torch.allclose(torch.export.load(out).module()(x), model.translate(x), atol=1e-5)

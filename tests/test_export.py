@@ -67,6 +67,7 @@ def test_pix2pix_to_onnx_takes_any_batch_and_size(pix2pix_run, tmp_path):
     diff_line = next(ln for ln in result.output.splitlines() if ln.startswith("max difference from the model: "))
     assert f"on {pix2pix_run.parent.parent / 'data'}" in diff_line  # a real image of the run's data
     model, _ = api.load_run(pix2pix_run)
+    model.eval()  # what export writes: pix2pix's paper mode (each image's own statistics) with dropout off
     assert_same(onnx_session(out), model, [(1, 3, 64, 64), (3, 3, 128, 64), (2, 3, 50, 70)])
     meta = onnx.load(out)
     props = {p.key: p.value for p in meta.metadata_props}

@@ -441,7 +441,8 @@ def export(
     direction: Optional[str] = typer.Option(None, "--direction", help="AtoB | BtoA, any case (unpaired runs) \\[default: AtoB, or the way a paired run was trained]."),
     weights: Optional[str] = typer.Option(None, "--weights", help=WEIGHTS_HELP),
 ):
-    """Export a run's generator as an ONNX model or a torch.export program, checked against the model on a real image."""
+    """Export a run's generator as an ONNX model or a torch.export program, checked against the model on a real image.
+    It runs in the model's inference mode with dropout off (pix2pix: each image's own statistics), so it is deterministic."""
     from translate.export import ParityError, export_generator, output_format
 
     if out_arg is not None and out is not None:
@@ -491,6 +492,8 @@ def models(name: Optional[str] = typer.Argument(None, help="Show one model's des
             items = re.split(r"\n(?=- )", para)  # a list keeps one item per line
             typer.echo("\n".join(textwrap.fill(" ".join(item.split()), width=100, subsequent_indent="  " if item.startswith("- ") else "")
                                  for item in items) + "\n")
+        changed = [f"{k}={v}" for section in cls.defaults.values() for k, v in section.items()]
+        typer.echo(f"inference mode: {cls.inference_mode}" + (f"; training defaults: {', '.join(changed)}" if changed else "") + "\n")
         typer.echo("options (--opt NAME=VALUE; the common ones also have their own flags):")
         for option, default, meaning in describe_options(name):
             typer.echo(f"  {option} = {default!r}" + (f"\n      {meaning}" if meaning else ""))

@@ -1,5 +1,16 @@
 """pix2pix (Isola et al., CVPR 2017): U-Net generator, 70x70 PatchGAN on (input, output) pairs,
-vanilla GAN loss (non-saturating for G) + 100 * L1. Defaults follow the paper and the official code."""
+vanilla GAN loss (non-saturating for G) + 100 * L1. The losses, networks, optimiser and schedule follow the
+paper and the official code.
+
+Inference runs as the paper tests, "in exactly the same manner as during the training phase" (mode
+"paper", the default): dropout on (0.5 in the U-Net's three innermost decoder blocks, its masks drawn from
+a seed, --seed) and batch norm with each image's own statistics, which is what batch norm does in training
+at batch size 1, kept per image when images are batched. Mode "eval" (the official test script's --eval)
+uses the running statistics and turns dropout off. PAPER_EVAL_MEASUREMENT
+
+One default is not the paper's: the engine keeps an exponential moving average of the generator (ema
+0.999, bias-corrected), and the saved weights, sample grids and scores are the average. EMA_MEASUREMENT
+--ema 0 trains without it."""
 
 from __future__ import annotations
 
