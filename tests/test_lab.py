@@ -151,3 +151,16 @@ def test_minibatch_discrimination_makes_one_score_depend_on_the_batch():
     assert torch.equal(plain.netD(x)[0], plain.netD(other)[0])
     with pytest.raises(UserError, match="minibatch_kernels"):
         create_model("gan", DataInfo(input_nc=3, output_nc=3, size=32), {"ngf": 8, "ndf": 8, "minibatch_kernels": 5})
+
+
+def test_runs_in_worker_processes_equal_the_same_runs_in_this_one(tmp_path):
+    settings = dict(toys=["ring8"], models=["gan"], steps=12, seeds=2, stabilisers=["none", "label_smoothing"])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each worker
+    try:
+        here = lab.run_lab(tmp_path / "here", **settings, workers=1)
+    finally:
+        torch.set_num_threads(threads)
+    spawned = lab.run_lab(tmp_path / "spawned", **settings, workers=2, threads=1)
+    assert [(r.stabiliser, r.seed) for r in spawned["results"]] == [("none", 0), ("none", 1), ("label_smoothing", 0), ("label_smoothing", 1)]
+    assert [r.curve for r in here["results"]] == [r.curve for r in spawned["results"]]  # every logged value, exactly

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import re
 import sys
 import warnings
@@ -558,7 +559,8 @@ def lab(
     stabilisers: str = typer.Option("none,feature_matching,minibatch,label_smoothing,instance_noise,d_steps", "--stabilisers",
                                     help="Comma-separated settings of gan: none (the plain GAN), feature_matching, minibatch, "
                                          "label_smoothing, instance_noise, d_steps (k = 5)."),
-    threads: int = typer.Option(1, "--threads", help="torch CPU threads."),
+    threads: int = typer.Option(1, "--threads", help="torch CPU threads of each process."),
+    jobs: int = typer.Option(0, "--jobs", help="Processes training runs side by side \\[default: 0, one per CPU core]; 1 trains in this process."),
 ):
     """The 2-D theory lab: D against the optimal D*, the Jensen-Shannon and Wasserstein estimates over
     training, and the GAN's stabilisers by mode coverage, as OUT/index.html."""
@@ -567,7 +569,8 @@ def lab(
     from translate.lab import run_lab
 
     torch.set_num_threads(threads)
-    result = run_lab(out, _names(toys), _names(models), steps, seeds, _names(stabilisers), progress=typer.echo)
+    result = run_lab(out, _names(toys), _names(models), steps, seeds, _names(stabilisers), progress=typer.echo,
+                     workers=jobs or os.cpu_count() or 1, threads=threads)
     typer.echo(Path(result["index"]).with_name("table.md").read_text())
     typer.echo(f"wrote {result['index']} ({result['seconds']:.0f} s)")
 

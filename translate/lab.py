@@ -21,8 +21,10 @@ import html
 import io
 import json
 import math
+import multiprocessing
 import statistics
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -405,10 +407,38 @@ def _check(names: list[str], allowed, arg: str) -> None:
         raise ArgumentError(f"{{{arg}}} takes names from {', '.join(allowed)}, not '{','.join(bad)}'", arg)
 
 
+def _train_in_worker(threads: int, *job):
+    torch.set_num_threads(threads)
+    return train(*job)
+
+
+def _train_all(jobs: list[tuple], workers: int, threads: int, progress) -> dict[tuple, tuple]:
+    """``train(*job)`` for every job: in this process, or in ``workers`` processes (spawned, each with
+    ``threads`` torch threads). Every run seeds itself, so the results do not depend on where it ran."""
+    def report(r):
+        if progress:
+            progress(f"{r.toy} {r.label} seed {r.seed}: {r.covered}/{r.modes} modes, "
+                     f"{100 * r.high_quality:.1f}% high quality, {r.seconds:.0f} s")
+
+    done: dict[tuple, tuple] = {}
+    if workers <= 1:
+        for job in jobs:
+            done[job] = train(*job)
+            report(done[job][1])
+        return done
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_train_in_worker, threads, *job): job for job in jobs}
+        for future in as_completed(futures):
+            done[futures[future]] = future.result()
+            report(done[futures[future]][1])
+    return done
+
+
 def run_lab(out: Path, toys=("ring8", "grid25"), models=MODELS, steps: int = DEFAULT_STEPS, seeds: int = 3,
-            stabilisers=tuple(STABILISERS), progress=None) -> dict:
+            stabilisers=tuple(STABILISERS), progress=None, workers: int = 1, threads: int = 1) -> dict:
     """Train every (toy, model, stabiliser) for ``seeds`` seeds (stabilisers apply to gan, "none" is the
-    plain GAN; the other models run plain) and write ``out/index.html``, its PNGs, ``results.json`` and ``table.md``."""
+    plain GAN; the other models run plain), in ``workers`` processes of ``threads`` torch threads, and
+    write ``out/index.html``, its PNGs, ``results.json`` and ``table.md``."""
     toys, models, stabilisers = list(toys), list(models), list(stabilisers)
     _check(toys, TOYS, "toys")
     _check(models, MODELS, "models")
@@ -418,20 +448,18 @@ def run_lab(out: Path, toys=("ring8", "grid25"), models=MODELS, steps: int = DEF
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
+    jobs = [(toy, model, stab, seed, steps) for toy in toys for model in models
+            for stab in (stabilisers if model == "gan" else ["none"]) for seed in range(seeds)]
+    trained = _train_all(jobs, workers, threads, progress)
     results: list[RunResult] = []
     figures: list[tuple[str, str]] = []
     for toy in toys:
         firsts = []
-        for model in models:
-            for stab in (stabilisers if model == "gan" else ["none"]):
-                for seed in range(seeds):
-                    net, r = train(toy, model, stab, seed, steps)
-                    results.append(r)
-                    if seed == 0:
-                        firsts.append((r, net))
-                    if progress:
-                        progress(f"{toy} {r.label} seed {seed}: {r.covered}/{r.modes} modes, "
-                                 f"{100 * r.high_quality:.1f}% high quality, {r.seconds:.0f} s")
+        for job in (j for j in jobs if j[0] == toy):
+            net, r = trained[job]
+            results.append(r)
+            if r.seed == 0:
+                firsts.append((r, net))
         figures.append((samples_figure(toy, firsts, out / f"{toy}_samples.png"), f"{toy}: samples (seed 0), modes covered"))
         gan = next((net for r, net in firsts if r.model == "gan" and r.stabiliser == "none"), None)
         plain = [r for r in results if r.toy == toy and r.model == "gan" and r.stabiliser == "none"]
