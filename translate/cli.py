@@ -19,8 +19,8 @@ MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb limit (translate.data.ima
 WEIGHTS_HELP = ("A run folder: best | last: the weights that scored best (generator_best.pt, kept with --eval-every) or the "
                 "last ones (generator.pt) \\[default: best where the run kept them, else last].")
 MODE_HELP = ("eval: batch-norm running statistics, no dropout (the official test script's --eval); paper: each image's "
-             "own statistics and dropout, as the pix2pix paper tests \\[default: the model's: paper for pix2pix, "
-             "eval for models without batch norm or dropout; 'translate models NAME' says which and why].")
+             "own statistics and dropout, as the pix2pix paper tests \\[default: the model's: paper for pix2pix and dualgan, "
+             "eval for the others; 'translate models NAME' says which and why].")
 SEED_HELP = "With --mode paper: the seed of the dropout masks."
 
 _flag_type = typer.core.TyperOption.display_type_rich

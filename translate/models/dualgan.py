@@ -14,6 +14,13 @@ inner decoder blocks) and its critics the 70x70 PatchGAN; ``lambda_l1`` is 500, 
 of 100 to 1000 (and the authors' code's current default). RMSProp's decay is 0.9, as the authors'
 TensorFlow code (the paper names RMSProp without its settings; torch's default would be 0.99).
 
+Inference runs in mode "paper" by default: each image normalised with its own statistics and dropout on,
+as the generators train at batch size 1 and as the authors' code tests (per-image normalisation); mode
+"eval" uses batch norm's running statistics and no dropout. Paper mode is the default because it scored
+better on facades (labels <-> photos as unpaired domains, 64x64, 400 iterations, FID on the 100 held-out
+images of each domain) in every seed and both directions: photos -> labels 370.5 and 282.7 against 385.7
+and 299.6, labels -> photos 379.3 and 382.8 against 381.2 and 390.2 (seeds 0 and 1).
+
 Where the authors' code (github.com/duxingren14/DualGAN) differs, and why we keep the paper:
 - its generators use 3x3 kernels with 5x5 at the first and last layer, and its critic a 5x5 first layer
   and, by default, a fully connected last layer (a global critic, not a PatchGAN): the paper describes
@@ -48,6 +55,8 @@ REGIMES = ("clip", "gp")
 @register_model("dualgan", task="unpaired")
 class DualGAN(TwoWay):
     """Unpaired translation with Wasserstein critics: U-Net G_AB, G_BA and critics D_A, D_B."""
+
+    inference_mode = "paper"  # per-image statistics and dropout, as it trains and as the authors' code tests
 
     @dataclass(frozen=True)
     class Config:
