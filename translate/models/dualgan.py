@@ -18,8 +18,8 @@ Inference runs in mode "paper" by default: each image normalised with its own st
 as the generators train at batch size 1 and as the authors' code tests (per-image normalisation); mode
 "eval" uses batch norm's running statistics and no dropout. Paper mode is the default because it scored
 better on facades (labels <-> photos as unpaired domains, 64x64, 400 iterations, FID on the 100 held-out
-images of each domain) in every seed and both directions: photos -> labels 370.5 and 282.7 against 385.7
-and 299.6, labels -> photos 379.3 and 382.8 against 381.2 and 390.2 (seeds 0 and 1).
+images of each domain) in every seed of three and both directions: photos -> labels 344.6 against
+358.6 (mean), labels -> photos 375.6 against 380.6.
 
 Where the authors' code (github.com/duxingren14/DualGAN) differs, and why we keep the paper:
 - its generators use 3x3 kernels with 5x5 at the first and last layer, and its critic a 5x5 first layer
