@@ -380,8 +380,9 @@ def load_run(run_dir: str | Path, device: str = "cpu", mode: str | None = None, 
     moving average of them when the run kept one), or from a generator file of the official code described
     by ``official_options`` (see ``load_official``). ``mode``: ``eval`` (running statistics, no dropout) or
     ``paper`` (each image's own batch-norm statistics and dropout, as the pix2pix paper tests; dropout
-    draws from torch's generator seeded with ``seed``); None: the model's ``inference_mode``. ``weights`` (a run folder): ``best`` (generator_best.pt,
-    kept by a run trained with ``eval_every``) or ``last`` (generator.pt); by default the best where it exists."""
+    draws from torch's generator seeded with ``seed``); None: the model's ``inference_mode``. ``weights`` (a run
+    folder): ``best`` (generator_best.pt, kept by a run trained with ``eval_every``) or ``last`` (generator.pt);
+    by default the best where it exists."""
     run_dir = Path(run_dir)
     if mode is not None:
         check_mode(mode)

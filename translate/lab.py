@@ -141,10 +141,10 @@ class Trained:
             return torch.sigmoid(self.net.netD(x / self.scale))
 
 
-def model_options(model: str, stabiliser: str, iterations: int) -> dict:
+def model_options(model: str, stabiliser: str, steps: int) -> dict:
     opts = {"hidden": HIDDEN, **LAB_OPTS[model], **STABILISERS[stabiliser]}
     if "instance_noise" in STABILISERS[stabiliser]:
-        opts["instance_noise_steps"] = max(1, iterations // 2)  # annealed to 0 by half of the run's iterations
+        opts["instance_noise_steps"] = max(1, steps // 2)  # annealed to 0 by half of the run's generator steps
     return opts
 
 
@@ -160,10 +160,9 @@ def train(toy: str, model: str, stabiliser: str, seed: int, steps: int):
     torch.manual_seed(seed)
     data = ToyDataset(toy, seed)
     data.points = data.points / data_scale(toy)
-    probe = create_model(model, data.info, {**LAB_OPTS[model], **STABILISERS[stabiliser]})
-    iterations = iterations_for(probe, steps)
-    torch.manual_seed(seed)
-    net = create_model(model, data.info, model_options(model, stabiliser, iterations))
+    torch.manual_seed(seed)  # the networks start the same whatever the toy's table drew
+    net = create_model(model, data.info, model_options(model, stabiliser, steps))
+    iterations = iterations_for(net, steps)
     tc = TrainConfig(seed=seed, channels_last=False, batch_size=BATCH, lr_policy=LR_POLICY[model],
                      steps=iterations, steps_decay=iterations)
     trainer = Trainer.for_step(Config(model=model, train=tc), net, torch.device("cpu"))

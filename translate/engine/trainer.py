@@ -28,10 +28,9 @@ from translate.engine.hardware import (autocast, compile_networks, rng_state, se
                                       warn_emulated_bf16)
 from translate.engine.progress import TrainProgress
 from translate.engine.scalars import ScalarLogger
-from translate.nn.layers import set_mode
 from translate.errors import DivergedError, OutOfMemory, UserError
 from translate.files import atomic_save
-from translate.nn.layers import use_cpu_gemm
+from translate.nn.layers import set_mode, use_cpu_gemm
 
 log = logging.getLogger("translate")
 CHECKPOINT_VERSION = 2  # 2: the EMA is torch's AveragedModel (version 1 checkpoints are converted on load)
