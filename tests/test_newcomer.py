@@ -159,7 +159,7 @@ def test_ctrl_c_exits_130_after_saving(runner, monkeypatch, tmp_path):
 
 def test_help_shows_defaults_and_no_type_labels_on_flags(runner):
     text = runner.invoke(app, ["fit", "--help"], env={"COLUMNS": "200"}).output
-    assert "[default: 286, or the model's own" in text and "[default: 0]" in text
+    assert "[default: 286; cgan, discogan, gan, wgan, wgan_gp: 64]" in text and "[default: 0]" in text
     assert not re.search(r"\w \.\s", text), "a help text lost its default"
     assert "<bool>" not in text
     assert runner.invoke(app, ["sample", "--help"], env={"COLUMNS": "200"}).output.count("[default: RUN/samples/sample_seedN.png]") == 1

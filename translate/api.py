@@ -263,19 +263,14 @@ def load_config(run_dir: str | Path) -> C.Config:
     return _typed(C.from_dict(C.load_yaml(path), str(path)))
 
 
-# What a resumed run may change: its length and schedule, how often it logs, samples and checkpoints,
-# and the hardware it runs on. Everything else (data, model, sizes, seed, precision) is the run's own.
-RESUMABLE = {"train": ("steps", "steps_decay", "epochs", "epochs_decay", "log_every", "sample_every", "checkpoint_every",
-                       "keep_checkpoints", "device", "cpu_gemm", "cpu_allocator", "threads", "compile", "logger", "on_nan",
-                       "nan_retries"),
-             "data": ("workers",)}
-
-
 def check_resumable(overrides: Mapping[str, Mapping[str, Any]], refused: tuple[str, ...] = ()) -> None:
-    """Raise ArgumentError naming every override (and every name in ``refused``) a resume may not change."""
-    bad = list(refused) + [k for section, values in overrides.items() for k in values if k not in RESUMABLE.get(section, ())]
+    """Raise ArgumentError naming every override (and every name in ``refused``) a resume may not change
+    (``translate.config.resumable``: its length, logging and hardware)."""
+    may = C.resumable()
+    bad = list(refused) + [k for section in ("model_opts", "train", "data", "run") for k in overrides.get(section, {})
+                           if k not in may.get(section, ())]
     if bad:
-        allowed = [k for keys in RESUMABLE.values() for k in keys]
+        allowed = [k for keys in may.values() for k in keys]
         raise ArgumentError("a resumed run keeps its data, model and settings; it cannot change "
                             + ", ".join("{%s}" % k for k in dict.fromkeys(bad)) + " (it may change "
                             + ", ".join("{%s}" % k for k in allowed) + ")", *dict.fromkeys(bad), *allowed)
@@ -284,7 +279,7 @@ def check_resumable(overrides: Mapping[str, Mapping[str, Any]], refused: tuple[s
 def resume(run_dir: str | Path, train_overrides: Mapping[str, Any] | None = None, progress: bool | None = None,
            data_overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Continue a run exactly where its last checkpoint left it (``last.pt``, or ``previous.pt`` when ``last.pt``
-    is missing or damaged); larger ``steps``/``epochs`` extend it. Only the settings in ``RESUMABLE`` may change.
+    is missing or damaged); larger ``steps``/``epochs`` extend it. Only the settings ``translate.config.resumable`` names may change.
     A run stopped before its first checkpoint starts again from step 0 with its config.yaml, in its folder."""
     run_dir = Path(run_dir)
     overrides = {"train": dict(train_overrides or {}), "data": dict(data_overrides or {})}

@@ -2,287 +2,60 @@
 
 from __future__ import annotations
 
-import functools
-import logging
 import os
 import re
 import sys
-import warnings
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from translate.errors import ArgumentError, ArgumentWarning, Named, ResourceError, UserError, WrongRunError
-
-MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb limit (translate.data.image_files.MAX_PIXELS)
-WEIGHTS_HELP = ("A run folder: best | last: the weights that scored best (generator_best.pt, kept with --eval-every) or the "
-                "last ones (generator.pt) \\[default: best where the run kept them, else last].")
-MODE_HELP = ("eval: batch-norm running statistics, no dropout (the official test script's --eval); paper: each image's "
-             "own statistics and dropout, as the pix2pix paper tests \\[default: the model's: paper for pix2pix and dualgan, "
-             "eval for the others; 'translate models NAME' says which and why].")
-SEED_HELP = "With --mode paper: the seed of the dropout masks."
-
-_flag_type = typer.core.TyperOption.display_type_rich
+from translate.cli_base import (MAX_PIXELS, MODE_HELP, SEED_HELP, WEIGHTS_HELP, FitCommand, app, drop_none, guarded, message,
+                                open_run, options_reference, parse_opts, report_run, spell,
+                                with_config_options)
+from translate.errors import ArgumentError, UserError
 
 
-def _no_type_for_flags(self, ctx):
-    """On/off flags take no value: show no '<bool>' type beside them in the help."""
-    return None if self.is_flag else _flag_type(self, ctx)
-
-
-typer.core.TyperOption.display_type_rich = _no_type_for_flags
-
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Image-to-image translation with GANs: pix2pix, CycleGAN, DiscoGAN, DualGAN, CGAN, GAN, WGAN, WGAN-GP.")
-log = logging.getLogger("translate")
-
-# CLI flag -> model option. A flag given for a model without that option is an error, never ignored.
-MODEL_FLAGS = {"netG": "net_g", "ngf": "ngf", "ndf": "ndf", "norm": "norm", "gan_mode": "gan_mode", "lr": "lr",
-               "beta1": "beta1", "d_steps": "d_steps", "lambda_l1": "lambda_l1"}
-
-# How the command line spells the argument names that errors and warnings of the library use (the one
-# table from API words to flag words). Any other name is spelled as the flag "--name-with-dashes" when
-# some command has that flag, else as a model option, "--opt name".
-FLAG_OF = {"net_g": "--netG", "layout=paired": "--paired DIR", "layout=unpaired": "--unpaired DIR",
-           "layout=labelled": "--labelled DIR", "layout=images": "--images DIR", "layout=toy": "--toy NAME"}
-
-
-@functools.lru_cache(maxsize=1)
-def _flags() -> frozenset[str]:
-    group = typer.main.get_command(app)
-    return frozenset(opt for cmd in group.commands.values() for param in cmd.params for opt in getattr(param, "opts", ()))
-
-
-def spell(name: str) -> str:
-    """The command-line words for the library's argument ``name``."""
-    if name in FLAG_OF:
-        return FLAG_OF[name]
-    flag = "--" + name.replace("_", "-")
-    return flag if flag in _flags() else f"--opt {name}"
-
-
-def message(exc: BaseException) -> str:
-    if isinstance(exc, WrongRunError):
-        return f"{exc}; use: " + ("translate convert RUN IN OUT" if exc.translates else "translate sample RUN")
-    return exc.render(spell) if isinstance(exc, Named) else str(exc)
-
-
-_show_other_warning = warnings.showwarning
-
-
-def _show_warning(msg, category, filename, lineno, file=None, line=None) -> None:
-    """The library's ArgumentWarnings as one 'note:' line in flag words; other warnings as Python shows them."""
-    if isinstance(msg, ArgumentWarning):
-        typer.echo(f"note: {message(msg)}", err=True)
-    else:
-        _show_other_warning(msg, category, filename, lineno, file, line)
-
-
-class _StderrHandler(logging.StreamHandler):
-    """Writes to whatever sys.stderr is at the time (a test runner or a progress display may swap it);
-    records the progress display already printed (``on_terminal``) are left out."""
-
-    def filter(self, record):
-        return not getattr(record, "on_terminal", False) and super().filter(record)
-
-    @property
-    def stream(self):
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value):
-        pass
-
-
-def _setup_logging(verbose: bool = False) -> None:
-    if not any(isinstance(h, _StderrHandler) for h in log.handlers):
-        handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        log.addHandler(handler)
-    log.setLevel(logging.DEBUG if verbose else logging.INFO)
-
-
-def guarded(fn):
-    """User errors become one line on stderr and exit code 2; work that failed on the way (a diverged run,
-    a full disk, out of memory) one line and exit code 1; an interrupted command exits 130."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        _setup_logging()
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("always", ArgumentWarning)
-                warnings.showwarning = _show_warning
-                return fn(*args, **kwargs)
-        except (ResourceError, FloatingPointError) as exc:
-            typer.echo(f"error: {message(exc)}", err=True)
-            raise typer.Exit(1) from None
-        except UserError as exc:
-            typer.echo(f"error: {message(exc)}", err=True)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            typer.echo("interrupted", err=True)
-            raise typer.Exit(130) from None
-
-    return wrapper
-
-
-def _drop_none(d: dict) -> dict:
-    return {k: v for k, v in d.items() if v is not None}
-
-
-def _parse_opts(opts: list[str]) -> dict:
-    import yaml
-
-    out = {}
-    for item in opts:
-        if "=" not in item:
-            raise UserError(f"--opt expects key=value, got '{item}' (e.g. --opt lambda_l1=50)")
-        key, value = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value)
-    return out
-
-
-@app.command()
+@app.command(cls=FitCommand)
 @guarded
+@with_config_options(spell)
 def fit(
     paired: Optional[Path] = typer.Option(None, "--paired", help="Folder of A|B side-by-side images, or with A/ and B/ matched by file name.", rich_help_panel="Data"),
     unpaired: Optional[Path] = typer.Option(None, "--unpaired", help="Folder with trainA/ and trainB/.", rich_help_panel="Data"),
     labelled: Optional[Path] = typer.Option(None, "--labelled", help="Folder with one sub-folder of images per class.", rich_help_panel="Data"),
     images: Optional[Path] = typer.Option(None, "--images", help="Plain folder of images (unconditional models).", rich_help_panel="Data"),
     toy: Optional[str] = typer.Option(None, "--toy", help="2-D toy distribution: ring8, grid25 or swissroll.", rich_help_panel="Data"),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help="Sets --load-size and --crop-size to N.", rich_help_panel="Data"),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name (see 'translate models'); default follows the data: pix2pix for --paired, cyclegan for --unpaired, cgan for --labelled, gan for --images."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this folder exactly where it stopped; with a larger --steps/--epochs, extend it.", rich_help_panel="Run"),
     init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from the weights of this run/checkpoint, or of a generator file of the official code (latest_net_G.pth; its architecture given by --netG, --ngf, --norm) (fine-tuning; optimizers start fresh).", rich_help_panel="Run"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML config (e.g. a run's config.yaml); flags override it.", rich_help_panel="Run"),
-    name: Optional[str] = typer.Option(None, "--name", help="Run name (default: the model name); an existing name gets a -2, -3 suffix.", rich_help_panel="Run"),
-    runs_dir: Optional[str] = typer.Option(None, "--runs-dir", help="Where run folders go \\[default: runs].", rich_help_panel="Run"),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Total iterations (overrides --epochs).", rich_help_panel="Schedule"),
-    steps_decay: Optional[int] = typer.Option(None, "--steps-decay", help="With --steps: the last N iterations decay the learning rate (see --lr-policy).", rich_help_panel="Schedule"),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs at the initial learning rate \\[default: 100, as the official code; the model's own where it has one].", rich_help_panel="Schedule"),
-    epochs_decay: Optional[int] = typer.Option(None, "--epochs-decay", help="Epochs of linear decay to 0 after --epochs \\[default: 100].", rich_help_panel="Schedule"),
-    lr_policy: Optional[str] = typer.Option(None, "--lr-policy", help="linear (to 0, every iteration) | linear_epochs (to 1/(decay epochs + 1), every epoch: the official code) | constant | step | cosine \\[default: the model's; pix2pix, cyclegan: linear_epochs; others: linear or constant].", rich_help_panel="Schedule"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Images per iteration \\[default: 1, or the model's own, e.g. 64 for gan].", rich_help_panel="Schedule"),
-    load_size: Optional[int] = typer.Option(None, "--load-size", help="Resize to this before cropping \\[default: 286, or the model's own, e.g. 64 for gan].", rich_help_panel="Data"),
-    crop_size: Optional[int] = typer.Option(None, "--crop-size", help="Training crop size \\[default: 256, or the model's own, e.g. 64 for gan].", rich_help_panel="Data"),
-    image_size: Optional[int] = typer.Option(None, "--image-size", help="Sets --load-size and --crop-size to N.", rich_help_panel="Data"),
-    preprocess: Optional[str] = typer.Option(None, "--preprocess", help="resize_and_crop | crop | scale_width | scale_width_and_crop | none.", rich_help_panel="Data"),
-    no_flip: bool = typer.Option(False, "--no-flip", help="Disable random horizontal flips.", rich_help_panel="Data"),
-    direction: Optional[str] = typer.Option(None, "--direction", help="AtoB | BtoA: which half is the input.", rich_help_panel="Data"),
-    input_nc: Optional[int] = typer.Option(None, "--input-nc", help="Input channels: 3 (RGB) or 1 (grayscale).", rich_help_panel="Data"),
-    output_nc: Optional[int] = typer.Option(None, "--output-nc", help="Output channels: 3 or 1.", rich_help_panel="Data"),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Data loader processes; 0 reads batches ahead in a thread of the training process \\[default: 0 on CPU, up to 8 on GPU].", rich_help_panel="Data"),
-    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda | cuda:N | mps.", rich_help_panel="Hardware"),
-    precision: Optional[str] = typer.Option(None, "--precision", help="fp32 | bf16 | fp16 (autocast; fp16 adds a gradient scaler).", rich_help_panel="Hardware"),
-    cpu_gemm: Optional[bool] = typer.Option(None, "--cpu-gemm/--no-cpu-gemm", help="CPU: run weight-bound convolutions as a plain GEMM (same arithmetic, faster) \\[default: on].", rich_help_panel="Hardware"),
-    cpu_allocator: Optional[bool] = typer.Option(None, "--cpu-allocator/--no-cpu-allocator", help="CPU: keep freed activations in the process heap (glibc) instead of returning them to the OS \\[default: on].", rich_help_panel="Hardware"),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads torch uses (torch.set_num_threads) \\[default: 0, torch's own choice].", rich_help_panel="Hardware"),
-    compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the networks (slow first iterations, then faster steps; checkpoints stay plain); falls back to uncompiled with a note where the compiler is missing \\[default: off].", rich_help_panel="Hardware"),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed \\[default: 0].", rich_help_panel="Run"),
-    logger: Optional[str] = typer.Option(None, "--logger", help="none | tensorboard: also log the metrics to RUN/tensorboard/ (needs the tensorboard package) \\[default: none].", rich_help_panel="Run"),
-    ema: Optional[float] = typer.Option(None, "--ema", help="Keep an exponential moving average of the generator with this decay (e.g. 0.999); samples and weights use it.", rich_help_panel="Run"),
-    log_every: Optional[int] = typer.Option(None, "--log-every", help="Iterations per metrics row \\[default: 50].", rich_help_panel="Run"),
-    sample_every: Optional[int] = typer.Option(None, "--sample-every", help="Iterations per sample grid \\[default: 500].", rich_help_panel="Run"),
-    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Iterations per checkpoint \\[default: 1000].", rich_help_panel="Run"),
-    on_nan: Optional[str] = typer.Option(None, "--on-nan", help="rollback | stop: when a loss, gradient or weight turns NaN or Inf, go back to the last good checkpoint with half the learning rate, or stop the run \\[default: rollback].", rich_help_panel="Run"),
-    nan_retries: Optional[int] = typer.Option(None, "--nan-retries", help="With --on-nan rollback: stop the run after this many rollbacks \\[default: 3].", rich_help_panel="Run"),
-    eval_every: Optional[int] = typer.Option(None, "--eval-every", help="Every N iterations score the generator on --eval-data (paired runs: L1, PSNR, SSIM and FID when the Inception weights are installed; other runs: FID, which needs them), write the scores to metrics.csv and keep the best weights as checkpoints/best.pt and generator_best.pt \\[default: 0, never].", rich_help_panel="Evaluation"),
-    eval_data: Optional[Path] = typer.Option(None, "--eval-data", help="With --eval-every: a folder of the training data's layout (paired pairs; unpaired testA/ and testB/; real images for sampling runs).", rich_help_panel="Evaluation"),
-    eval_count: Optional[int] = typer.Option(None, "--eval-count", help="With --eval-every: score on at most N images of --eval-data \\[default: 50].", rich_help_panel="Evaluation"),
-    keep_checkpoints: Optional[int] = typer.Option(None, "--keep-checkpoints", help="Also keep the newest N full checkpoints as checkpoints/step_N.pt (hard links: no extra space where the disk allows) besides last.pt and previous.pt \\[default: 0].", rich_help_panel="Run"),
-    net_g: Optional[str] = typer.Option(None, "--netG", help="Generator architecture, e.g. unet_256, unet_128 (pix2pix).", rich_help_panel="Model"),
-    ngf: Optional[int] = typer.Option(None, "--ngf", help="Generator filters in the first layer \\[default: 64].", rich_help_panel="Model"),
-    ndf: Optional[int] = typer.Option(None, "--ndf", help="Discriminator filters in the first layer \\[default: 64].", rich_help_panel="Model"),
-    norm: Optional[str] = typer.Option(None, "--norm", help="batch | instance | none.", rich_help_panel="Model"),
-    gan_mode: Optional[str] = typer.Option(None, "--gan-mode", help="vanilla | lsgan | hinge | wgan.", rich_help_panel="Model"),
-    lambda_l1: Optional[float] = typer.Option(None, "--lambda-l1", help="Weight of the L1 loss (pix2pix: 100).", rich_help_panel="Model"),
-    d_steps: Optional[int] = typer.Option(None, "--d-steps", help="Discriminator steps per generator step (gan, wgan, wgan_gp, dualgan).", rich_help_panel="Model"),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate of every optimizer \\[model default, e.g. 2e-4].", rich_help_panel="Model"),
-    beta1: Optional[float] = typer.Option(None, "--beta1", help="Adam beta1 \\[model default, e.g. 0.5].", rich_help_panel="Model"),
-    opt: list[str] = typer.Option([], "--opt", help="Any other model option as key=value (repeatable); 'translate models NAME' lists them.", rich_help_panel="Model"),
+    opt: list[str] = typer.Option([], "--opt", help="Any model option as key=value (repeatable); each model's are listed below and by 'translate models NAME'.", rich_help_panel="Model"),
+    options: dict = None,
 ):
     """Train a model on a folder of images and write a run folder under runs/."""
     from translate import api
     from translate.engine.distributed import from_environment
 
-    train = _drop_none({"steps": steps, "steps_decay": steps_decay, "epochs": epochs, "epochs_decay": epochs_decay,
-                        "lr_policy": lr_policy, "batch_size": batch_size, "device": device, "precision": precision,
-                        "seed": seed, "ema": ema, "log_every": log_every, "sample_every": sample_every,
-                        "checkpoint_every": checkpoint_every, "keep_checkpoints": keep_checkpoints,
-                        "cpu_gemm": cpu_gemm, "cpu_allocator": cpu_allocator, "threads": threads, "compile": compile, "logger": logger,
-                        "on_nan": on_nan, "nan_retries": nan_retries, "eval_every": eval_every,
-                        "eval_data": None if eval_data is None else str(eval_data), "eval_count": eval_count})
-    if image_size is not None:
-        load_size = load_size if load_size is not None else image_size
-        crop_size = crop_size if crop_size is not None else image_size
-    data = _drop_none({"load_size": load_size, "crop_size": crop_size, "preprocess": preprocess, "direction": direction,
-                       "input_nc": input_nc, "output_nc": output_nc, "workers": workers, "flip": False if no_flip else None})
-    model_opts = {MODEL_FLAGS[k]: v for k, v in {"netG": net_g, "ngf": ngf, "ndf": ndf, "norm": norm, "gan_mode": gan_mode,
-                                                 "lr": lr, "beta1": beta1, "d_steps": d_steps, "lambda_l1": lambda_l1}.items() if v is not None}
-    model_opts.update(_parse_opts(opt))
+    options["model_opts"].update(parse_opts(opt))
+    sources = drop_none({"paired": paired, "unpaired": unpaired, "labelled": labelled, "images": images, "toy": toy})
     if resume:
-        given = {"model": model, "config": config, "init_from": init_from, "name": name, "runs_dir": runs_dir,
-                 "image_size": image_size, "layout=paired": paired, "layout=unpaired": unpaired, "layout=labelled": labelled,
-                 "layout=images": images, "layout=toy": toy}
-        refused = [k for k, v in given.items() if v is not None] + list(model_opts)
-        if image_size is not None:
-            data = {k: v for k, v in data.items() if k not in ("load_size", "crop_size")}
-        api.check_resumable({"train": train, "data": data}, tuple(refused))
-        return _report(api.resume(resume, train, data_overrides=data))
-    sources = _drop_none({"paired": paired, "unpaired": unpaired, "labelled": labelled, "images": images, "toy": toy})
+        given = {"model": model, "config": config, "init_from": init_from, "image_size": image_size,
+                 **{f"layout={k}": v for k, v in sources.items()}}
+        api.check_resumable(options, tuple(k for k, v in given.items() if v is not None))
+        return report_run(api.resume(resume, options["train"], data_overrides=options["data"]))
+    if image_size is not None:
+        options["data"] = {"load_size": image_size, "crop_size": image_size, **options["data"]}
     if len(sources) > 1:
         raise UserError(f"pass one data source, not {' and '.join('--' + k for k in sources)}")
     if not sources and not config:
         raise UserError("no data: pass --paired DIR, --unpaired DIR, --labelled DIR, --images DIR or --toy NAME")
-    if sources:
-        layout, root = next(iter(sources.items()))
-        data.update(layout=layout, root=str(root))
-    flags = {"data": data, "train": train, "run": _drop_none({"name": name, "runs_dir": runs_dir}), "model_opts": model_opts}
-    if model:
-        flags["model"] = model
-    cfg = api.resolve_config(flags, config)
+    for layout, root in sources.items():
+        options["data"].update(layout=layout, root=str(root))
+    cfg = api.resolve_config({**options, **({"model": model} if model else {})}, config)
     if not from_environment()[1]:  # under torchrun, rank 0 prints it
-        typer.echo("config (* = changed from the model's defaults):")
-        for line in api.describe(cfg):
-            typer.echo(f"  {line}")
-    _report(api.fit(cfg, init=init_from))
-
-
-def _mb(n_bytes: int) -> str:
-    return f"{n_bytes / 1e6:.3g} MB"
-
-
-def _report(result: dict) -> None:
-    if result.get("rank"):  # under torchrun, rank 0 reports the run; the other processes hold no files
-        if result["stopped"]:
-            raise typer.Exit(130)
-        return
-    last = result.get("last") or {}
-    verb = "stopped" if result["stopped"] else "done"
-    typer.echo(f"{verb}: step {result['step']}/{result['total']} in {result['run_dir']}")
-    if last:
-        typer.echo("last metrics: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in last.items()))
-    typer.echo(f"samples: {result['sample']}\ncurves: {result['results']}")
-    typer.echo(f"checkpoint: {result['checkpoint']} ({_mb(result['checkpoint_bytes'])}; previous.pt holds the one before)")
-    typer.echo(f"weights: {result['weights']} ({_mb(result['weights_bytes'])})")
-    if result.get("best"):
-        best = result["best"]
-        typer.echo(f"best: step {best['step']}, eval_{best['score']}={best['value']:.4g}: {Path(result['run_dir']) / 'generator_best.pt'}")
-    if result["stopped"]:  # interrupted: the checkpoint is saved, but the run is not done (exit 130, as other tools)
-        typer.echo(f"continue with: translate fit --resume {result['run_dir']}")
-        raise typer.Exit(130)
-
-
-def _load_run(run_dir: Path, weights: str | None, **options):
-    """``api.load_run`` of ``weights`` (best | last), saying which file of a run folder it loaded."""
-    from translate import api
-    from translate.engine.run_folder import weights_file
-
-    loaded = api.load_run(run_dir, weights=weights, **options)
-    if run_dir.is_dir():
-        typer.echo(f"weights: {weights_file(run_dir, weights)}")
-    return loaded
+        typer.echo("\n  ".join(["config (* = changed from the model's defaults):", *api.describe(cfg)]))
+    report_run(api.fit(cfg, init=init_from))
 
 
 @app.command()
@@ -321,7 +94,7 @@ def convert(
         raise UserError(f"--ext must be png, jpg, webp, bmp or tif, not '{ext}'")
     if precision not in ("fp32", "bf16", "fp16"):
         raise UserError(f"--precision must be fp32, bf16 or fp16, not '{precision}'")
-    net, cfg = _load_run(run_dir, weights, device=str(resolve_device(device)), mode=mode, seed=seed, model=model, net_g=net_g,
+    net, cfg = open_run(run_dir, weights, device=str(resolve_device(device)), mode=mode, seed=seed, model=model, net_g=net_g,
                          ngf=ngf, norm=norm, input_nc=input_nc, output_nc=output_nc)
     report = convert_folder(net, input_dir, output_dir, direction=direction, trained=cfg.data.direction, ab=ab, size=size, batch_size=batch_size,
                             precision=precision, overwrite=overwrite, ext=ext.lower().lstrip("."),
@@ -347,7 +120,7 @@ def demo(
     from translate.demo import run_demo
 
     result = run_demo(runs_dir, steps, device)
-    _report(result)
+    report_run(result)
     typer.echo(f"converted {result['convert_report'].converted} held-out sketches into {result['converted']}")
 
 
@@ -382,7 +155,7 @@ def evaluate(
     if not is_run:
         result = evaluate_folders(run_dir, folder, load_inception(inception))
     else:
-        model, cfg = _load_run(run_dir, weights, device=device, mode=mode, seed=seed)
+        model, cfg = open_run(run_dir, weights, device=device, mode=mode, seed=seed)
         features = None
         if fid and model.task == "paired" and inception is None:  # PSNR/SSIM/L1 need no weights: FID where it can
             try:
@@ -452,7 +225,7 @@ def export(
     if out is None:
         raise UserError("name the output file: translate export RUN --out FILE.onnx (or FILE.pt2)")
     output_format(out, fmt)  # a wrong name or format fails before the run is loaded
-    model, cfg = _load_run(run_dir, weights, device="cpu")
+    model, cfg = open_run(run_dir, weights, device="cpu")
     try:
         result = export_generator(model, out, size or cfg.data.crop_size, direction, cfg.data.direction, fmt, cfg.data.root)
     except ParityError as exc:
@@ -611,6 +384,12 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit.")):
     """Image-to-image translation with GANs: pix2pix, CycleGAN, DiscoGAN, DualGAN, CGAN, GAN, WGAN, WGAN-GP."""
+
+
+def reference_markdown() -> str:
+    """docs/options.md: every option of ``translate fit`` and of each model, from the config's fields."""
+    command = typer.main.get_command(app).commands["fit"]
+    return options_reference(spell, [p for p in command.params if p.help and "__" not in p.name])
 
 
 def main() -> None:  # pragma: no cover

@@ -2,20 +2,65 @@
 
 Precedence, lowest first: dataclass defaults < the model's defaults < ``--config run.yaml`` < flags.
 Unknown keys are rejected with a suggestion, so a typo never silently does nothing.
+
+Every option is described once, on its field (``option(default, help, ...)``): its help, the spelling of
+its flag where that is not the field's name, the help panel it is listed in, its choices and whether a
+resumed run may change it. The command line's options, the resume rule, ``translate models NAME``, the
+options reference of the docs and the comments of a run's ``config.yaml`` are all derived from it. Help
+texts name other options as ``{field_name}``, which each reader spells its own way (the CLI as a flag).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import string
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import yaml
 
 from translate.errors import ArgumentError, UserError
 from translate.files import atomic_write_text
+
+
+@dataclass(frozen=True)
+class Option:
+    """What a config field says about itself."""
+
+    help: str = ""
+    # the flag's name where it is not the field's (``netG`` for net_g; a bool field is an on/off pair of
+    # flags); None: no flag (config files and the API only)
+    flag: str | None = ""
+    panel: str = ""  # the group of the help it is listed in
+    resumable: bool = False  # a resumed run may change it (its length, logging and hardware; never data or model)
+    choices: tuple[str, ...] = ()
+    short: str = ""  # a one-letter flag besides the long one
+
+
+def option(default: Any = dataclasses.MISSING, help: str = "", *, flag: str | None = "", panel: str = "", resumable: bool = False,
+           choices: tuple[str, ...] = (), short: str = "") -> Any:
+    """A dataclass field that describes itself (see ``Option``)."""
+    return field(default=default, metadata={"option": Option(help, flag, panel, resumable, tuple(choices), short)})
+
+
+def option_of(f: dataclasses.Field) -> Option:
+    """What field ``f`` says of itself; a model option without its own help has the shared description of
+    its name (``SharedModelOptions``); a field that says nothing has no flag."""
+    own = f.metadata.get("option")
+    if own is not None and own.help:
+        return own
+    if f.name in _SHARED:
+        return _SHARED[f.name]
+    return own or Option(flag=None)
+
+
+def help_text(opt: Option, spell: Callable[[str], str] = str) -> str:
+    """The option's help with the options it names (``{eval_data}``) spelled by ``spell``."""
+    names = [name for _, name, _, _ in string.Formatter().parse(opt.help) if name]
+    return opt.help.format(**{n: spell(n) for n in names})
+
 
 PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 LR_POLICIES = ("linear", "linear_epochs", "constant", "step", "cosine")
@@ -27,65 +72,99 @@ ON_NAN = ("rollback", "stop")
 
 @dataclass(frozen=True)
 class DataConfig:
-    root: str = ""
-    layout: str = "paired"  # paired | unpaired | labelled | images | toy
-    direction: str = "AtoB"  # AtoB | BtoA
-    preprocess: str = "resize_and_crop"
-    load_size: int = 286
-    crop_size: int = 256
-    flip: bool = True
-    input_nc: int = 3
-    output_nc: int = 3
-    workers: int = -1  # loader processes; 0: a read-ahead thread; -1: 0 on CPU, min(8, cores) on GPU
+    root: str = option("", "the dataset folder (set by the layout's flag)", flag=None)
+    layout: str = option("paired", "how the folder is organised: " + " | ".join(LAYOUTS), flag=None)
+    direction: str = option("AtoB", "AtoB | BtoA: which half is the input.", panel="Data", choices=("AtoB", "BtoA"))
+    preprocess: str = option("resize_and_crop", "resize_and_crop | crop | scale_width | scale_width_and_crop | none.", panel="Data",
+                             choices=PREPROCESS)
+    load_size: int = option(286, "Resize to this before cropping.", panel="Data")
+    crop_size: int = option(256, "Training crop size.", panel="Data")
+    flip: bool = option(True, "Random horizontal flips of the training images.", panel="Data")
+    input_nc: int = option(3, "Input channels: 3 (RGB) or 1 (grayscale).", panel="Data")
+    output_nc: int = option(3, "Output channels: 3 or 1.", panel="Data")
+    workers: int = option(-1, "Data loader processes; 0 reads batches ahead in a thread of the training process; -1: 0 on CPU, "
+                              "up to 8 on GPU.", panel="Data", resumable=True)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int | None = None  # total iterations; overrides epochs when set
-    steps_decay: int = 0  # with --steps: the last N iterations decay linearly to 0
-    epochs: int = 100  # epochs at the initial learning rate (official n_epochs)
-    epochs_decay: int = 100  # epochs of linear decay to 0 afterwards (official n_epochs_decay)
-    # linear: constant, then down to 0 at every iteration | linear_epochs: constant, then down at every epoch
-    # to 1/(decay epochs + 1), as the official pix2pix/CycleGAN code | constant | step | cosine
-    lr_policy: str = "linear"
-    lr_step_every: int = 50  # epochs, for the step policy (official lr_decay_iters)
-    batch_size: int = 1
-    device: str = "auto"
-    precision: str = "fp32"
-    seed: int = 0
-    ema: float = 0.0  # decay of an exponential moving average of the generator; 0 disables
-    log_every: int = 50
-    sample_every: int = 500
-    checkpoint_every: int = 1000
-    keep_checkpoints: int = 0  # besides last.pt and previous.pt: the newest N step_XXXXXXXX.pt (hard links)
-    num_samples: int = 4
-    channels_last: bool | None = None  # None: on for CUDA (faster convolutions), off on CPU (batch norm is slow in it)
-    # CPU only: run weight-bound convolutions as a plain GEMM on the stored weights (translate.nn.layers)
-    cpu_gemm: bool = True
-    # CPU only: keep freed activation buffers in the process heap (glibc), so a step does not page-fault
-    # its working memory back in; it changes the allocator of the whole process
-    cpu_allocator: bool = True
-    threads: int = 0  # torch's intra-op CPU threads (torch.set_num_threads, process-wide); 0: torch's default
-    # torch.compile the networks (in place: checkpoints keep the plain keys); a compiler that is missing or
-    # fails gives a warning and an uncompiled run
-    compile: bool = False
-    logger: str = "none"  # none | tensorboard: the metrics rows also as TensorBoard scalars under RUN/tensorboard/
-    # a non-finite loss, gradient or weight: roll back to the last good checkpoint with half the learning
-    # rate (at most nan_retries times per process), or stop with DivergedError
-    on_nan: str = "rollback"  # rollback | stop
-    nan_retries: int = 3
-    # every eval_every iterations (0: never) score the generator on at most eval_count images of the folder
-    # eval_data (paired: L1, PSNR, SSIM and FID when the Inception weights load; other runs: FID) and keep
-    # the best weights as checkpoints/best.pt and generator_best.pt
-    eval_every: int = 0
-    eval_data: str = ""
-    eval_count: int = 50
+    steps: int | None = option(None, "Total iterations (overrides {epochs}).", panel="Schedule", resumable=True)
+    steps_decay: int = option(0, "With {steps}: the last N iterations decay the learning rate (see {lr_policy}).", panel="Schedule",
+                              resumable=True)
+    epochs: int = option(100, "Epochs at the initial learning rate (the official n_epochs).", panel="Schedule", resumable=True)
+    epochs_decay: int = option(100, "Epochs of linear decay to 0 after {epochs} (the official n_epochs_decay).", panel="Schedule",
+                               resumable=True)
+    lr_policy: str = option("linear", "linear (to 0, every iteration) | linear_epochs (to 1/(decay epochs + 1), every epoch: the "
+                                      "official code) | constant | step | cosine.", panel="Schedule", choices=LR_POLICIES)
+    lr_step_every: int = option(50, "epochs between the step policy's halvings (the official lr_decay_iters)", flag=None)
+    batch_size: int = option(1, "Images per iteration.", panel="Schedule", short="b")
+    seed: int = option(0, "Random seed.", panel="Run")
+    ema: float = option(0.0, "Keep an exponential moving average of the generator with this decay (e.g. 0.999; 0: none); "
+                             "samples and weights use it.", panel="Run")
+    log_every: int = option(50, "Iterations per metrics row.", panel="Run", resumable=True)
+    sample_every: int = option(500, "Iterations per sample grid.", panel="Run", resumable=True)
+    checkpoint_every: int = option(1000, "Iterations per checkpoint.", panel="Run", resumable=True)
+    keep_checkpoints: int = option(0, "Also keep the newest N full checkpoints as checkpoints/step_N.pt (hard links: no extra "
+                                      "space where the disk allows) besides last.pt and previous.pt.", panel="Run", resumable=True)
+    num_samples: int = option(4, "images in each sample grid", flag=None)
+    channels_last: bool | None = option(None, "channels-last memory format; None: on for CUDA (faster convolutions), off on "
+                                              "CPU (batch norm is slow in it)", flag=None)
+    device: str = option("auto", "auto | cpu | cuda | cuda:N | mps.", panel="Hardware", resumable=True)
+    precision: str = option("fp32", "fp32 | bf16 | fp16 (autocast; fp16 adds a gradient scaler).", panel="Hardware", choices=PRECISIONS)
+    cpu_gemm: bool = option(True, "CPU: run weight-bound convolutions as a plain GEMM on the stored weights (same "
+                                  "arithmetic, faster).", panel="Hardware", resumable=True)
+    cpu_allocator: bool = option(True, "CPU: keep freed activations in the process heap (glibc) instead of returning them to "
+                                       "the OS, so a step does not page-fault its working memory back in.", panel="Hardware",
+                                 resumable=True)
+    threads: int = option(0, "CPU threads torch uses (torch.set_num_threads, process-wide); 0: torch's own choice.",
+                          panel="Hardware", resumable=True)
+    compile: bool = option(False, "torch.compile the networks (slow first iterations, then faster steps; checkpoints stay "
+                                  "plain); falls back to uncompiled with a note where the compiler is missing.",
+                           panel="Hardware", resumable=True)
+    logger: str = option("none", "none | tensorboard: also log the metrics to RUN/tensorboard/ (needs the tensorboard "
+                                 "package).", panel="Run", resumable=True, choices=LOGGERS)
+    on_nan: str = option("rollback", "rollback | stop: when a loss, gradient or weight turns NaN or Inf, go back to the last "
+                                     "good checkpoint with half the learning rate, or stop the run.", panel="Run",
+                         resumable=True, choices=ON_NAN)
+    nan_retries: int = option(3, "With {on_nan} rollback: stop the run after this many rollbacks.", panel="Run", resumable=True)
+    eval_every: int = option(0, "Every N iterations score the generator on {eval_data} (paired runs: L1, PSNR, SSIM and FID "
+                                "when the Inception weights are installed; other runs: FID, which needs them), write the "
+                                "scores to metrics.csv and keep the best weights as checkpoints/best.pt and "
+                                "generator_best.pt; 0: never.", panel="Evaluation")
+    eval_data: str = option("", "With {eval_every}: a folder of the training data's layout (paired pairs; unpaired testA/ "
+                                "and testB/; real images for sampling runs).", panel="Evaluation")
+    eval_count: int = option(50, "With {eval_every}: score on at most N images of {eval_data}.", panel="Evaluation")
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    name: str = ""
-    runs_dir: str = "runs"
+    name: str = option("", "Run name (default: the model name); an existing name gets a -2, -3 suffix.", panel="Run")
+    runs_dir: str = option("runs", "Where run folders go.", panel="Run")
+
+
+@dataclass(frozen=True)
+class SharedModelOptions:
+    """Options many models have, described once here. A model's Config declares the ones it has with its
+    own defaults (``ngf: int = 64``), with its own help where its meaning is its own; those with a flag are
+    flags of ``translate fit``, refused for a model that lacks them."""
+
+    net_g: str = option("auto", "Generator architecture, e.g. unet_256, unet_128 (pix2pix), resnet_9blocks (cyclegan).",
+                        flag="netG", panel="Model")
+    ngf: int = option(64, "Generator filters in the first layer.", panel="Model")
+    ndf: int = option(64, "Discriminator filters in the first layer.", panel="Model")
+    n_layers_d: int = option(3, "PatchGAN depth: 3 gives the 70x70 receptive field", flag=None)
+    norm: str = option("batch", "batch | instance | none.", panel="Model")
+    dropout: bool = option(True, "dropout 0.5 in the generator", flag=None)
+    gan_mode: str = option("vanilla", "vanilla | lsgan | hinge | wgan.", panel="Model")
+    lambda_l1: float = option(100.0, "Weight of the L1 loss.", panel="Model")
+    d_steps: int = option(1, "Discriminator (critic) steps per generator step.", panel="Model")
+    lr: float = option(2e-4, "Learning rate of every optimizer.", panel="Model")
+    beta1: float = option(0.5, "Adam beta1.", panel="Model")
+    beta2: float = option(0.999, "Adam beta2", flag=None)
+    init_gain: float = option(0.02, "weights initialised N(0, init_gain)", flag=None)
+
+
+_SHARED = {f.name: f.metadata["option"] for f in fields(SharedModelOptions)}
 
 
 def options_dict(opts: Any) -> dict[str, Any]:
@@ -110,6 +189,13 @@ class Config:
 
 
 SECTIONS = {"data": DataConfig, "train": TrainConfig, "run": RunConfig}
+
+
+def resumable() -> dict[str, tuple[str, ...]]:
+    """What a resumed run may change, by section: its length and schedule, how often it logs, samples and
+    checkpoints, and the hardware it runs on. Everything else (data, model, sizes, seed, precision) is the run's own."""
+    may = {s: tuple(f.name for f in fields(SECTIONS[s]) if option_of(f).resumable) for s in ("train", "data", "run")}
+    return {s: names for s, names in may.items() if names}
 
 
 def _suggest(key: str, choices) -> str:
@@ -171,12 +257,10 @@ def validate(cfg: Config) -> None:
         if value not in choices:
             raise ArgumentError("{%s} must be one of {choices}, not '{value}'" % arg, arg, choices=", ".join(choices), value=value)
 
-    one_of(cfg.data.preprocess, PREPROCESS, "preprocess")
-    one_of(cfg.data.direction, ("AtoB", "BtoA"), "direction")
-    one_of(cfg.train.lr_policy, LR_POLICIES, "lr_policy")
-    one_of(cfg.train.precision, PRECISIONS, "precision")
-    one_of(cfg.train.logger, LOGGERS, "logger")
-    one_of(cfg.train.on_nan, ON_NAN, "on_nan")
+    for section in (cfg.data, cfg.train):
+        for f in fields(section):
+            if option_of(f).choices:
+                one_of(getattr(section, f.name), option_of(f).choices, f.name)
     if cfg.data.layout not in LAYOUTS:
         raise UserError(f"data.layout must be one of {', '.join(LAYOUTS)}, not '{cfg.data.layout}'")
     if cfg.data.crop_size < 8 or cfg.data.load_size < cfg.data.crop_size and cfg.data.preprocess in ("resize_and_crop", "scale_width_and_crop"):
@@ -202,8 +286,29 @@ def validate(cfg: Config) -> None:
         raise ArgumentError("{ema} must be in [0, 1): the decay of the moving average, e.g. 0.999", "ema")
 
 
+def _yaml_line(key: str, value: Any, comment: str, indent: str = "") -> str:
+    text = yaml.safe_dump({key: value}, default_flow_style=True, width=10**9, sort_keys=False).strip()[1:-1]
+    comment = " ".join(comment.split())
+    return f"{indent}{text}" + (f"  # {comment}" if comment else "")
+
+
+def to_yaml(cfg: Config) -> str:
+    """``cfg`` as YAML whose every key carries its option's help as a comment (``load_yaml`` reads it back)."""
+    lines = ["# the run's configuration, each key with its option's help; training from this file again replays the run",
+             _yaml_line("model", cfg.model, "")]
+    opts = cfg.model_opts
+    described = {f.name: f for f in fields(opts)} if dataclasses.is_dataclass(opts) else {}
+    sections = [("model_opts", options_dict(opts), described)] + [(n, dataclasses.asdict(getattr(cfg, n)), {f.name: f for f in fields(c)})
+                                                                  for n, c in SECTIONS.items()]
+    for name, values, known in sections:
+        lines.append(f"{name}:" + ("" if values else " {}"))
+        for key, value in values.items():
+            lines.append(_yaml_line(key, value, help_text(option_of(known[key])) if key in known else "", "  "))
+    return "\n".join(lines) + "\n"
+
+
 def save_yaml(cfg: Config, path: Path) -> None:
-    atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    atomic_write_text(path, to_yaml(cfg))
 
 
 def load_yaml(path: Path) -> dict[str, Any]:

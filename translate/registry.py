@@ -8,33 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import inspect
-import io
-import textwrap
-import tokenize
 from typing import Any, Mapping
 
-from translate.config import coerce_fields, options_dict
+from translate.config import coerce_fields, help_text, option_of, options_dict
 from translate.errors import ArgumentError, UserError
 from translate.types import TASKS, DataInfo
 
 _MODELS: dict[str, type] = {}
-
-# What the options most models share mean; a model's own comment on a field (``ngf: int = 64  # ...``) wins.
-COMMON_HELP = {
-    "ngf": "generator filters in the first layer",
-    "ndf": "discriminator filters in the first layer",
-    "n_layers_d": "PatchGAN depth: 3 gives the 70x70 receptive field",
-    "norm": "normalisation: batch | instance | none",
-    "dropout": "dropout 0.5 in the generator",
-    "gan_mode": "adversarial loss: vanilla (BCE) | lsgan | hinge | wgan",
-    "lr": "learning rate of every optimizer",
-    "beta1": "Adam beta1",
-    "beta2": "Adam beta2",
-    "init_gain": "weights initialised N(0, init_gain)",
-    "d_steps": "discriminator (critic) steps per generator step",
-}
-
 
 def register_model(name: str, task: str):
     if task not in TASKS:
@@ -73,36 +53,12 @@ def _literal(text: str) -> str:
     return text.replace("{", "{{").replace("}", "}}")
 
 
-def _field_comments(config_cls: type) -> dict[str, str]:
-    """``name: type = value  # comment`` lines of a Config class and its bases, as {name: comment}."""
-    out: dict[str, str] = {}
-    for cls in reversed(config_cls.__mro__):
-        if not dataclasses.is_dataclass(cls):
-            continue
-        try:
-            source = textwrap.dedent(inspect.getsource(cls))
-        except (OSError, TypeError):
-            continue
-        field, depth = None, None
-        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
-            if tok.type == tokenize.INDENT:
-                depth = tok.end[1] if depth is None else depth
-            if tok.type == tokenize.NAME and tok.start[1] == depth and field is None:
-                field = tok.string
-            elif tok.type == tokenize.COMMENT and field:
-                out[field] = tok.string.lstrip("# ").strip()
-            elif tok.type == tokenize.NEWLINE:
-                field = None
-    return out
-
-
 def describe_options(name: str) -> list[tuple[str, Any, str]]:
-    """(option, default, what it means) for each option of model ``name``."""
+    """(option, default, what it means) for each option of model ``name``: the help its Config gives the
+    field, else the shared description of an option of that name (``translate.config.SharedModelOptions``)."""
     cls = get_model_class(name)
-    comments = _field_comments(cls.Config)
     default = cls.Config()
-    return [(f.name, getattr(default, f.name), comments.get(f.name) or COMMON_HELP.get(f.name, ""))
-            for f in dataclasses.fields(cls.Config)]
+    return [(f.name, getattr(default, f.name), help_text(option_of(f))) for f in dataclasses.fields(cls.Config)]
 
 
 def model_config(name: str, opts: Mapping[str, Any] | Any = None):

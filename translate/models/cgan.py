@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 
 from translate import losses
+from translate.config import option
 from translate.errors import ArgumentError
 from translate.models.base import Sampler
 from translate.models.gan import GAN, IMAGE_DEFAULTS
@@ -22,7 +23,7 @@ class CGAN(Sampler):
 
     @dataclass(frozen=True)
     class Config(GAN.Config):
-        embed_dim: int = 0  # 0: one-hot y (the paper); N: a learned N-dimensional embedding
+        embed_dim: int = option(0, "label input: 0: one-hot y (the paper); N: a learned N-dimensional embedding")
 
     defaults = IMAGE_DEFAULTS
     fresh_noise_for_g = True  # the GAN algorithm, conditioned: a new z for the generator step

@@ -17,6 +17,7 @@ import torch
 
 
 from translate import losses
+from translate.config import option
 from translate.errors import ArgumentError
 from translate.models.base import TwoWay
 from translate.nn.layers import init_weights
@@ -44,18 +45,18 @@ class CycleGAN(TwoWay):
 
     @dataclass(frozen=True)
     class Config:
-        net_g: str = "auto"  # auto (resnet_9blocks at >= 256, else resnet_6blocks) | resnet_Nblocks | unet_N
-        up: str = "transpose"  # transpose (official) | resize (nearest up-sample + conv, no checkerboard)
+        net_g: str = option("auto", "generator: auto (resnet_9blocks at >= 256, else resnet_6blocks) | resnet_Nblocks | unet_N")
+        up: str = option("transpose", "generator up-sampling: transpose (official) | resize (nearest up-sample + conv, no checkerboard)")
         ngf: int = 64
         ndf: int = 64
-        n_layers_d: int = 3  # 3 = 70x70 PatchGAN
+        n_layers_d: int = option(3, "PatchGAN depth: 3 gives the 70x70 receptive field")
         norm: str = "instance"
-        dropout: bool = False  # the official default (no_dropout)
+        dropout: bool = option(False, "dropout 0.5 in the generators (off: the official default, no_dropout)")
         gan_mode: str = "lsgan"
-        lambda_a: float = 10.0  # cycle A -> B -> A
-        lambda_b: float = 10.0  # cycle B -> A -> B
-        lambda_identity: float = 0.5  # times lambda_a / lambda_b; 0 disables the identity loss
-        pool_size: int = 50  # 0 disables the history pool
+        lambda_a: float = option(10.0, "weight of the cycle loss A -> B -> A")
+        lambda_b: float = option(10.0, "weight of the cycle loss B -> A -> B")
+        lambda_identity: float = option(0.5, "weight of the identity loss, times lambda_a / lambda_b; 0 disables it")
+        pool_size: int = option(50, "fakes kept in the history pool the discriminators see; 0 disables it")
         lr: float = 2e-4
         beta1: float = 0.5
         beta2: float = 0.999

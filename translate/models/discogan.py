@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from translate import losses
+from translate.config import option
 from translate.errors import ArgumentError
 from translate.models.base import OptimSpec, TwoWay
 from translate.nn.encdec import EncoderDecoder, EncoderDiscriminator, encdec_depth
@@ -43,16 +44,16 @@ class DiscoGAN(TwoWay):
         ndf: int = 64
         norm: str = "batch"
         gan_mode: str = "vanilla"
-        recon: str = "mse"  # mse (paper and authors' code) | l1
-        recon_rate: float = 0.5  # r: weight of the reconstruction against (1 - r) for the adversarial terms
-        recon_rate_start: float = 0.01  # r during the curriculum (the authors' code)
-        curriculum: int = 6667  # generator steps with recon_rate_start (the authors' 10,000 iterations)
-        feature_matching: float = 0.9  # share of feature matching in the adversarial term (authors' code; paper: 0)
-        g_per_d: int = 2  # generator steps per discriminator step (authors' code: D on 1 batch in 3, G on 2)
+        recon: str = option("mse", "mse (paper and authors' code) | l1")
+        recon_rate: float = option(0.5, "r: weight of the reconstruction against (1 - r) for the adversarial terms")
+        recon_rate_start: float = option(0.01, "r during the curriculum (the authors' code)")
+        curriculum: int = option(6667, "generator steps with recon_rate_start (the authors' 10,000 iterations)")
+        feature_matching: float = option(0.9, "share of feature matching in the adversarial term (authors' code; paper: 0)")
+        g_per_d: int = option(2, "generator steps per discriminator step (authors' code: D on 1 batch in 3, G on 2)")
         lr: float = 2e-4
         beta1: float = 0.5
         beta2: float = 0.999
-        weight_decay: float = 1e-5  # the authors' code
+        weight_decay: float = option(1e-5, "Adam weight decay (the authors' code)")
         init_gain: float = 0.02
 
     defaults = {"data": {"load_size": 64, "crop_size": 64, "flip": False},

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 import torch
 
 from translate import losses
+from translate.config import option
 from translate.errors import ArgumentError
 from translate.models.base import OptimSpec, TwoWay
 from translate.nn.layers import init_weights
@@ -60,20 +61,20 @@ class DualGAN(TwoWay):
 
     @dataclass(frozen=True)
     class Config:
-        regime: str = "clip"  # clip (paper: weight clipping, RMSProp) | gp (gradient penalty, Adam)
-        net_g: str = "auto"  # unet_N; auto: unet_<crop size> rounded up to a power of two
+        regime: str = option("clip", "critic regime: clip (paper: weight clipping, RMSProp) | gp (gradient penalty, Adam)")
+        net_g: str = option("auto", "generator: unet_N; auto: unet_<crop size> rounded up to a power of two")
         ngf: int = 64
         ndf: int = 64
-        n_layers_d: int = 3  # 3 = 70x70 PatchGAN critic
-        norm: str = "batch"  # generators; critics use it in the clip regime and none in the gp regime
+        n_layers_d: int = option(3, "PatchGAN critic depth: 3 gives the 70x70 receptive field")
+        norm: str = option("batch", "normalisation (batch | instance | none) of the generators; the critics use it in the clip regime and none in the gp regime")
         dropout: bool = True
-        d_steps: int = 2  # critic steps per generator step (paper: n_critic 2 to 4)
-        clip_value: float = 0.01  # clip regime: critic weights in [-c, c]
-        lambda_gp: float = 10.0  # gp regime: gradient-penalty weight
-        lambda_l1: float = 500.0  # recovery L1 weight, each direction (paper: 100 to 1000)
+        d_steps: int = option(2, "critic steps per generator step (paper: n_critic 2 to 4)")
+        clip_value: float = option(0.01, "clip regime: critic weights in [-c, c]")
+        lambda_gp: float = option(10.0, "gp regime: gradient-penalty weight")
+        lambda_l1: float = option(500.0, "recovery L1 weight, each direction (paper: 100 to 1000)")
         lr: float = 5e-5
-        beta1: float = 0.5  # gp regime (Adam) only
-        beta2: float = 0.9  # gp regime (Adam) only
+        beta1: float = option(0.5, "Adam beta1, gp regime only")
+        beta2: float = option(0.9, "Adam beta2, gp regime only")
         init_gain: float = 0.02
 
     defaults = {"train": {"lr_policy": "constant"}}

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from translate import losses
+from translate.config import option
 from translate.errors import ArgumentError
 from translate.nn.dcgan import NORMS
 from translate.models.base import Sampler
@@ -32,11 +33,11 @@ IMAGE_DEFAULTS = {"data": {"load_size": 64, "crop_size": 64},
 class NetworkConfig:
     """The options of the networks gan, cgan, wgan and wgan_gp share (subclasses add their losses')."""
 
-    nz: int = 0  # 0: 100 for images (DCGAN), 2 for 2-D toys
+    nz: int = option(0, "noise dimensions; 0: 100 for images (DCGAN), 2 for 2-D toys")
     ngf: int = 64
     ndf: int = 64
-    hidden: int = 512  # MLP width for 2-D data
-    norm: str = "batch"  # DCGAN: batch norm in G (and D, where the model allows it)
+    hidden: int = option(512, "MLP width for 2-D data")
+    norm: str = option("batch", "DCGAN: batch norm in G (and D, where the model allows it)")
     init_gain: float = 0.02
 
 
@@ -78,18 +79,18 @@ class GAN(Unconditional):
 
     @dataclass(frozen=True)
     class Config(NetworkConfig):
-        gan_mode: str = "vanilla"  # vanilla (BCE) | lsgan | hinge
-        saturating: bool = False  # the minimax generator loss of the paper's analysis
-        d_steps: int = 1  # k discriminator steps per generator step
+        gan_mode: str = option("vanilla", "vanilla (BCE) | lsgan | hinge")
+        saturating: bool = option(False, "the minimax generator loss of the paper's analysis")
+        d_steps: int = option(1, "k discriminator steps per generator step")
         lr: float = 2e-4
         beta1: float = 0.5
         beta2: float = 0.999
         # stabilisers (all off by default)
-        feature_matching: bool = False  # Salimans et al.: G's loss is ||E f(x) - E f(G(z))||^2 of D's last hidden features
-        minibatch_kernels: int = 0  # Salimans et al.: B kernels (of 5 dims) of minibatch discrimination in D (MLP D, 2-D data)
-        label_smoothing: float = 0.0  # one-sided: D's real target is 1 - label_smoothing (Salimans et al.: 0.1 -> 0.9)
-        instance_noise: float = 0.0  # std of Gaussian noise on D's inputs (real and fake), annealed linearly to 0 ...
-        instance_noise_steps: int = 10000  # ... over this many generator steps
+        feature_matching: bool = option(False, "Salimans et al.: G's loss is ||E f(x) - E f(G(z))||^2 of D's last hidden features")
+        minibatch_kernels: int = option(0, "Salimans et al.: B kernels (of 5 dims) of minibatch discrimination in D (MLP D, 2-D data)")
+        label_smoothing: float = option(0.0, "one-sided: D's real target is 1 - label_smoothing (Salimans et al.: 0.1 -> 0.9)")
+        instance_noise: float = option(0.0, "std of Gaussian noise on D's inputs (real and fake), annealed linearly to 0 over instance_noise_steps")
+        instance_noise_steps: int = option(10000, "generator steps over which instance_noise anneals to 0")
 
     def __init__(self, cfg, info):
         if cfg.minibatch_kernels < 0 or (cfg.minibatch_kernels and info.dim == 0):

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from translate import losses
+from translate.config import option
 from translate.models.base import Translator
 from translate.nn.layers import init_weights
 from translate.nn.patchgan import PatchGAN
@@ -36,14 +37,14 @@ class Pix2Pix(Translator):
 
     @dataclass(frozen=True)
     class Config:
-        net_g: str = "auto"  # unet_256 | unet_128 | unet_N; auto: unet_<crop size> rounded to a power of two
+        net_g: str = option("auto", "generator: unet_256 | unet_128 | unet_N; auto: unet_<crop size> rounded to a power of two")
         ngf: int = 64
         ndf: int = 64
-        n_layers_d: int = 3  # 3 = 70x70 PatchGAN
+        n_layers_d: int = option(3, "PatchGAN depth: 3 gives the 70x70 receptive field")
         norm: str = "batch"
         dropout: bool = True
         gan_mode: str = "vanilla"
-        lambda_l1: float = 100.0  # weight of the L1 distance to the target in the generator loss
+        lambda_l1: float = option(100.0, "weight of the L1 distance to the target in the generator loss")
         lr: float = 2e-4
         beta1: float = 0.5
         beta2: float = 0.999

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from translate import losses
+from translate.config import option
 from translate.errors import ArgumentError
 from translate.models.base import OptimSpec
 from translate.models.gan import NetworkConfig, Unconditional
@@ -25,11 +26,11 @@ class WGAN(Unconditional):
 
     @dataclass(frozen=True)
     class Config(NetworkConfig):
-        norm_d: str = "batch"  # critic norm (the official code keeps DCGAN's batch norm)
-        clip: float = 0.01  # critic weights are clipped to [-clip, clip] after every update
-        d_steps: int = 5  # critic steps per generator step (n_critic)
-        critic_schedule: str = "authors"  # authors: 100 critic steps for the first 25 G steps and every 500th | fixed: d_steps
-        lr: float = 5e-5  # RMSProp
+        norm_d: str = option("batch", "critic norm (the official code keeps DCGAN's batch norm)")
+        clip: float = option(0.01, "critic weights are clipped to [-clip, clip] after every update")
+        d_steps: int = option(5, "critic steps per generator step (n_critic)")
+        critic_schedule: str = option("authors", "authors: 100 critic steps for the first 25 G steps and every 500th | fixed: d_steps")
+        lr: float = option(5e-5, "learning rate of RMSProp (the paper's alpha)")
 
     def __init__(self, cfg, info):
         super().__init__(cfg, info, norm_d=cfg.norm_d)

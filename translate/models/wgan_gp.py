@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from translate import losses
+from translate.config import option
 from translate.errors import ArgumentError
 from translate.models.base import OptimSpec
 from translate.models.gan import NetworkConfig, Unconditional
@@ -20,8 +21,8 @@ class WGANGP(Unconditional):
 
     @dataclass(frozen=True)
     class Config(NetworkConfig):
-        norm_d: str = "none"  # critic: no batch norm (the penalty is per sample); none | layer
-        lambda_gp: float = 10.0  # weight of the gradient penalty
+        norm_d: str = option("none", "critic: no batch norm (the penalty is per sample); none | layer")
+        lambda_gp: float = option(10.0, "weight of the gradient penalty")
         d_steps: int = 5
         lr: float = 1e-4
         beta1: float = 0.0
