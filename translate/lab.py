@@ -35,7 +35,7 @@ from matplotlib.figure import Figure
 
 from translate.config import Config, TrainConfig
 from translate.data.toy import TOYS, ToyDataset, get_toy
-from translate.engine.trainer import Trainer, lr_factor
+from translate.engine.trainer import Trainer
 from translate.errors import ArgumentError
 from translate.files import atomic_write_bytes, atomic_write_text
 from translate.mode_coverage import SAMPLES, toy_coverage
@@ -155,41 +155,44 @@ def iterations_for(net, g_steps: int) -> int:
 
 
 def train(toy: str, model: str, stabiliser: str, seed: int, steps: int):
-    """One run of ``steps`` generator steps through the engine's ``train_step`` on batches of the toy's
-    table; coverage of 2500 samples at ``CHECKPOINTS`` points. Returns the Trained model and a RunResult."""
+    """One run of ``steps`` generator steps through the engine's ``Trainer.run`` on batches drawn from the
+    toy's table (the whole run one epoch of the learning-rate schedule); coverage of 2500 samples at
+    ``CHECKPOINTS`` points. Returns the Trained model and a RunResult."""
     torch.manual_seed(seed)
     data = ToyDataset(toy, seed)
     data.points = data.points / data_scale(toy)
     torch.manual_seed(seed)  # the networks start the same whatever the toy's table drew
     net = create_model(model, data.info, model_options(model, stabiliser, steps))
     iterations = iterations_for(net, steps)
+    # the engine's learning-rate schedule: LR_POLICY[model], linear decaying over all the iterations
     tc = TrainConfig(seed=seed, channels_last=False, batch_size=BATCH, lr_policy=LR_POLICY[model],
                      steps=iterations, steps_decay=iterations)
-    trainer = Trainer.for_step(Config(model=model, train=tc), net, torch.device("cpu"))
-    base_lr = {g: [pg["lr"] for pg in opt.param_groups] for g, opt in trainer.optimizers.items()}
+    trainer = Trainer.for_step(Config(model=model, train=tc), net, torch.device("cpu"), iters_per_epoch=iterations)
     result = RunResult(toy, model, stabiliser, seed, steps, iterations)
     trained = Trained(net, data_scale(toy))
     gen = torch.Generator().manual_seed(seed)
     every = max(1, iterations // CHECKPOINTS)
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
-    t0 = time.perf_counter()
-    for step in range(1, iterations + 1):
-        factor = lr_factor(tc, step - 1, iterations, 0, iterations)
-        for g, opt in trainer.optimizers.items():
-            for pg, base in zip(opt.param_groups, base_lr[g]):
-                pg["lr"] = base * factor
-        idx = torch.randint(0, len(data), (BATCH,), generator=gen)
-        for k, v in trainer.train_step({"image": data.points[idx]}).items():
+
+    def batches():
+        while True:
+            yield {"image": data.points[torch.randint(0, len(data), (BATCH,), generator=gen)]}
+
+    def on_step(step: int, g_step: int, losses: dict) -> None:
+        for k, v in losses.items():
             sums[k] = sums.get(k, 0.0) + float(v)
             counts[k] = counts.get(k, 0) + 1
-        trainer.step += 1  # as the engine's loop counts iterations: the critic schedule follows it
         if step % every == 0 or step == iterations:
             cov = toy_coverage(toy, trained.sample(SAMPLES, seed).numpy())
-            row = {"step": step, "g_step": trainer.position[1], "covered": cov.covered, "high_quality": cov.high_quality}
+            row = {"step": step, "g_step": g_step, "covered": cov.covered, "high_quality": cov.high_quality}
             row.update({k: sums[k] / counts[k] for k in sums})
             result.curve.append(row)
-            sums, counts = {}, {}
+            sums.clear()
+            counts.clear()
+
+    t0 = time.perf_counter()
+    trainer.run(batches(), iterations, on_step)
     result.seconds = time.perf_counter() - t0
     last = result.curve[-1]
     result.modes, result.covered, result.high_quality = get_toy(toy).n_modes, last["covered"], last["high_quality"]

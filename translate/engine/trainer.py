@@ -12,7 +12,7 @@ import time
 import warnings
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 from torch.optim.lr_scheduler import LambdaLR
@@ -147,10 +147,16 @@ class Trainer:
         self.dist.fork_rng(self.tc.seed, self.step)
         self.sampler = ResumableBatchSampler(len(dataset), self.tc.batch_size, self.tc.seed, start=self.step,
                                              rank=self.dist.rank, world_size=self.dist.world_size)
-        self.total, self.decay_start = schedule_length(self.tc, self.sampler.iters_per_epoch)
-        self._build_schedules()
+        self._schedule(self.sampler.iters_per_epoch)
         self.fixed = to_device(dataset.fixed_batch(self.tc.num_samples), device, self.channels_last)
         self.progress = (sys.stdout.isatty() if progress is None else progress) and self.dist.writer
+
+    def _schedule(self, iters_per_epoch: int) -> None:
+        """The schedule's length (``total`` iterations, linear decay from ``decay_start``) for epochs of
+        ``iters_per_epoch`` iterations, and the learning rate following it."""
+        self.iters_per_epoch = iters_per_epoch
+        self.total, self.decay_start = schedule_length(self.tc, iters_per_epoch)
+        self._build_schedules()
 
     def _build_schedules(self) -> None:
         """The learning rate is a pure function of the step (times ``lr_scale``, which each rollback after a
@@ -158,15 +164,18 @@ class Trainer:
         for g, opt in self.optimizers.items():
             for pg, base in zip(opt.param_groups, self.base_lr[g]):
                 pg.setdefault("initial_lr", base)
-        factor = lambda it: self.lr_scale * lr_factor(self.tc, it, self.total, self.decay_start, self.sampler.iters_per_epoch)  # noqa: E731
+        factor = lambda it: self.lr_scale * lr_factor(self.tc, it, self.total, self.decay_start, self.iters_per_epoch)  # noqa: E731
         self.schedules = [LambdaLR(opt, factor, last_epoch=self.step - 1) for opt in self.optimizers.values()]
 
     @classmethod
-    def for_step(cls, cfg: Config, model, device: torch.device) -> "Trainer":
-        """Optimizers, scalers and EMA only: enough for ``train_step`` (tests, benchmarks)."""
+    def for_step(cls, cfg: Config, model, device: torch.device, iters_per_epoch: int = 1) -> "Trainer":
+        """Optimizers, scalers, EMA and the learning-rate schedule (of ``cfg.train``, for epochs of
+        ``iters_per_epoch`` iterations), without data or a run folder: enough for ``train_step`` (tests,
+        benchmarks) and for ``run`` on batches the caller makes (the 2-D lab)."""
         self = cls.__new__(cls)
         self.dist = Distributed(device=device)
         self._setup_step(cfg, model, device, vector_data=model.info.dim > 0)
+        self._schedule(iters_per_epoch)
         return self
 
     def _setup_step(self, cfg: Config, model, device: torch.device, vector_data: bool) -> None:
@@ -368,6 +377,37 @@ class Trainer:
             for schedule in self.schedules:
                 schedule.step()
 
+    def iteration(self, batch: dict) -> dict[str, torch.Tensor]:
+        """One iteration of the loop, as ``fit`` and ``run`` take it: ``train_step`` on ``batch`` (on the
+        device already), the step counted, and the learning rate moved on to the next step's. Returns the
+        losses of ``train_step``."""
+        losses = self.train_step(batch)
+        self.step += 1
+        self._next_lr()
+        return losses
+
+    def run(self, batches: Iterable[dict], steps: int,
+            on_step: Callable[[int, int, dict[str, torch.Tensor]], None] | None = None) -> None:
+        """``steps`` iterations on the next ``steps`` of ``batches`` (moved to the device), each followed by
+        ``on_step(step, g_steps, losses)``: the iterations taken, the generator steps taken, and the losses of
+        this one. No data loader, run folder, logging, checks or checkpoints: for callers that make their own
+        batches and watch the training themselves (the 2-D lab); ``fit`` is the full loop."""
+        self.model.train()
+        taken = 0
+        for _, batch in zip(range(steps), batches):
+            losses = self.iteration(to_device(batch, self.device, self.channels_last))
+            taken += 1
+            if on_step is not None:
+                on_step(self.step, self.g_steps, losses)
+        if taken < steps:
+            raise ValueError(f"run: the batches ran out after {taken} of {steps} steps")
+
+    @property
+    def g_steps(self) -> int:
+        """Generator steps taken in the ``step`` iterations so far (fewer than ``step`` when critic steps
+        take batches of their own)."""
+        return self._critic_position()[0]
+
     @property
     def lr(self) -> float:
         return self.optimizers["G"].param_groups[0]["lr"]
@@ -491,11 +531,9 @@ class Trainer:
                 t_wait = time.perf_counter()
                 batch = to_device(next(batches), self.device, self.channels_last)
                 waited += time.perf_counter() - t_wait
-                losses = self.train_step(batch)
-                self.step += 1
+                losses = self.iteration(batch)
                 self._watch({**{f"loss {k}": v for k, v in losses.items()},
                              **{f"gradients of {g}": norm for g, norm in self.grad_norms.items()}})
-                self._next_lr()
                 n_log += 1
                 for k, v in losses.items():
                     sums[k] = sums[k] + v if k in sums else v.float().clone()
