@@ -1,22 +1,34 @@
 """The model registry: ``@register_model(name, task)`` on a model class; create by name.
 
-The built-in models register themselves when ``translate.models`` is imported; that import happens
-on the first look-up (plug-in loading), so the registry sits below the models it lists.
+The built-in models register themselves when ``translate.models`` is imported. Models of other packages
+(plug-ins) are modules those packages declare under the entry-point group ``translate.models``; importing
+one registers its models. Both happen on the registry's first look-up (listing or getting a model), so the
+registry sits below the models it lists. A plug-in that fails to import is named in one warning of the
+``translate`` logger (one line), once per process, and left out; the others and the built-ins still load.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
+from importlib.metadata import entry_points
 from typing import Any, Mapping
 
 from translate.config import coerce_fields, help_text, option_of, options_dict
 from translate.errors import ArgumentError, UserError
 from translate.types import TASKS, DataInfo
 
+PLUGIN_GROUP = "translate.models"  # the entry-point group other packages declare their model modules under
+
+log = logging.getLogger("translate")
 _MODELS: dict[str, type] = {}
+_plugins_loaded = False  # the plug-ins are imported once per process, whether or not they all load
 
 def register_model(name: str, task: str):
+    """Register a model class under ``name`` for ``task`` (paired | unpaired | labelled | unconditional):
+    ``@register_model("mymodel", task="paired")`` on a subclass of ``translate.models.base.Translator`` or
+    ``Sampler``. The one way to add a model, inside the package or in a plug-in."""
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, not {task!r}")
 
@@ -34,13 +46,41 @@ def _load_builtin() -> None:
     import translate.models  # noqa: F401  (registers the built-in models)
 
 
-def list_models(task: str | None = None) -> list[str]:
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return type(exc).__name__ + (f": {text.splitlines()[0]}" if text else "")
+
+
+def _load_plugins() -> None:
+    """Import each module declared under the entry-point group ``translate.models``, once per process. A
+    plug-in that fails to import is named in one warning and left out, with any model it registered before
+    failing; the next look-ups do not try it again."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True  # first: a plug-in that looks models up as it is imported finds the ones loaded so far
+    for point in entry_points(group=PLUGIN_GROUP):
+        before = set(_MODELS)
+        try:
+            point.load()
+        except Exception as exc:  # noqa: BLE001  (any error of a plug-in leaves out the plug-in, not the registry)
+            for name in set(_MODELS) - before:
+                del _MODELS[name]
+            log.warning("skipped the %s plug-in '%s' (module %s): %s", PLUGIN_GROUP, point.name, point.module, _first_line(exc))
+
+
+def _load() -> None:
     _load_builtin()
+    _load_plugins()
+
+
+def list_models(task: str | None = None) -> list[str]:
+    _load()
     return sorted(n for n, c in _MODELS.items() if task is None or c.task == task)
 
 
 def get_model_class(name: str) -> type:
-    _load_builtin()
+    _load()
     if name not in _MODELS:
         close = difflib.get_close_matches(name, list(_MODELS), n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
