@@ -162,7 +162,7 @@ def evaluator(cfg: C.Config, model) -> Callable[[Any], dict[str, float]] | None:
         device = next(net.parameters()).device
         out = {}
         for direction, src, dst in (("AtoB", "A", "B"), ("BtoA", "B", "A")):
-            channels = net.info.output_nc if direction == "BtoA" else net.info.input_nc
+            channels = net.input_channels(direction)
 
             def outputs():
                 for batch in metrics.folder_batches(files[src], []):
@@ -334,9 +334,8 @@ def _official_slot(model, path: Path) -> tuple[str, str]:
 def _load_official_generator(model, state, source, options) -> tuple[str, str]:
     """Load an official generator ``state`` into its slot of ``model``; (attribute, direction)."""
     attr, direction = _official_slot(model, source)
-    info = model.info
-    channels = (info.output_nc, info.input_nc) if direction == "BtoA" else (info.input_nc, info.output_nc)
-    official.load(getattr(model, attr), state, source, {**options, "input_nc": channels[0], "output_nc": channels[1]})
+    official.load(getattr(model, attr), state, source, {**options, "input_nc": model.input_channels(direction),
+                                                        "output_nc": model.output_channels(direction)})
     return attr, direction
 
 

@@ -64,7 +64,7 @@ def evaluate_unpaired(model, folder: Path, run_dir: Path, features, split: str =
     out = {"kind": "unpaired", "folder": str(folder), "failed": failed}
     for direction, src, dst in (("AtoB", "A", "B"), ("BtoA", "B", "A")):
         src_files, real_files = _images(folder / f"{split}{src}"), _images(folder / f"{split}{dst}")
-        channels = model.info.output_nc if direction == "BtoA" else model.info.input_nc
+        channels = model.input_channels(direction)
 
         def outputs():
             for batch in folder_batches(src_files, failed):

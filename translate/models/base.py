@@ -144,6 +144,14 @@ class Translator(Model):
                                 f"with {{direction}}={wanted}", "direction")
         return self.directions[0]
 
+    def input_channels(self, direction: str) -> int:
+        """The channels ``translate(x, direction)`` takes: domain A's (``info.input_nc``) for AtoB, B's for BtoA."""
+        return self.info.output_nc if direction == "BtoA" else self.info.input_nc
+
+    def output_channels(self, direction: str) -> int:
+        """The channels ``translate(x, direction)`` gives: the other domain's."""
+        return self.info.input_nc if direction == "BtoA" else self.info.output_nc
+
 
 class Sampler(Model):
     """A model that draws new images from noise: unconditional and labelled tasks."""
