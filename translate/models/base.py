@@ -21,6 +21,7 @@ model does at inference: a ``Translator`` maps images (``translate``), a ``Sampl
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -158,6 +159,34 @@ class Sampler(Model):
 
     def sample(self, n: int, labels: Tensor | None = None) -> Tensor:
         raise NotImplementedError
+
+    def draw(self, n: int, label: str | None = None, seed: int = 0) -> tuple[Tensor, int]:
+        """(``n`` samples from noise seeded by ``seed``, images per row), torch's random state left as it
+        was. A labelled model without ``label`` gives one row per class."""
+        if n < 1:
+            raise ArgumentError("{n} must be at least 1", "n")
+        classes = self.info.class_names
+        device = next(self.parameters()).device
+        labels, per_row = None, max(1, math.ceil(math.sqrt(n)))
+        if label is not None:
+            if not classes:
+                raise ArgumentError(f"model '{self.name}' is unconditional: {{label}} needs a run of a labelled model (cgan)", "label")
+            if label not in classes:
+                raise ArgumentError("unknown class '{value}' for {label}; this run's classes: {classes}", "label", value=label,
+                                    classes=", ".join(classes))
+            labels = torch.full((n,), classes.index(label), dtype=torch.long, device=device)
+        elif classes:
+            per_row = max(1, n // len(classes))
+            labels = torch.arange(len(classes), device=device).repeat_interleave(per_row)
+        count = n if labels is None else len(labels)
+        devices = [device] if device.type == "cuda" else []
+        with torch.no_grad(), torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            if device.type == "cuda":
+                torch.cuda.manual_seed_all(seed)
+            out = self.sample(count, labels)
+        return out.float().cpu(), per_row
+
 
 
 class TwoWay(Translator):
