@@ -130,8 +130,8 @@ class Translator(Model):
 
     def resolve_direction(self, direction: str | None, trained: str = "AtoB") -> str:
         """The ``translate`` direction for a user's ``direction`` (any case; None: the default). A model
-        with one direction (paired) translates only the way its run was trained (``trained``, the run's
-        data direction), whose input is that half of the pairs."""
+        with one direction (paired, or a one-way unpaired model) translates only the way its run was trained
+        (``trained``, the run's data direction): for a paired run, the half of the pairs that was its input."""
         wanted = None
         if direction is not None:
             wanted = {"atob": "AtoB", "btoa": "BtoA"}.get(direction.lower())
@@ -139,6 +139,10 @@ class Translator(Model):
                 raise ArgumentError("{direction} must be AtoB or BtoA, not '{value}'", "direction", value=direction)
         if len(self.directions) > 1:
             return wanted or self.directions[0]
+        if wanted not in (None, trained) and self.task != "paired":
+            raise ArgumentError(f"model '{{name}}' translates one way, and this run was trained {trained} ({trained[0]} -> "
+                                f"{trained[-1]}); leave out {{direction}} or train a run with {{direction}}={wanted}", "direction",
+                                name=self.name)
         if wanted not in (None, trained):
             raise ArgumentError(f"this run was trained {trained} ({trained[0]} -> {trained[-1]}): its input is the {trained[0]} "
                                 f"half of the pairs, and it translates only {trained}; leave out {{direction}} or train a run "
@@ -186,7 +190,6 @@ class Sampler(Model):
                 torch.cuda.manual_seed_all(seed)
             out = self.sample(count, labels)
         return out.float().cpu(), per_row
-
 
 
 class TwoWay(Translator):
