@@ -128,10 +128,10 @@ class Page:
             return None, None, "No file: upload an image first."
         try:
             arr = self.prepare(self.read_upload(path), direction)
+            shown = arr[:, :, 0] if arr.shape[2] == 1 else arr
+            return (shown, *self._timed(arr, direction))
         except UserError as exc:
             return None, None, f"Cannot use this upload: {exc}"
-        shown = arr[:, :, 0] if arr.shape[2] == 1 else arr
-        return (shown, *self._timed(arr, direction))
 
     def _timed(self, arr: np.ndarray, direction: str):
         start = time.perf_counter()
