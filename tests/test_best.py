@@ -128,3 +128,24 @@ def test_unpaired_evaluation_needs_the_inception_before_a_run_folder(tmp_path, m
         api.fit(cfg, progress=False)
     assert {"eval_every", "inception"} <= set(err.value.names)
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_evaluate_scores_pairs_at_the_crop_size_as_the_run_did(tmp_path, monkeypatch, runner):
+    """One resize rule: by default the command scores 40x40 pairs at the run's crop size (32), as --eval-every
+    did; --size N still scores them at N x N."""
+    import json
+
+    from translate.data.synthetic import make_paired
+
+    _no_inception(monkeypatch)
+    pairs = make_paired(tmp_path / "pairs40", n=4, size=40)
+    cfg = _cfg(pairs, tmp_path / "runs", eval_every=6, eval_data=str(pairs))
+    run = api.fit(dataclasses.replace(cfg, model_opts={"ngf": 4, "ndf": 4, "dropout": False}), progress=False)["run_dir"]
+    (logged,) = [r for r in _rows(run) if r.get("eval_l1")]
+    for flags, same in (([], True), (["--size", "40"], False)):
+        result = runner.invoke(app, ["evaluate", str(run), str(pairs), "--no-fid", "--device", "cpu", "--weights", "last", *flags])
+        assert result.exit_code == 0, result.output
+        scored = json.loads((run / "eval" / "pairs40.json").read_text())
+        assert scored["size"] == (40 if flags else 32)
+        agree = [scored["summary"][k][0] == pytest.approx(float(logged[f"eval_{k}"]), rel=1e-4) for k in ("l1", "psnr", "ssim")]
+        assert agree == [same] * 3, (flags, scored["summary"], logged)

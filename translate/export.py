@@ -192,7 +192,7 @@ def export_generator(model, out: Path, size: int, direction: str | None = None, 
         require_onnx()
     direction = model.resolve_direction(direction, trained)
     model = model.eval().to("cpu", memory_format=torch.contiguous_format)
-    channels = model.info.output_nc if direction == "BtoA" else model.info.input_nc
+    channels = model.input_channels(direction)
     way = direction if len(model.directions) > 1 else trained  # of the data: a paired run's input is its trained half
     image, source = check_image(data_root, way, size, channels)
     checks = [image, torch.cat([image, image.flip(-1)])]
@@ -208,7 +208,7 @@ def export_generator(model, out: Path, size: int, direction: str | None = None, 
         rule = f"any batch size, height and width >= {side}" + (
             f" (padded inside to a multiple of {factor} and cropped back; multiples of {factor} need no padding)" if factor > 1 else "")
         notes = {"doc": f"translate {model.name} generator, {way} ({way[0]} -> {way[-1]}): x is N x {channels} x H x W in [-1, 1], "
-                        f"y is N x {model.info.input_nc if direction == 'BtoA' else model.info.output_nc} x H x W in [-1, 1]; {rule}",
+                        f"y is N x {model.output_channels(direction)} x H x W in [-1, 1]; {rule}",
                  "model": model.name, "direction": way, "value_range": "[-1, 1]", "input_size": rule,
                  "size_factor": str(factor)}
         # trace at a size that is no multiple of the factor and pads to a bottleneck 2 pixels wide, so no

@@ -127,11 +127,6 @@ def _require_translator(model) -> None:
         raise WrongRunError(f"{model.name} draws samples and does not convert images", translates=False)
 
 
-def input_channels(model, direction: str) -> int:
-    """The channels ``model`` takes when it translates ``direction`` (a resolved direction)."""
-    return model.info.output_nc if direction == "BtoA" else model.info.input_nc
-
-
 @torch.no_grad()
 def translate_array(model, arr: np.ndarray, direction: str | None = None, trained: str = "AtoB",
                     tile_pixels: int = TILE_PIXELS) -> np.ndarray:
@@ -139,7 +134,7 @@ def translate_array(model, arr: np.ndarray, direction: str | None = None, traine
     model's output channels); images over ``tile_pixels`` are translated in tiles."""
     _require_translator(model)
     direction = model.resolve_direction(direction, trained)
-    x = to_tensor_range(set_channels(arr, input_channels(model, direction)))[None]
+    x = to_tensor_range(set_channels(arr, model.input_channels(direction)))[None]
     x = x.to(next(model.parameters()).device)
     fn = lambda t: model.translate(t, direction)  # noqa: E731
     y = translate_tiled(fn, x) if arr.shape[0] * arr.shape[1] > tile_pixels else fn(x)
@@ -211,7 +206,7 @@ def convert_folder(model, input_dir: Path, output_dir: Path, *, direction: str |
         warnings.warn(ArgumentWarning("every input is twice as wide as tall, like the A|B pairs this run was trained on, and "
                                       "is converted whole; pass {ab}=left or {ab}=right to convert one half", "ab"), stacklevel=2)
     device = next(model.parameters()).device
-    channels = input_channels(model, direction)
+    channels = model.input_channels(direction)
     report = ConvertReport(failed=[(e.path, e) for e in unreadable])
     for _, err in report.failed:
         log.debug("failed: %s", err)

@@ -3,7 +3,6 @@ labelled run. The noise comes from ``seed``, so the same seed gives the same gri
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import torch
@@ -15,32 +14,11 @@ from translate.models.base import Sampler
 
 
 def draw(model, n: int, label: str | None = None, seed: int = 0) -> tuple[torch.Tensor, int]:
-    """(samples, images per row). A labelled model without ``label`` gives one row per class."""
+    """(samples, images per row) of a sampling run's model (``Sampler.draw``). A labelled model without
+    ``label`` gives one row per class."""
     if not isinstance(model, Sampler):
         raise WrongRunError(f"{model.name} translates images ({model.task}) and does not draw samples", translates=True)
-    if n < 1:
-        raise ArgumentError("{n} must be at least 1", "n")
-    classes = model.info.class_names
-    device = next(model.parameters()).device
-    labels, per_row = None, max(1, math.ceil(math.sqrt(n)))
-    if label is not None:
-        if not classes:
-            raise ArgumentError(f"model '{model.name}' is unconditional: {{label}} needs a run of a labelled model (cgan)", "label")
-        if label not in classes:
-            raise ArgumentError("unknown class '{value}' for {label}; this run's classes: {classes}", "label", value=label,
-                                classes=", ".join(classes))
-        labels = torch.full((n,), classes.index(label), dtype=torch.long, device=device)
-    elif classes:
-        per_row = max(1, n // len(classes))
-        labels = torch.arange(len(classes), device=device).repeat_interleave(per_row)
-    count = n if labels is None else len(labels)
-    devices = [device] if device.type == "cuda" else []
-    with torch.no_grad(), torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        if device.type == "cuda":
-            torch.cuda.manual_seed_all(seed)
-        out = model.sample(count, labels)
-    return out.float().cpu(), per_row
+    return model.draw(n, label, seed)
 
 
 def write(samples: torch.Tensor, per_row: int, out: Path) -> Path:

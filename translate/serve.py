@@ -52,9 +52,6 @@ class Page:
         self.device = next(model.parameters()).device
 
     # -- translating ---------------------------------------------------------------------------------
-    def channels(self, direction: str) -> int:
-        return self.model.info.output_nc if direction == "BtoA" else self.model.info.input_nc
-
     def fit_size(self, arr: np.ndarray) -> np.ndarray:
         """Shrink an image larger than the training size: the shorter side to ``size`` (the longer side at
         most twice that), keeping the aspect ratio. Smaller images are left as they are."""
@@ -78,7 +75,7 @@ class Page:
             arr = np.asarray(flatten_alpha(Image.fromarray(arr, "RGBA")))
         elif arr.shape[2] == 1:
             arr = np.repeat(arr, 3, axis=2)
-        return set_channels(self.fit_size(arr), self.channels(direction))
+        return set_channels(self.fit_size(arr), self.model.input_channels(direction))
 
     @torch.no_grad()
     def run(self, arr: np.ndarray, direction: str) -> np.ndarray:
@@ -131,10 +128,10 @@ class Page:
             return None, None, "No file: upload an image first."
         try:
             arr = self.prepare(self.read_upload(path), direction)
+            shown = arr[:, :, 0] if arr.shape[2] == 1 else arr
+            return (shown, *self._timed(arr, direction))
         except UserError as exc:
             return None, None, f"Cannot use this upload: {exc}"
-        shown = arr[:, :, 0] if arr.shape[2] == 1 else arr
-        return (shown, *self._timed(arr, direction))
 
     def _timed(self, arr: np.ndarray, direction: str):
         start = time.perf_counter()

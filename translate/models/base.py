@@ -21,6 +21,7 @@ model does at inference: a ``Translator`` maps images (``translate``), a ``Sampl
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -129,8 +130,8 @@ class Translator(Model):
 
     def resolve_direction(self, direction: str | None, trained: str = "AtoB") -> str:
         """The ``translate`` direction for a user's ``direction`` (any case; None: the default). A model
-        with one direction (paired) translates only the way its run was trained (``trained``, the run's
-        data direction), whose input is that half of the pairs."""
+        with one direction (paired, or a one-way unpaired model) translates only the way its run was trained
+        (``trained``, the run's data direction): for a paired run, the half of the pairs that was its input."""
         wanted = None
         if direction is not None:
             wanted = {"atob": "AtoB", "btoa": "BtoA"}.get(direction.lower())
@@ -138,11 +139,23 @@ class Translator(Model):
                 raise ArgumentError("{direction} must be AtoB or BtoA, not '{value}'", "direction", value=direction)
         if len(self.directions) > 1:
             return wanted or self.directions[0]
+        if wanted not in (None, trained) and self.task != "paired":
+            raise ArgumentError(f"model '{{name}}' translates one way, and this run was trained {trained} ({trained[0]} -> "
+                                f"{trained[-1]}); leave out {{direction}} or train a run with {{direction}}={wanted}", "direction",
+                                name=self.name)
         if wanted not in (None, trained):
             raise ArgumentError(f"this run was trained {trained} ({trained[0]} -> {trained[-1]}): its input is the {trained[0]} "
                                 f"half of the pairs, and it translates only {trained}; leave out {{direction}} or train a run "
                                 f"with {{direction}}={wanted}", "direction")
         return self.directions[0]
+
+    def input_channels(self, direction: str) -> int:
+        """The channels ``translate(x, direction)`` takes: domain A's (``info.input_nc``) for AtoB, B's for BtoA."""
+        return self.info.output_nc if direction == "BtoA" else self.info.input_nc
+
+    def output_channels(self, direction: str) -> int:
+        """The channels ``translate(x, direction)`` gives: the other domain's."""
+        return self.info.input_nc if direction == "BtoA" else self.info.output_nc
 
 
 class Sampler(Model):
@@ -150,6 +163,33 @@ class Sampler(Model):
 
     def sample(self, n: int, labels: Tensor | None = None) -> Tensor:
         raise NotImplementedError
+
+    def draw(self, n: int, label: str | None = None, seed: int = 0) -> tuple[Tensor, int]:
+        """(``n`` samples from noise seeded by ``seed``, images per row), torch's random state left as it
+        was. A labelled model without ``label`` gives one row per class."""
+        if n < 1:
+            raise ArgumentError("{n} must be at least 1", "n")
+        classes = self.info.class_names
+        device = next(self.parameters()).device
+        labels, per_row = None, max(1, math.ceil(math.sqrt(n)))
+        if label is not None:
+            if not classes:
+                raise ArgumentError(f"model '{self.name}' is unconditional: {{label}} needs a run of a labelled model (cgan)", "label")
+            if label not in classes:
+                raise ArgumentError("unknown class '{value}' for {label}; this run's classes: {classes}", "label", value=label,
+                                    classes=", ".join(classes))
+            labels = torch.full((n,), classes.index(label), dtype=torch.long, device=device)
+        elif classes:
+            per_row = max(1, n // len(classes))
+            labels = torch.arange(len(classes), device=device).repeat_interleave(per_row)
+        count = n if labels is None else len(labels)
+        devices = [device] if device.type == "cuda" else []
+        with torch.no_grad(), torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            if device.type == "cuda":
+                torch.cuda.manual_seed_all(seed)
+            out = self.sample(count, labels)
+        return out.float().cpu(), per_row
 
 
 class TwoWay(Translator):
