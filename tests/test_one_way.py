@@ -154,7 +154,13 @@ def test_each_direction_reads_its_own_domain(tmp_path):
     model = create_model("cyclegan", DataInfo(input_nc=1, output_nc=3, size=32), {"ngf": 4, "ndf": 4, "lambda_identity": 0})
     files = {side: sorted((data / f"test{side}").glob("*.png")) for side in "AB"}
     assert evaluate.unpaired_files(model, data, "test") == {"AtoB": (files["A"], files["B"]), "BtoA": (files["B"], files["A"])}
-    model.directions = ("BtoA",)
-    assert evaluate.unpaired_files(model, data, "test") == {"BtoA": (files["B"], files["A"])}
+    # trained with --direction BtoA, the run's domains were swapped: its AtoB generator maps the folder's B to A
+    assert evaluate.unpaired_files(model, data, "test", trained="BtoA") == {"AtoB": (files["B"], files["A"]),
+                                                                             "BtoA": (files["A"], files["B"])}
+    model.directions = ("BtoA",)  # an official *_G_B.pth, loaded as a run trained BtoA
+    assert evaluate.unpaired_files(model, data, "test", trained="BtoA") == {"BtoA": (files["B"], files["A"])}
+    model.directions = ("AtoB",)  # a one-way model trained on the swapped domains
+    assert evaluate.unpaired_files(model, data, "test", trained="BtoA") == {"AtoB": (files["B"], files["A"])}
+    assert evaluate.unpaired_files(model, data, "test") == {"AtoB": (files["A"], files["B"])}
     assert (model.input_channels("AtoB"), model.input_channels("BtoA")) == (1, 3)
     assert (model.output_channels("AtoB"), model.output_channels("BtoA")) == (3, 1)

@@ -197,6 +197,10 @@ OPTION_SECTIONS = {**SECTIONS, "model_opts": SharedModelOptions}
 SEP = "__"  # a parameter of the command is named SECTION__FIELD
 
 
+def _flag(f: dataclasses.Field, opt) -> str:
+    return "--" + (opt.flag or f.name.replace("_", "-"))
+
+
 def _fields():
     """(section, field, its Option) for every field of the configuration that has a flag."""
     for section, cls in OPTION_SECTIONS.items():
@@ -209,7 +213,7 @@ def _fields():
 @functools.lru_cache(maxsize=1)
 def flag_names() -> dict[str, str]:
     """{field name: the flag that sets it} for every field with a flag."""
-    return {f.name: "--" + (opt.flag or f.name.replace("_", "-")) for _, f, opt in _fields()}
+    return {f.name: _flag(f, opt) for _, f, opt in _fields()}
 
 
 def _base_type(cls: type, name: str) -> type:
@@ -229,7 +233,7 @@ def config_parameters(spell: Callable[[str], str]) -> list[inspect.Parameter]:
     params = []
     for section, f, opt in _fields():
         kind = _base_type(OPTION_SECTIONS[section], f.name)
-        flag = "--" + (opt.flag or f.name.replace("_", "-"))
+        flag = _flag(f, opt)
         decls = [f"{flag}/--no-{flag[2:]}" if kind is bool else flag] + ([f"-{opt.short}"] if opt.short else [])
         info = typer.Option(None, *decls, help=help_text(opt, spell), rich_help_panel=opt.panel or None, show_default=False)
         params.append(inspect.Parameter(f"{section}{SEP}{f.name}", inspect.Parameter.KEYWORD_ONLY, default=info,
@@ -310,8 +314,8 @@ def _listing(template, name: str, default: Any, meaning: str, panel: str):
 
 def options_reference(spell: Callable[[str], str], command_params: list) -> str:
     """The options reference (docs/options.md): the command's own options (``command_params``), every
-    option of the config by panel, then each model's options with its defaults, all from the config's
-    fields and the registry."""
+    option of the config by panel, the keys a config file alone sets, then each built-in model's options
+    with its defaults (plug-ins document their own), all from the config's fields and the registry."""
     lines = ["# Options of `translate fit`", "",
              "Generated from the configuration's fields (`translate/config.py` and each model's `Config`); "
              "`python scripts/options_doc.py` writes it again. Each option is also a key of a run's `config.yaml` "
@@ -319,11 +323,11 @@ def options_reference(spell: Callable[[str], str], command_params: list) -> str:
     lines += ["## The command's own options", "", "| flag | what it does |", "|---|---|"]
     lines += [f"| `{' / '.join(p.opts + p.secondary_opts)}` | {p.help.replace('|', chr(92) + '|')} |" for p in command_params]
     lines.append("")
-    models = {name: get_model_class(name) for name in list_models()}
+    models = {name: cls for name in list_models() if (cls := get_model_class(name)).__module__.startswith("translate.models.")}
     panels: dict[str, list[str]] = {}
     for section, f, opt in _fields():
         kind = _base_type(OPTION_SECTIONS[section], f.name)
-        flag = "--" + (opt.flag or f.name.replace("_", "-"))
+        flag = _flag(f, opt)
         flag = f"{flag} / --no-{flag[2:]}" if kind is bool else flag
         key = f"model.{f.name}" if section == "model_opts" else f"{section}.{f.name}"
         default = _defaults_help(section, f.name, models).replace("\\[", "[")[len("[default: "):-1]
@@ -332,7 +336,12 @@ def options_reference(spell: Callable[[str], str], command_params: list) -> str:
             f"| `{flag}` | `{key}` | {default.replace('|', chr(92) + '|')} | {'yes' if opt.resumable else ''} | {text} |")
     for panel, rows in panels.items():
         lines += [f"## {panel}", "", "| flag | config key | default | resume | what it does |", "|---|---|---|---|---|", *rows, ""]
-    lines += ["## Each model's options", "",
+    only = [(s, f, option_of(f)) for s, cls in SECTIONS.items() for f in dataclasses.fields(cls) if option_of(f).flag is None]
+    lines += ["## In a config file only", "", "Keys without a flag, set in the YAML given to `--config`.", "",
+              "| config key | default | what it does |", "|---|---|---|"]
+    lines += [f"| `{s}.{f.name}` | {_defaults_help(s, f.name, models).replace(chr(92) + '[', '[')[len('[default: '):-1]} | "
+              f"{help_text(opt, spell).replace('|', chr(92) + '|')} |" for s, f, opt in only]
+    lines += ["", "## Each model's options", "",
               "Set with `--opt NAME=VALUE` (repeatable), or the flag above where one exists; a model refuses an "
               "option it does not have. `translate models NAME` prints the same list.", ""]
     for model, cls in models.items():

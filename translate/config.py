@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import string
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -58,8 +58,7 @@ def option_of(f: dataclasses.Field) -> Option:
 
 def help_text(opt: Option, spell: Callable[[str], str] = str) -> str:
     """The option's help with the options it names (``{eval_data}``) spelled by ``spell``."""
-    names = [name for _, name, _, _ in string.Formatter().parse(opt.help) if name]
-    return opt.help.format(**{n: spell(n) for n in names})
+    return re.sub(r"\{([a-z_][a-z0-9_]*)\}", lambda m: spell(m.group(1)), opt.help)  # other braces stay as written
 
 
 PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")

@@ -64,16 +64,18 @@ def image_files(folder: Path, count: int | None = None, argument: str | None = N
     return files
 
 
-def unpaired_files(model, folder: Path, split: str, count: int | None = None,
-                   argument: str | None = None) -> dict[str, tuple[list[Path], list[Path]]]:
+def unpaired_files(model, folder: Path, split: str, count: int | None = None, argument: str | None = None,
+                   trained: str = "AtoB") -> dict[str, tuple[list[Path], list[Path]]]:
     """{direction: (its source images, the real images of its target domain)} for each of ``model.directions``:
-    ``{split}A`` and ``{split}B`` of ``folder`` (the first ``count`` of each)."""
+    ``{split}A`` and ``{split}B`` of ``folder`` (the first ``count`` of each). ``trained`` is the run's data
+    direction: a two-way run trained ``BtoA`` swapped the domains (its model's A is the folder's B), and a
+    one-way model maps the folder the way its run was trained (an official ``*_G_B.pth``: B -> A)."""
+    swap = {"AtoB": "BtoA", "BtoA": "AtoB"}
+    way = {d: trained if len(model.directions) == 1 else (swap[d] if trained == "BtoA" else d) for d in model.directions}
     domains: dict[str, list[Path]] = {}
-    for direction in model.directions:
-        for side in (direction[0], direction[-1]):
-            if side not in domains:
-                domains[side] = image_files(Path(folder) / f"{split}{side}", count, argument)
-    return {d: (domains[d[0]], domains[d[-1]]) for d in model.directions}
+    for side in dict.fromkeys(s for w in way.values() for s in (w[0], w[-1])):
+        domains[side] = image_files(Path(folder) / f"{split}{side}", count, argument)
+    return {d: (domains[w[0]], domains[w[-1]]) for d, w in way.items()}
 
 
 def _translated(model, files: list[Path], direction: str, size: int, failed: list[str]) -> Iterator[torch.Tensor]:
@@ -157,7 +159,7 @@ def scorer(cfg, model) -> Callable[[Any], dict[str, float]] | None:
             return {"fid": metrics.fid_kid(metrics.folder_batches(real, []), iter(fake.split(16)), features)["fid"]}
         return samples
     split = "test" if (folder / "testA").is_dir() else "train"
-    files = unpaired_files(model, folder, split, n, "eval_data")
+    files = unpaired_files(model, folder, split, n, "eval_data", cfg.data.direction)
 
     def unpaired(net) -> dict[str, float]:
         fids = {f"fid_{d}": r["fid"] for d, r in unpaired_scores(net, files, size, features, []).items()}
@@ -189,7 +191,7 @@ def evaluate_unpaired(model, cfg, folder: Path, run_dir: Path, features, split: 
     folder = Path(folder)
     failed: list[str] = []
     size = score_size(cfg, size)
-    scores = unpaired_scores(model, unpaired_files(model, folder, split), size, features, failed)
+    scores = unpaired_scores(model, unpaired_files(model, folder, split, trained=cfg.data.direction), size, features, failed)
     out = {"kind": "unpaired", "folder": str(folder), "size": size, "directions": list(scores), **scores, "failed": failed}
     out["json"] = _write_json(run_dir, f"{folder.name}_{split}", out)
     return out
