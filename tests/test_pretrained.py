@@ -284,3 +284,13 @@ def test_the_demos_train_on_tiny_data_without_pretrained(runner, tmp_path, monke
     assert pairs == ["train/s0.png", "train/s1.png", "val/s2.png"]
     assert "gallery: runs/sketch2photo/gallery/gallery.png" in result.output
     assert not (tmp_path / "home").exists(), "training needs no download"
+
+
+def test_export_and_evaluate_take_a_name(mirror, runner, tmp_path):
+    pytest.importorskip("onnx")
+    result = runner.invoke(app, ["export", "tiny_h2z", "--out", "g.onnx", "--size", "32"])
+    assert result.exit_code == 0 and "wrote g.onnx" in result.output, result.output
+    make_unpaired(tmp_path / "h2z", n=2, size=32)
+    result = runner.invoke(app, ["evaluate", "tiny_h2z", "h2z", "--no-fid"])
+    assert result.exit_code == 2 and "an unpaired run is scored by FID/KID only" in result.output, result.output
+    assert {p for p, _ in mirror.seen} == {"/cyclegan/pretrained_models/tiny_h2z.pth", "/cyclegan/pretrained_models/tiny_z2h.pth"}
