@@ -249,8 +249,8 @@ def test_the_demos_with_pretrained_generators_on_the_mirror(mirror, runner, tmp_
     result = runner.invoke(app, ["demo", "horse2zebra", "--pretrained", "--photos", "photos", "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert "AtoB: converted 3 images of photos with the pretrained horse2zebra generator" in result.output
-    gallery = tmp_path / "runs" / "horse2zebra-pretrained"
-    assert f"gallery: runs/horse2zebra-pretrained/gallery.png and runs/horse2zebra-pretrained/index.html" in result.output
+    gallery = tmp_path / "runs" / "horse2zebra-pretrained" / "gallery"
+    assert "gallery: runs/horse2zebra-pretrained/gallery/gallery.png and runs/horse2zebra-pretrained/gallery/index.html" in result.output
     assert np.asarray(Image.open(gallery / "gallery.png")).shape[0] == 3 * 32 + 2 * 4
     assert 'src="gallery.png"' in (gallery / "index.html").read_text()
     # cached now: no flag needed without data; sketch2photo draws its own sketch

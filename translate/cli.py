@@ -112,7 +112,7 @@ def convert(
 @app.command()
 @guarded
 def demo(
-    name: Optional[str] = typer.Argument(None, help="horse2zebra | sketch2photo \\[default: none, the built-in sketch-to-picture job, offline]."),
+    name: Optional[str] = typer.Argument(None, metavar="[NAME]", help="horse2zebra | sketch2photo \\[default: none, the built-in sketch-to-picture job, offline]."),
     data: Optional[Path] = typer.Option(None, "--data", help="horse2zebra: a folder with trainA/ trainB/ testA/ (testB/); sketch2photo: an "
                                         "edges2shoes folder with train/ and val/ A|B images (python datasets/download.py NAME fetches them)."),
     photos: Optional[Path] = typer.Option(None, "--photos", help="A folder of your photos: horse2zebra converts them with the pretrained "

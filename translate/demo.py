@@ -105,8 +105,8 @@ def horse2zebra(runs_dir: str | Path = "runs", data: Path | None = None, photos:
         out = runs_dir / f"{name}-pretrained"
         rows, report = _convert_rows(model, src, out / "converted", e.size)
         note(f"AtoB: converted {report.converted} images of {src} with the pretrained {name} generator, {len(report.failed)} failed")
-        png = write_gallery(out, "gallery", ["horse", "zebra"], rows, title=f"pretrained {name}: {src.name}/ at {e.size}x{e.size}")
-        return {"gallery": png, "index": out / "index.html", "serve": name}
+        png = write_gallery(out / "gallery", "gallery", ["horse", "zebra"], rows, title=f"pretrained {name}: {src.name}/ at {e.size}x{e.size}")
+        return {"gallery": png, "index": png.parent / "index.html", "serve": name}
     for sub in ("trainA", "trainB", "testA"):
         if not (data / sub).is_dir():
             raise ArgumentError("{data} {value}: no " + sub + "/ there; pass a horse2zebra folder (trainA/ trainB/ testA/ testB/: "

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from translate.errors import ArgumentError, ResourceError, UserError
+from translate.errors import ResourceError, UserError
 from translate.files import atomic_write_text
 from translate.nn import official
 
@@ -151,8 +151,7 @@ def known(name: str) -> bool:
 
 def entry(name: str) -> Entry:
     if name not in TABLE:
-        raise ArgumentError("{name} '{value}' is no pretrained generator; known: {known}", "name", value=name,
-                            known=", ".join(TABLE))
+        raise UserError(f"'{name}' is no pretrained generator; known: {', '.join(TABLE)}")
     return TABLE[name]
 
 
