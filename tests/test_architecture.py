@@ -21,7 +21,7 @@ FLOORS = [
     {"translate.files"},  # the ground floor's file safety: it raises the errors of the floor below
     {"translate.config"},
     {"translate.data", "translate.nn", "translate.losses", "translate.registry"},
-    {"translate.pictures", "translate.mode_coverage", "translate.metrics"},
+    {"translate.pictures", "translate.mode_coverage", "translate.metrics", "translate.pretrained"},
     {"translate.models"},
     {"translate.engine"},
     {"translate.evaluate"},  # the one scorer: the trainer's (through api) and the evaluate command's
@@ -38,7 +38,7 @@ FLOORS = [
 # the modules of one package may import each other.
 INNER_FLOORS = {
     "translate.data": [
-        {"translate.data.image_files", "translate.data.loader", "translate.data.synthetic"},
+        {"translate.data.image_files", "translate.data.loader", "translate.data.synthetic", "translate.data.edges"},
         {"translate.data.layouts", "translate.data.transforms"},
         {"translate.data.datasets"},
         {"translate.data.labelled", "translate.data.unpaired", "translate.data.toy"},

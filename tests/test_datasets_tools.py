@@ -295,43 +295,29 @@ def test_help_from_the_command_line():
         assert tool.build_parser().format_help().startswith(f"usage: {tool.__name__}.py")
 
 
-# the demos' data preparation (their training is the engine's, tested elsewhere) -------------------------
-
-sketch2photo = load_script("scripts/sketch2photo.py")
-horse2zebra = load_script("scripts/horse2zebra.py")
+# the demos' data preparation (their training is the engine's; the demos run in test_pretrained.py) -------
 
 
 def test_sketch2photo_makes_pairs_from_a_folder_of_photos(tmp_path):
+    from translate.demo import photo_pairs
+
     photos = tmp_path / "photos"
     photos.mkdir()
     for i in range(5):
         Image.fromarray(_shoe(40)).save(photos / f"shoe{i}.jpg")
-    data = sketch2photo.prepare_data(None, photos, tmp_path / "runs" / "s2p-pairs")
+    data = photo_pairs(photos, tmp_path / "runs" / "s2p-pairs")
     train, val = sorted((data / "train").iterdir()), sorted((data / "val").iterdir())
     assert len(train) == 4 and len(val) == 1
     ab = np.asarray(Image.open(val[0]))
     assert ab.shape == (256, 512, 3) and set(np.unique(ab[:, :256])) <= {0, 255}  # edges | photo at 256
-    assert sketch2photo.prepare_data(None, photos, tmp_path / "runs" / "s2p-pairs") == data  # made once, then reused
+    assert np.array_equal(ab[:, :256], make_edges.edges_of(ab[:, 256:]))  # the same edges as datasets/make_edges.py
+    assert photo_pairs(photos, tmp_path / "runs" / "s2p-pairs") == data  # made once, then reused
 
 
 def test_hand_drawn_sketch_is_black_strokes_on_white():
-    sketch = sketch2photo.hand_drawn_shoe(64)
+    from translate.demo import hand_drawn_shoe
+
+    sketch = hand_drawn_shoe(64)
     assert sketch.shape == (64, 64, 3) and sketch.dtype == np.uint8
     dark = sketch.mean(2) < 128
     assert 0.02 < dark.mean() < 0.3 and (sketch[0] == 255).all()
-
-
-@pytest.mark.parametrize("script, name", [("sketch2photo", "--data DIR"), ("horse2zebra", "--data DIR")])
-def test_demo_default_data_only_when_it_exists(tmp_path, monkeypatch, capsys, script, name):
-    module = sketch2photo if script == "sketch2photo" else horse2zebra
-    monkeypatch.setattr(module, "DEFAULT_DATA", tmp_path / "absent")
-    with pytest.raises(SystemExit) as stop:
-        module.prepare_data(None, None, tmp_path / "p") if module is sketch2photo else module.check_data(None)
-    err = capsys.readouterr().err.strip()
-    assert stop.value.code == 2 and err.count("\n") == 0 and "does not exist" in err and name in err
-    (tmp_path / "absent" / "train").mkdir(parents=True)
-    (tmp_path / "absent" / "val").mkdir()
-    for d in ("trainA", "trainB", "testA"):
-        (tmp_path / "absent" / d).mkdir()
-    found = module.prepare_data(None, None, tmp_path / "p") if module is sketch2photo else module.check_data(None)
-    assert found == tmp_path / "absent"

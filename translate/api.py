@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from translate import config as C
-from translate import evaluate
+from translate import evaluate, pretrained
 from translate.data import build_dataset
 from translate.engine import distributed, run_folder, scalars
 from translate.engine.hardware import resolve_device, seed_everything
@@ -291,24 +291,33 @@ def load_official(path: str | Path, model: str = "pix2pix", net_g: str | None = 
 
 
 def load_run(run_dir: str | Path, device: str = "cpu", mode: str | None = None, seed: int = 0, weights: str | None = None,
-             **official_options):
+             both_ways: bool = False, **official_options):
     """(model on ``device`` in inference ``mode``, its config) from a run folder's generator weights (the
-    moving average of them when the run kept one), or from a generator file of the official code described
-    by ``official_options`` (see ``load_official``). ``mode``: ``eval`` (running statistics, no dropout) or
+    moving average of them when the run kept one), from a generator file of the official code described
+    by ``official_options`` (see ``load_official``), or from the name of an official pretrained generator
+    (``translate.pretrained``; downloaded into the cache on first use) where no file or folder has that name. ``mode``: ``eval`` (running statistics, no dropout) or
     ``paper`` (each image's own batch-norm statistics and dropout, as the pix2pix paper tests; dropout
     draws from torch's generator seeded with ``seed``); None: the model's ``inference_mode``. ``weights`` (a run
     folder): ``best`` (generator_best.pt, kept by a run trained with ``eval_every``) or ``last`` (generator.pt);
-    by default the best where it exists."""
+    by default the best where it exists. ``both_ways`` (a pretrained name): see ``load_pretrained``."""
     run_dir = Path(run_dir)
     if mode is not None:
         check_mode(mode)
     given = [k for k, v in official_options.items() if v is not None]
-    if run_dir.is_file():
+    name = str(run_dir)
+    if not run_dir.exists() and pretrained.known(name):
+        if given:
+            raise ArgumentError("{run_dir}: a pretrained generator carries its own model and sizes; leave out "
+                                + ", ".join("{%s}" % k for k in given), *given, run_dir=run_dir)
+        model, cfg = load_pretrained(name, both_ways)
+    elif run_dir.is_file():
         model, cfg = load_official(run_dir, **{k: official_options[k] for k in given})
     elif given:
         raise ArgumentError("{run_dir}: a run folder carries its own model and sizes; leave out " + ", ".join("{%s}" % k for k in given)
                             + " (options of a generator file of the official code, latest_net_G.pth)", *given, run_dir=run_dir)
     else:
+        if pretrained.known(name) and run_dir.is_dir():
+            log.info("%s: the run folder here (not the pretrained generator of that name)", run_dir)
         model, cfg = _load_run_folder(run_dir, weights)
     model.to(resolve_device(device))
     mode = mode or model.inference_mode
@@ -330,4 +339,23 @@ def _load_run_folder(run_dir: Path, which: str | None = None):
     needed = {k for k in model.inference_state()}
     if unexpected or needed & set(missing):
         raise UserError(f"{weights}: weights do not match model '{data['model']}'; the file is from another version or model")
+    return model, cfg
+
+
+def load_pretrained(name: str, both_ways: bool = False, progress: bool | None = None):
+    """(model, config) of the official pretrained generator ``name`` (see ``translate.pretrained``), fetched into
+    the cache when it is not there; the config's crop size is the size it was trained at. ``both_ways``: a
+    CycleGAN generator whose other direction is published too holds both (AtoB: ``name``, BtoA: the other)."""
+    e = pretrained.entry(name)
+    path = pretrained.fetch(name, progress)
+    model, cfg = load_official(path, e.model, e.net_g, e.ngf, e.norm)
+    log.info("pretrained %s: %s (%s)", name, e.direction, path)
+    if both_ways and e.reverse and e.model == "cyclegan":
+        other = pretrained.entry(e.reverse)
+        back = pretrained.fetch(e.reverse, progress)
+        official.load(model.netG_BA, official.read(back), back, other.options())
+        model.directions = ("AtoB", "BtoA")
+        log.info("pretrained %s: %s (%s), as BtoA", other.name, other.direction, back)
+    data = {"load_size": e.size, "crop_size": e.size, "direction": "AtoB"}
+    cfg = _typed(C.merge(cfg, {"data": data, "run": {"name": name}}, f"pretrained {name}"))
     return model, cfg

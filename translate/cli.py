@@ -61,7 +61,7 @@ def fit(
 @app.command()
 @guarded
 def convert(
-    run_dir: Path = typer.Argument(..., help="A run folder (runs/NAME), or a generator file of the official pix2pix/CycleGAN code (latest_net_G.pth) described by --model, --netG, --ngf, --norm, --input-nc and --output-nc."),
+    run_dir: Path = typer.Argument(..., help="A run folder (runs/NAME), the name of an official pretrained generator ('translate pretrained' lists them), or a generator file of the official pix2pix/CycleGAN code (latest_net_G.pth) described by --model, --netG, --ngf, --norm, --input-nc and --output-nc."),
     input_dir: Path = typer.Argument(..., help="A folder of images (sub-folders are mirrored), one image, or a quoted pattern such as 'photos/*.jpg'."),
     output_dir: Path = typer.Argument(..., help="Where the converted images go (created); for one input image, also an image file name."),
     direction: Optional[str] = typer.Option(None, "--direction", help="AtoB | BtoA, any case: unpaired runs translate both ways \\[default: AtoB]; a paired run only the way it was trained \\[default]."),
@@ -112,22 +112,77 @@ def convert(
 @app.command()
 @guarded
 def demo(
-    runs_dir: str = typer.Option("runs", "--runs-dir", help="Where the demo data and run go."),
-    steps: int = typer.Option(300, "--steps", help="Training iterations."),
+    name: Optional[str] = typer.Argument(None, metavar="[NAME]", help="horse2zebra | sketch2photo \\[default: none, the built-in sketch-to-picture job, offline]."),
+    data: Optional[Path] = typer.Option(None, "--data", help="horse2zebra: a folder with trainA/ trainB/ testA/ (testB/); sketch2photo: an "
+                                        "edges2shoes folder with train/ and val/ A|B images (python datasets/download.py NAME fetches them)."),
+    photos: Optional[Path] = typer.Option(None, "--photos", help="A folder of your photos: horse2zebra converts them with the pretrained "
+                                          "generator; sketch2photo makes edge sketches of them (and trains on them without --pretrained)."),
+    use_pretrained: bool = typer.Option(False, "--pretrained", help="Convert with the official pretrained generator (downloaded once "
+                                        "into the cache) instead of training \\[default: when no data is given and it is cached]."),
+    serve_page: bool = typer.Option(False, "--serve", help="Then open the web page on the result (the run, or the pretrained generator)."),
+    runs_dir: str = typer.Option("runs", "--runs-dir", help="Where the demo's data, run and gallery go."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Training iterations \\[default: 300; horse2zebra and sketch2photo 1500]."),
+    size: Optional[int] = typer.Option(None, "--size", help="Training crop size of horse2zebra and sketch2photo \\[default: 64 and 128]."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps."),
+    port: int = typer.Option(7860, "--port", help="With --serve: port of the web page."),
 ):
-    """Train pix2pix on a small built-in sketch-to-picture set generated on the fly, then convert held-out sketches."""
-    from translate.demo import run_demo
+    """Train pix2pix on a small built-in sketch-to-picture set generated on the fly, then convert held-out sketches;
+    or, with a NAME, the horse-to-zebra or sketch-to-photo demo, with the official pretrained generators or trained here."""
+    from translate import demo as demos
+    from translate.engine.hardware import resolve_device
 
-    result = run_demo(runs_dir, steps, device)
-    report_run(result)
-    typer.echo(f"converted {result['convert_report'].converted} held-out sketches into {result['converted']}")
+    if name is None:
+        if data or photos or use_pretrained or serve_page or size:
+            raise UserError("--data, --photos, --pretrained, --serve and --size belong to a named demo: translate demo horse2zebra "
+                            "or translate demo sketch2photo")
+        result = demos.run_demo(runs_dir, steps or 300, device)
+        report_run(result)
+        typer.echo(f"converted {result['convert_report'].converted} held-out sketches into {result['converted']}")
+        return
+    if name not in demos.DEMOS:
+        raise UserError(f"no demo '{name}'; the demos: {', '.join(demos.DEMOS)} (or none: translate demo)")
+    run = demos.horse2zebra if name == "horse2zebra" else demos.sketch2photo
+    device = str(resolve_device(device))
+    result = run(runs_dir, data, photos, use_pretrained, steps, size, device, note=typer.echo)
+    if "run_dir" in result:
+        report_run(result)
+    typer.echo(f"gallery: {result['gallery']} and {result['index']}")
+    if serve_page:
+        from translate.serve import serve as serve_run
+
+        serve_run(result["serve"], port=port, device=device, announce=typer.echo)
+
+
+@app.command("pretrained")
+@guarded
+def pretrained_generators(name: Optional[str] = typer.Argument(None, help="Download this generator into the cache (without "
+                                                                           "converting anything) and describe it.")):
+    """List the official pretrained pix2pix and CycleGAN generators, or fetch one; convert, serve, export and
+    evaluate take these names where they take a run folder."""
+    from translate import pretrained
+
+    if name:
+        if not pretrained.known(name):
+            raise UserError(f"'{name}' is no pretrained generator; 'translate pretrained' lists them")
+        pretrained.fetch(name, progress=sys.stderr.isatty())
+        for line in pretrained.describe(name):
+            typer.echo(line)
+        return
+    typer.echo(f"{'name':28s} {'model':9s} {'architecture':49s} {'size':>4s}  {'download':>8s}  {'direction':27s} data")
+    for e in pretrained.TABLE.values():
+        cached = "*" if pretrained.is_cached(e.name) else " "
+        typer.echo(f"{e.name:28s} {e.model:9s} {e.architecture:49s} {e.size:4d}  {e.download_bytes() / 1e6:5.0f} MB{cached} "
+                   f"{e.direction:27s} {e.data}")
+    typer.echo(f"\n* in the cache, {pretrained.cache_dir()} (TRANSLATE_HOME sets it). The pix2pix generators whose names "
+               f"CycleGAN also publishes are called pix2pix_NAME. 'translate pretrained NAME' downloads one and describes it; "
+               f"'translate convert NAME IN OUT', serve, export and evaluate take the name where they take a run folder "
+               f"(a folder of that name here wins).")
 
 
 @app.command()
 @guarded
 def evaluate(
-    run_dir: Path = typer.Argument(..., help="A run folder (runs/NAME), or a folder of generated images to compare with FOLDER."),
+    run_dir: Path = typer.Argument(..., help="A run folder (runs/NAME), the name of an official pretrained generator, or a folder of generated images to compare with FOLDER."),
     folder: Path = typer.Argument(..., help="Paired run: a held-out paired folder (e.g. facades/val). Unpaired run: a folder "
                                   "holding testA/ and testB/. Sampling run, or a folder of images as the first argument: real images."),
     size: Optional[int] = typer.Option(None, "--size", help="Resize the images a run converts to N x N first \\[default: the run's crop size, where its generator was trained]."),
@@ -148,13 +203,16 @@ def evaluate(
     from translate.metrics import load_inception
     from translate.models.base import Sampler
 
-    is_run = (run_dir / "config.yaml").is_file()
+    from translate.pretrained import known
+
+    named = not run_dir.exists() and known(str(run_dir))
+    is_run = named or (run_dir / "config.yaml").is_file()
     if not is_run and not (run_dir.is_dir() and fid):
         raise UserError(f"{run_dir}: not a run folder (no config.yaml); pass a run, or a folder of generated images with FID on")
     if not is_run:
         result = evaluate_folders(run_dir, folder, load_inception(inception))
     else:
-        model, cfg = open_run(run_dir, weights, device=device, mode=mode, seed=seed)
+        model, cfg = open_run(run_dir, weights, device=device, mode=mode, seed=seed, **({"both_ways": True} if named else {}))
         features = None
         if fid and model.task == "paired" and inception is None:  # PSNR/SSIM/L1 need no weights: FID where it can
             try:
@@ -205,7 +263,7 @@ app.command("eval", hidden=True, help="The same as 'translate evaluate'.")(evalu
 @app.command()
 @guarded
 def export(
-    run_dir: Path = typer.Argument(..., help="A run folder (runs/NAME)."),
+    run_dir: Path = typer.Argument(..., help="A run folder (runs/NAME), or the name of an official pretrained generator."),
     out_arg: Optional[Path] = typer.Argument(None, metavar="OUT", help="Output file, *.onnx or *.pt2 (same as --out)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output file: *.onnx (an ONNX model) or *.pt2 (a torch.export program)."),
     fmt: Optional[str] = typer.Option(None, "--format", help="onnx | pt2 \\[default: from the output file's suffix]."),
@@ -349,7 +407,7 @@ def lab(
 @app.command()
 @guarded
 def serve(
-    run_dir: Path = typer.Argument(..., help="A run folder (runs/NAME)."),
+    run_dir: Path = typer.Argument(..., help="A run folder (runs/NAME), or the name of an official pretrained generator (both directions where both are published)."),
     port: int = typer.Option(7860, "--port", help="Port of the web page."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; 0.0.0.0 opens the page to other machines (it has no login)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps."),

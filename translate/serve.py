@@ -251,12 +251,13 @@ def offline_environment() -> None:
 
 def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 7860, device: str = "auto", block: bool = True,
           announce=print):
-    """Load a run and serve its page at http://host:port/. With ``block=False`` return the running app
+    """Load a run (a run folder, or the name of an official pretrained generator: with the other direction
+    where that is published too) and serve its page at http://host:port/. With ``block=False`` return the running app
     (stop it with ``app.close()``); otherwise serve until interrupted."""
     offline_environment()
     if not 0 < int(port) < 65536:
         raise ServeError(f"port must be between 1 and 65535, not {port}")
-    model, cfg = api.load_run(run_dir, device=device)
+    model, cfg = api.load_run(run_dir, device=device, both_ways=True)  # a pretrained name: both ways where published
     app = build_app(model, cfg, title=f"{Path(run_dir).name} - {cfg.model} ({model.task})")
     app.queue(default_concurrency_limit=1)
     try:

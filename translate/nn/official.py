@@ -97,6 +97,16 @@ def load(net: nn.Module, state: Mapping[str, torch.Tensor], source, options: Map
     net.load_state_dict(ours)
 
 
+def check(state: Mapping[str, torch.Tensor], source, options: Mapping[str, object], dropout: bool) -> None:
+    """Raise ArgumentError (as ``load``) unless ``state`` holds every tensor, by name and shape, of the generator
+    ``options`` (net_g, ngf, norm, input_nc, output_nc) and ``dropout`` describe; no weights are made."""
+    with torch.device("meta"):
+        net = build(str(options["net_g"]), int(options.get("input_nc", 3)), int(options.get("output_nc", 3)),
+                    int(options["ngf"]), str(options["norm"]), dropout)
+    if _shapes(patched(from_official(state), net)) != _shapes(net.state_dict()):
+        raise mismatch(state, source, options)
+
+
 def _channels(state: Mapping[str, torch.Tensor], given: tuple[int, int]) -> tuple[int, int]:
     """(input_nc, output_nc) the file's first and last convolutions show, else ``given``."""
     state = from_official(state)
