@@ -46,7 +46,23 @@ def _no_type_for_flags(self, ctx):
 
 typer.core.TyperOption.display_type_rich = _no_type_for_flags
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+# commands of other tools that users type (the official pix2pix/CycleGAN scripts, yolo): what translate calls them
+OTHER_NAMES = {"train": ("fit", "to train a model"), "test": ("convert", "to convert images with a trained run"),
+               "predict": ("convert", "to convert images with a trained run"), "val": ("evaluate", "to score a run")}
+
+
+class _Group(typer.core.TyperGroup):
+    """The commands; a command of another tool (``train``, ``predict``) gets one line naming ours (exit 2)."""
+
+    def resolve_command(self, ctx, args):
+        if args and args[0] in OTHER_NAMES and args[0] not in self.commands:
+            ours, what = OTHER_NAMES[args[0]]
+            typer.echo(f"error: translate has no '{args[0]}' command; {what}, use: translate {ours}", err=True)
+            raise typer.Exit(2)
+        return super().resolve_command(ctx, args)
+
+
+app = typer.Typer(cls=_Group, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Image-to-image translation with GANs: pix2pix, CycleGAN, DiscoGAN, DualGAN, CGAN, GAN, WGAN, WGAN-GP.")
 log = logging.getLogger("translate")
 
