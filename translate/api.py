@@ -233,9 +233,11 @@ def init_from(model, source: str | Path) -> None:
     log.info("initialised from %s (%d tensors; %d left at their initial values)", source, len(state), len(own) - len(state))
 
 
-def fit(cfg: C.Config, init: str | Path | None = None, progress: bool | None = None) -> dict[str, Any]:
+def fit(cfg: C.Config, init: str | Path | None = None, progress: bool | None = None,
+        announce: Callable[[C.Config, Path], None] | None = None) -> dict[str, Any]:
     """Train a new run of ``cfg`` (as ``resolve_config`` gives it) and return a summary of the run. Under
-    torchrun, each process trains on its shard of every batch; rank 0 picks the run folder and writes it."""
+    torchrun, each process trains on its shard of every batch; rank 0 picks the run folder and writes it.
+    ``announce(cfg, run_dir)`` is called on rank 0 once the data is found and the run folder made."""
     cfg = _typed(cfg)
     with distributed.session() as group:
         dist = group.on(cfg.train.device)
@@ -248,7 +250,10 @@ def fit(cfg: C.Config, init: str | Path | None = None, progress: bool | None = N
             if init:
                 init_from(model, init)  # the other processes get the weights from rank 0 as training starts
             score = evaluator(cfg, model)
-            return run_folder.new_run_dir(cfg.run.runs_dir, cfg.run.name or cfg.model)
+            run_dir = run_folder.new_run_dir(cfg.run.runs_dir, cfg.run.name or cfg.model)
+            if announce:
+                announce(cfg, run_dir)
+            return run_dir
 
         run_dir = dist.from_rank0(new_run)
         with _run_log(run_dir, dist.writer):

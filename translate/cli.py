@@ -35,7 +35,6 @@ def fit(
 ):
     """Train a model on a folder of images and write a run folder under runs/."""
     from translate import api
-    from translate.engine.distributed import from_environment
 
     options["model_opts"].update(parse_opts(opt))
     sources = drop_none({"paired": paired, "unpaired": unpaired, "labelled": labelled, "images": images, "toy": toy})
@@ -53,9 +52,15 @@ def fit(
     for layout, root in sources.items():
         options["data"].update(layout=layout, root=str(root))
     cfg = api.resolve_config({**options, **({"model": model} if model else {})}, config)
-    if not from_environment()[1]:  # under torchrun, rank 0 prints it
-        typer.echo("\n  ".join(["config (* = changed from the model's defaults):", *api.describe(cfg)]))
-    report_run(api.fit(cfg, init=init_from))
+    report_run(api.fit(cfg, init=init_from, announce=_announce))
+
+
+def _announce(cfg, run_dir: Path) -> None:
+    """The values a new run changes from its model's defaults, once its data is found (the whole config is in the run folder)."""
+    from translate import api
+
+    changed = [line[2:] for line in api.describe(cfg) if line.startswith("*")]
+    typer.echo("\n  ".join([f"config: {cfg.model}'s defaults, except these (all of it in {run_dir / 'config.yaml'}):", *changed]))
 
 
 @app.command()

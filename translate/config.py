@@ -222,9 +222,18 @@ def coerce(value: Any, default: Any, key: str) -> Any:
         raise UserError(f"'{key}' must be {kind.__name__}, not {value!r}") from None
 
 
+def _choice(value: Any, choices: tuple[str, ...]) -> Any:
+    """A choice in any case as the choice's own spelling (``btoa`` -> ``BtoA``); other values unchanged."""
+    if isinstance(value, str):
+        return next((c for c in choices if c.lower() == value.lower()), value)
+    return value
+
+
 def coerce_fields(cls, values: Mapping[str, Any], where: str) -> dict[str, Any]:
-    defaults = {f.name: getattr(cls(), f.name) for f in fields(cls)}
-    return {k: coerce(v, defaults[k], f"{where}.{k}" if where else k) for k, v in values.items()}
+    described = {f.name: f for f in fields(cls)}
+    defaults = {name: getattr(cls(), name) for name in described}
+    return {k: _choice(coerce(v, defaults[k], f"{where}.{k}" if where else k), option_of(described[k]).choices)
+            for k, v in values.items()}
 
 
 def check_keys(given: Mapping[str, Any], allowed, where: str) -> None:
