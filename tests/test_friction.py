@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from conftest import one_line_error
@@ -35,3 +37,54 @@ def test_fit_takes_any_case_and_prints_only_what_it_changes_once_the_data_is_fou
                                            f"  run.runs_dir: {runs}", "  model.ngf: 4", "  model.ndf: 4"]
     assert not lines[start + 10].startswith("  "), "only changed values are printed"
     assert "  direction: BtoA  #" in (runs / "pix2pix" / "config.yaml").read_text()
+
+
+def _rows(text: str) -> dict[str, str]:
+    """{first flag of an option: the text of its first row} of a help drawn in panels."""
+    rows: dict[str, list[str]] = {}
+    current = None
+    for line in text.splitlines():
+        inner = line.strip()[1:-1] if line.strip().startswith("│") else ""
+        match = re.match(r"^ [* ]{0,4}(--?[\w\[\]-]+(?: \w+=)?)", inner)
+        if match:  # the first row of a flag: fit lists the models' own options under their flags again
+            current = match.group(1) if match.group(1) not in rows else None
+            if current:
+                rows[current] = []
+        if current and inner:
+            rows[current].append(inner)
+        if not inner:
+            current = None
+    return {flag: " ".join(" ".join(lines).split()) for flag, lines in rows.items()}
+
+
+def test_every_help_fits_80_columns_with_every_default_shown(runner):
+    import typer
+
+    group = typer.main.get_command(app)
+    for name, command in sorted(group.commands.items()):
+        if command.hidden:
+            continue
+        text = runner.invoke(app, [name, "--help"], env={"COLUMNS": "80"}, terminal_width=80).output
+        lines = text.splitlines()
+        assert all(len(line) <= 80 for line in lines), (name, [line for line in lines if len(line) > 80])
+        assert "…" not in text, f"{name}: a cut line"
+        usage = next(line for line in lines if "Usage:" in line)
+        assert "{" not in usage and "_dir" not in usage, usage
+        rows = _rows(text)
+        for param in command.params:
+            if not param.opts or param.name == "help" or not param.opts[0].startswith("--"):
+                continue
+            flag = "--[no-]" + param.opts[0][2:] if param.secondary_opts else param.opts[0]
+            row = rows[flag]
+            for word in (param.help or "").replace("\\[", "[").split():
+                assert any(word in line for line in lines), f"{name} {flag}: '{word}' is cut: {row}"
+            assert row.count("default:") <= 1 and "[default]" not in row, f"{name} {flag} shows two defaults: {row}"
+            has_default = param.default not in (None, [], ()) or "__" in param.name  # fit's options come from the config
+            assert not has_default or "default" in row, f"{name} {flag} shows no default: {row}"
+        if name == "fit":
+            for flag in ("--ema", "--direction", "--device", "--precision"):
+                assert "[default: " in rows[flag], rows[flag]
+            assert rows["--[no-]cpu-gemm"].endswith("[default: on]")
+    models = runner.invoke(app, ["models"]).output.splitlines()
+    assert all(len(line) <= 80 for line in models)
+    assert runner.invoke(app, ["convert", "--help"], env={"COLUMNS": "80"}, terminal_width=80).output.count("Usage: root convert [OPTIONS] RUN IN OUT") == 1

@@ -167,8 +167,8 @@ def test_help_shows_defaults_and_no_type_labels_on_flags(runner):
 
 
 def test_models_describe_themselves_in_whole_sentences(runner):
-    lines = runner.invoke(app, ["models"]).output.strip().splitlines()
-    rows = [ln for ln in lines if ln.split() and ln.split()[0] in list_models()]
+    text = runner.invoke(app, ["models"]).output.replace("\n" + " " * 25, " ")  # a row wraps at 80 columns
+    rows = [ln for ln in text.strip().splitlines() if ln.split() and ln.split()[0] in list_models()]
     assert len(rows) == len(list_models()) and all(ln.rstrip().endswith(".") for ln in rows), rows
     text = runner.invoke(app, ["models", "pix2pix"]).output
     assert text.startswith("pix2pix (paired): Paired translation: a U-Net generator")

@@ -66,10 +66,10 @@ def _announce(cfg, run_dir: Path) -> None:
 @app.command()
 @guarded
 def convert(
-    run_dir: Path = typer.Argument(..., help="A run folder (runs/NAME), or a generator file of the official pix2pix/CycleGAN code (latest_net_G.pth) described by --model, --netG, --ngf, --norm, --input-nc and --output-nc."),
-    input_dir: Path = typer.Argument(..., help="A folder of images (sub-folders are mirrored), one image, or a quoted pattern such as 'photos/*.jpg'."),
-    output_dir: Path = typer.Argument(..., help="Where the converted images go (created); for one input image, also an image file name."),
-    direction: Optional[str] = typer.Option(None, "--direction", help="AtoB | BtoA, any case: unpaired runs translate both ways \\[default: AtoB]; a paired run only the way it was trained \\[default]."),
+    run_dir: Path = typer.Argument(..., metavar="RUN", help="A run folder (runs/NAME), or a generator file of the official pix2pix/CycleGAN code (latest_net_G.pth) described by --model, --netG, --ngf, --norm, --input-nc and --output-nc."),
+    input_dir: Path = typer.Argument(..., metavar="IN", help="A folder of images (sub-folders are mirrored), one image, or a quoted pattern such as 'photos/*.jpg'."),
+    output_dir: Path = typer.Argument(..., metavar="OUT", help="Where the converted images go (created); for one input image, also an image file name."),
+    direction: Optional[str] = typer.Option(None, "--direction", help="AtoB | BtoA, any case: unpaired runs translate both ways, a paired run only the way it was trained \\[default: AtoB; a paired run: its own]."),
     ab: Optional[str] = typer.Option(None, "--ab", help="Inputs are A|B side-by-side files: take the left or right half."),
     size: Optional[int] = typer.Option(None, "--size", help="Resize inputs to N x N first (default: keep each image's size)."),
     batch_size: int = typer.Option(8, "--batch-size", "-b", help="Images per forward pass (same-size images are batched)."),
@@ -132,8 +132,8 @@ def demo(
 @app.command()
 @guarded
 def evaluate(
-    run_dir: Path = typer.Argument(..., help="A run folder (runs/NAME), or a folder of generated images to compare with FOLDER."),
-    folder: Path = typer.Argument(..., help="Paired run: a held-out paired folder (e.g. facades/val). Unpaired run: a folder "
+    run_dir: Path = typer.Argument(..., metavar="RUN", help="A run folder (runs/NAME), or a folder of generated images to compare with FOLDER."),
+    folder: Path = typer.Argument(..., metavar="FOLDER", help="Paired run: a held-out paired folder (e.g. facades/val). Unpaired run: a folder "
                                   "holding testA/ and testB/. Sampling run, or a folder of images as the first argument: real images."),
     size: Optional[int] = typer.Option(None, "--size", help="Paired runs: resize pairs to N x N first (default: each image's own size)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps."),
@@ -212,7 +212,7 @@ app.command("eval", hidden=True, help="The same as 'translate evaluate'.")(evalu
 @app.command()
 @guarded
 def export(
-    run_dir: Path = typer.Argument(..., help="A run folder (runs/NAME)."),
+    run_dir: Path = typer.Argument(..., metavar="RUN", help="A run folder (runs/NAME)."),
     out_arg: Optional[Path] = typer.Argument(None, metavar="OUT", help="Output file, *.onnx or *.pt2 (same as --out)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output file: *.onnx (an ONNX model) or *.pt2 (a torch.export program)."),
     fmt: Optional[str] = typer.Option(None, "--format", help="onnx | pt2 \\[default: from the output file's suffix]."),
@@ -249,7 +249,7 @@ def _first_sentence(text: str) -> str:
 
 @app.command()
 @guarded
-def plot(run_dir: Path = typer.Argument(..., help="A run folder (runs/NAME).")):
+def plot(run_dir: Path = typer.Argument(..., metavar="RUN", help="A run folder (runs/NAME).")):
     """Draw RUN/results.png again from RUN/metrics.csv: one panel per loss or metric."""
     from translate.engine.plots import write_results
 
@@ -258,7 +258,7 @@ def plot(run_dir: Path = typer.Argument(..., help="A run folder (runs/NAME).")):
 
 @app.command()
 @guarded
-def models(name: Optional[str] = typer.Argument(None, help="Show one model's description, options and defaults.")):
+def models(name: Optional[str] = typer.Argument(None, metavar="NAME", help="Show one model's description, options and defaults.")):
     """List the registered models, or one model's description and options."""
     import textwrap
 
@@ -269,24 +269,25 @@ def models(name: Optional[str] = typer.Argument(None, help="Show one model's des
         typer.echo(f"{name} ({cls.task}): {_first_sentence(cls.__doc__)}\n")
         for para in (sys.modules[cls.__module__].__doc__ or "").strip().split("\n\n"):
             items = re.split(r"\n(?=- )", para)  # a list keeps one item per line
-            typer.echo("\n".join(textwrap.fill(" ".join(item.split()), width=100, subsequent_indent="  " if item.startswith("- ") else "")
+            typer.echo("\n".join(textwrap.fill(" ".join(item.split()), width=80, subsequent_indent="  " if item.startswith("- ") else "")
                                  for item in items) + "\n")
         changed = [f"{k}={v}" for section in cls.defaults.values() for k, v in section.items()]
         typer.echo(f"inference mode: {cls.inference_mode}" + (f"; training defaults: {', '.join(changed)}" if changed else "") + "\n")
         typer.echo("options (--opt NAME=VALUE; the common ones also have their own flags):")
         for option, default, meaning in describe_options(name):
-            typer.echo(f"  {option} = {default!r}" + (f"\n      {meaning}" if meaning else ""))
+            typer.echo(f"  {option} = {default!r}" + ("\n" + textwrap.fill(meaning, width=80, initial_indent=" " * 6,
+                                                                            subsequent_indent=" " * 6) if meaning else ""))
         return
     for n in list_models():
         cls = get_model_class(n)
-        typer.echo(f"{n:10s} {cls.task:13s} {_first_sentence(cls.__doc__)}")
+        typer.echo(textwrap.fill(f"{n:10s} {cls.task:13s} {_first_sentence(cls.__doc__)}", width=80, subsequent_indent=" " * 25))
     typer.echo("\n'translate models NAME' describes one model and its options.")
 
 
 @app.command()
 @guarded
 def check(
-    folder: Path = typer.Argument(..., help="A dataset folder."),
+    folder: Path = typer.Argument(..., metavar="FOLDER", help="A dataset folder."),
     layout: str = typer.Option("auto", "--layout", help="auto | paired | unpaired | labelled | images."),
 ):
     """Report the layout a folder has, its counts, image sizes and problems (exit 1 if any)."""
@@ -306,7 +307,7 @@ def check(
 @app.command()
 @guarded
 def sample(
-    run_dir: Path = typer.Argument(..., help="A run folder of an unconditional or labelled model (gan, wgan, wgan_gp, cgan)."),
+    run_dir: Path = typer.Argument(..., metavar="RUN", help="A run folder of an unconditional or labelled model (gan, wgan, wgan_gp, cgan)."),
     n: int = typer.Option(64, "--n", help="How many samples (with a labelled model and no --label: split evenly, one row per class)."),
     out: Optional[Path] = typer.Option(None, "--out", help="PNG to write \\[default: RUN/samples/sample_seedN.png]."),
     label: Optional[str] = typer.Option(None, "--label", help="Class name (cgan): every sample of this class."),
@@ -336,9 +337,9 @@ def lab(
     seeds: int = typer.Option(3, "--seeds", help="Seeds per setting: the table shows mean and spread over them."),
     stabilisers: str = typer.Option("none,feature_matching,minibatch,label_smoothing,instance_noise,d_steps", "--stabilisers",
                                     help="Comma-separated settings of gan: none (the plain GAN), feature_matching, minibatch, "
-                                         "label_smoothing, instance_noise, d_steps (k = 5)."),
+                                         "label_smoothing, instance_noise, d_steps (k = 5) \\[default: all six].", show_default=False),
     threads: int = typer.Option(1, "--threads", help="torch CPU threads of each process."),
-    jobs: int = typer.Option(0, "--jobs", help="Processes training runs side by side \\[default: 0, one per CPU core]; 1 trains in this process."),
+    jobs: int = typer.Option(0, "--jobs", help="Processes training runs side by side: 0 one per CPU core, 1 trains in this process \\[default: 0].", show_default=False),
 ):
     """The 2-D theory lab: D against the optimal D*, the Jensen-Shannon and Wasserstein estimates over
     training, and the GAN's stabilisers by mode coverage, as OUT/index.html."""
@@ -356,7 +357,7 @@ def lab(
 @app.command()
 @guarded
 def serve(
-    run_dir: Path = typer.Argument(..., help="A run folder (runs/NAME)."),
+    run_dir: Path = typer.Argument(..., metavar="RUN", help="A run folder (runs/NAME)."),
     port: int = typer.Option(7860, "--port", help="Port of the web page."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; 0.0.0.0 opens the page to other machines (it has no login)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps."),

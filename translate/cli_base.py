@@ -45,6 +45,40 @@ def _no_type_for_flags(self, ctx):
 
 
 typer.core.TyperOption.display_type_rich = _no_type_for_flags
+_format_help = typer.core.TyperCommand.format_help
+
+
+def _one_column(param):
+    """An on/off pair of flags drawn as one, ``--[no-]flip`` with its default as on or off: the help keeps its
+    width at 80 columns (a column of ``--no-...`` flags beside the flags leaves the help 28 columns)."""
+    if not (getattr(param, "is_bool_flag", False) and param.secondary_opts and param.opts[0].startswith("--")):
+        return param
+    shown = copy.copy(param)
+    shown.opts, shown.secondary_opts = ["--[no-]" + param.opts[0][2:], *param.opts[1:]], []
+    if param.default is not None and param.show_default is not False:
+        shown.help, shown.show_default = f"{param.help} \\[default: {'on' if param.default else 'off'}]", False
+    return shown
+
+
+def _compact_format_help(self, ctx, formatter):
+    own = self.params
+    self.params = [_one_column(p) for p in own]
+    try:
+        return _format_help(self, ctx, formatter)
+    finally:
+        self.params = own
+
+
+typer.core.TyperCommand.format_help = _compact_format_help
+_usage_name = typer.core.TyperArgument._usage_display_name
+
+
+def _plain_usage_name(self) -> str:
+    """A required argument as its name in the usage line (``RUN IN OUT``, as click writes it), not ``{RUN}``."""
+    return self.display_name_raw + ("..." if self.nargs != 1 else "") if self.required else _usage_name(self)
+
+
+typer.core.TyperArgument._usage_display_name = _plain_usage_name
 
 # commands of other tools that users type (the official pix2pix/CycleGAN scripts, yolo): what translate calls them
 OTHER_NAMES = {"train": ("fit", "to train a model"), "test": ("convert", "to convert images with a trained run"),

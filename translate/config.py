@@ -138,7 +138,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    name: str = option("", "Run name (default: the model name); an existing name gets a -2, -3 suffix.", panel="Run")
+    name: str = option("", "Run name; empty: the model's name. An existing name gets a -2, -3 suffix.", panel="Run")
     runs_dir: str = option("runs", "Where run folders go.", panel="Run")
 
 
