@@ -88,3 +88,25 @@ def test_every_help_fits_80_columns_with_every_default_shown(runner):
     models = runner.invoke(app, ["models"]).output.splitlines()
     assert all(len(line) <= 80 for line in models)
     assert runner.invoke(app, ["convert", "--help"], env={"COLUMNS": "80"}, terminal_width=80).output.count("Usage: root convert [OPTIONS] RUN IN OUT") == 1
+
+
+def test_check_and_fit_count_the_usable_images(runner, tmp_path):
+    import os
+
+    import numpy as np
+    from PIL import Image
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(6):
+        Image.fromarray(np.random.default_rng(i).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    for i in range(4):
+        (folder / f"bad{i}.png").write_bytes(b"not an image")
+    os.symlink(folder / "gone.png", folder / "link.png")
+    result = runner.invoke(app, ["check", str(folder)])
+    assert result.exit_code == 1
+    assert "contents: images: 6 samples (4 of 10 files cannot be used, listed below)" in result.output.splitlines()
+    assert "5 problem(s):" in result.output
+    line = one_line_error(runner.invoke(app, ["fit", "--images", str(folder), "--batch-size", "7", "--runs-dir", str(tmp_path / "runs"),
+                                              "--steps", "1", "--image-size", "32", "--device", "cpu"]))
+    assert line == "error: the dataset has 6 samples but --batch-size is 7; lower the batch size or add data"
