@@ -110,3 +110,20 @@ def test_check_and_fit_count_the_usable_images(runner, tmp_path):
     line = one_line_error(runner.invoke(app, ["fit", "--images", str(folder), "--batch-size", "7", "--runs-dir", str(tmp_path / "runs"),
                                               "--steps", "1", "--image-size", "32", "--device", "cpu"]))
     assert line == "error: the dataset has 6 samples but --batch-size is 7; lower the batch size or add data"
+
+
+def test_a_model_prints_as_one_line_and_an_api_typo_names_the_option():
+    from conftest import tiny_info
+    from translate import api, registry
+    from translate.errors import UserError
+
+    pix2pix = registry.create_model("pix2pix", tiny_info("pix2pix"), {"ngf": 8, "ndf": 8})
+    assert repr(pix2pix) == str(pix2pix) == "<Pix2Pix 'pix2pix', paired, AtoB; parameters: netG 0.26 M, netD 0.05 M>"
+    assert repr(registry.create_model("cyclegan", tiny_info("cyclegan"), {"ngf": 8, "ndf": 8})).startswith(
+        "<CycleGAN 'cyclegan', unpaired, AtoB/BtoA; parameters: netG_A")
+    assert ", unconditional, draws samples; " in repr(registry.create_model("gan", tiny_info("gan"), {"ngf": 8, "ndf": 8}))
+    with pytest.raises(UserError) as typo:
+        api.resolve_config({"data": {"crop_sise": 64}})
+    assert str(typo.value).startswith("unknown option 'crop_sise' (did you mean 'crop_size'?); the options of 'data': root, layout,")
+    with pytest.raises(UserError, match=r"^option 'crop_size' belongs to 'data': pass \{'data': \{'crop_size': ...\}\}$"):
+        api.resolve_config({"crop_size": 64})

@@ -40,6 +40,7 @@ def model_defaults(name: str) -> C.Config:
 
 def resolve_config(flags: Mapping[str, Any], config_file: str | Path | None = None) -> C.Config:
     """Dataclass defaults < model defaults < YAML file < flags (all nested dicts)."""
+    C.check_options(flags)
     from_file = C.load_yaml(Path(config_file)) if config_file else {}
     layout = (flags.get("data") or {}).get("layout") or (from_file.get("data") or {}).get("layout") or "paired"
     name = flags.get("model") or from_file.get("model") or DEFAULT_MODEL.get(layout, "pix2pix")

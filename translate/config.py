@@ -243,6 +243,25 @@ def check_keys(given: Mapping[str, Any], allowed, where: str) -> None:
             raise UserError(f"unknown key '{key}' in {where}{_suggest(key, names)}; known keys: {', '.join(names)}")
 
 
+def check_options(options: Mapping[str, Any]) -> None:
+    """Options given as a nested mapping (``{"data": {"crop_size": 64}}``, as the API takes them): an unknown
+    name raises UserError naming it with the closest known one, a known one outside its section says where it goes."""
+    names = {section: [f.name for f in fields(cls)] for section, cls in SECTIONS.items()}
+    for key, value in options.items():
+        if key in ("model", "model_opts"):
+            continue
+        if key not in SECTIONS:
+            home = next((section for section, known in names.items() if key in known), None)
+            if home:
+                raise UserError(f"option '{key}' belongs to '{home}': pass {{'{home}': {{'{key}': ...}}}}")
+            every = [*SECTIONS, "model", "model_opts", *(n for known in names.values() for n in known)]
+            raise UserError(f"unknown option '{key}'{_suggest(key, every)}")
+        for name in value if isinstance(value, Mapping) else ():
+            if name not in names[key]:
+                raise UserError(f"unknown option '{name}'{_suggest(name, names[key])}; the options of '{key}': "
+                                f"{', '.join(names[key])}")
+
+
 def merge(base: Config, overrides: Mapping[str, Any], where: str = "overrides") -> Config:
     """Return ``base`` with the nested ``overrides`` applied; unknown keys raise UserError."""
     check_keys(overrides, ["model", "model_opts", *SECTIONS], where)
