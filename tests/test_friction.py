@@ -127,3 +127,20 @@ def test_a_model_prints_as_one_line_and_an_api_typo_names_the_option():
     assert str(typo.value).startswith("unknown option 'crop_sise' (did you mean 'crop_size'?); the options of 'data': root, layout,")
     with pytest.raises(UserError, match=r"^option 'crop_size' belongs to 'data': pass \{'data': \{'crop_size': ...\}\}$"):
         api.resolve_config({"crop_size": 64})
+
+
+def test_resuming_a_finished_run_says_how_to_extend_it(runner, tmp_path):
+    from translate.data.synthetic import make_paired
+
+    pairs = make_paired(tmp_path / "pairs", n=2, size=32)
+    args = ["--steps", "1", "--image-size", "32", "--ngf", "4", "--ndf", "4", "--device", "cpu"]
+    first = runner.invoke(app, ["fit", "--paired", str(pairs), "--runs-dir", str(tmp_path / "runs"), *args])
+    assert first.exit_code == 0 and "the run is complete" not in first.output, first.output
+    run = tmp_path / "runs" / "pix2pix"
+    again = runner.invoke(app, ["fit", "--resume", str(run)])
+    assert again.exit_code == 0, again.output
+    lines = again.output.splitlines()
+    done = lines.index(f"done: step 1/1 in {run}")
+    assert lines[done + 1] == f"the run is complete; to train longer: translate fit --resume {run} --steps N (N > 1)"
+    longer = runner.invoke(app, ["fit", "--resume", str(run), "--steps", "2"])
+    assert longer.exit_code == 0 and f"done: step 2/2 in {run}" in longer.output and "the run is complete" not in longer.output

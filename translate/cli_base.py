@@ -217,6 +217,8 @@ def report_run(result: dict) -> None:
     last = result.get("last") or {}
     verb = "stopped" if result["stopped"] else "done"
     typer.echo(f"{verb}: step {result['step']}/{result['total']} in {result['run_dir']}")
+    if not result["stopped"] and result.get("steps_run") == 0 and result["step"] >= result["total"]:  # a resume of a finished run
+        typer.echo(f"the run is complete; to train longer: translate fit --resume {result['run_dir']} --steps N (N > {result['total']})")
     if last:
         typer.echo("last metrics: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in last.items()))
     typer.echo(f"samples: {result['sample']}\ncurves: {result['results']}")
