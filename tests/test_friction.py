@@ -144,3 +144,15 @@ def test_resuming_a_finished_run_says_how_to_extend_it(runner, tmp_path):
     assert lines[done + 1] == f"the run is complete; to train longer: translate fit --resume {run} --steps N (N > 1)"
     longer = runner.invoke(app, ["fit", "--resume", str(run), "--steps", "2"])
     assert longer.exit_code == 0 and f"done: step 2/2 in {run}" in longer.output and "the run is complete" not in longer.output
+
+
+def test_download_suggests_a_name_and_a_failed_download_leaves_no_folder(tmp_path, capsys):
+    from conftest import load_script
+
+    download = load_script("datasets/download.py")
+    assert download.main(["facdes", "--to", str(tmp_path / "data")]) == 2
+    assert "unknown dataset 'facdes' (did you mean 'facades'?); known: " in capsys.readouterr().err
+    to = tmp_path / "new" / "data"
+    assert download.main(["facades", "--to", str(to), "--url", "http://127.0.0.1:9/facades.tar.gz", "--timeout", "2"]) == 1
+    assert "cannot connect" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists(), "a failed download left an empty folder"
