@@ -156,3 +156,30 @@ def test_download_suggests_a_name_and_a_failed_download_leaves_no_folder(tmp_pat
     assert download.main(["facades", "--to", str(to), "--url", "http://127.0.0.1:9/facades.tar.gz", "--timeout", "2"]) == 1
     assert "cannot connect" in capsys.readouterr().err
     assert not (tmp_path / "new").exists(), "a failed download left an empty folder"
+
+
+def test_the_web_page_names_its_api_for_a_gradio_client():
+    pytest.importorskip("gradio")
+    from conftest import tiny_info
+    from test_serve import page_for
+    from translate.serve import build_app
+
+    for name, endpoints in (("pix2pix", {"/translate_sketch", "/translate_upload"}), ("gan", {"/sample"})):
+        page = page_for(name, tiny_info(name))
+        api = build_app(page.model, page.cfg, page=page).get_api_info()
+        assert set(api["named_endpoints"]) == endpoints, api["named_endpoints"].keys()
+
+
+def test_one_converted_image_is_said_in_the_singular(runner, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from translate.data.synthetic import make_paired
+
+    pairs = make_paired(tmp_path / "pairs", n=2, size=32)
+    assert runner.invoke(app, ["fit", "--paired", str(pairs), "--runs-dir", str(tmp_path / "runs"), "--steps", "1", "--image-size", "32",
+                               "--ngf", "4", "--ndf", "4", "--device", "cpu"]).exit_code == 0
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "one.png")
+    result = runner.invoke(app, ["convert", str(tmp_path / "runs" / "pix2pix"), str(tmp_path / "one.png"), str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "converted 1 image in " in result.output and f"into {tmp_path / 'out'}; skipped 0 existing, 0 failed" in result.output

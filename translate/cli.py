@@ -106,7 +106,7 @@ def convert(
                             tile=tile, overlap=overlap, max_pixels=max_pixels, out_depth=out_depth,
                             progress=sys.stderr.isatty())
     tiled = f" ({report.tiled} in tiles)" if report.tiled else ""
-    typer.echo(f"converted {report.converted} images{tiled} in {report.seconds:.1f} s ({report.images_per_s:.2f} images/s) "
+    typer.echo(f"converted {report.converted} image{'' if report.converted == 1 else 's'}{tiled} in {report.seconds:.1f} s ({report.images_per_s:.2f} images/s) "
                f"into {output_dir}; skipped {report.skipped} existing, {len(report.failed)} failed")
     if report.failed:
         for path, err in report.failed:

@@ -213,8 +213,8 @@ def _translator(gr, page: Page, model) -> None:
             output = gr.Image(label="output", interactive=False, format="png", height=350,
                               buttons=["download", "fullscreen"], elem_id="output")
             message = gr.Markdown(elem_id="message")
-    draw_btn.click(page.translate_sketch, [sketch, direction], [output, message], api_name=False)
-    upload.upload(page.translate_upload, [upload, direction], [seen, output, message], api_name=False)
+    draw_btn.click(page.translate_sketch, [sketch, direction], [output, message], api_name="translate_sketch")
+    upload.upload(page.translate_upload, [upload, direction], [seen, output, message], api_name="translate_upload")
 
 
 def _sampler(gr, page: Page, model) -> None:
@@ -231,7 +231,7 @@ def _sampler(gr, page: Page, model) -> None:
             grid = gr.Image(label="samples", interactive=False, format="png", height=480,
                             buttons=["download", "fullscreen"], elem_id="output")
             message = gr.Markdown(elem_id="message")
-    button.click(page.sample, [n, label, seed], [grid, message], api_name=False)
+    button.click(page.sample, [n, label, seed], [grid, message], api_name="sample")
 
 
 # small outputs (a 64-pixel run) fill their box instead of sitting in its middle
