@@ -183,3 +183,17 @@ def test_one_converted_image_is_said_in_the_singular(runner, tmp_path):
     result = runner.invoke(app, ["convert", str(tmp_path / "runs" / "pix2pix"), str(tmp_path / "one.png"), str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     assert "converted 1 image in " in result.output and f"into {tmp_path / 'out'}; skipped 0 existing, 0 failed" in result.output
+
+
+def test_a_loaded_run_prints_as_one_line(tmp_path, runner):
+    import translate
+    from translate.data.synthetic import make_paired
+
+    pairs = make_paired(tmp_path / "pairs", n=2, size=32)
+    assert runner.invoke(app, ["fit", "--paired", str(pairs), "--runs-dir", str(tmp_path / "runs"), "--steps", "1", "--image-size", "32",
+                               "--ngf", "4", "--ndf", "4", "--device", "cpu"]).exit_code == 0
+    run = translate.load_run(tmp_path / "runs" / "pix2pix")
+    assert repr(run) == (f"Run(model=<Pix2Pix 'pix2pix', paired, AtoB; parameters: netG 0.07 M, netD 0.01 M>, "
+                         f"cfg=<pix2pix, paired data {pairs}, AtoB, crop 32>)")
+    model, cfg = run
+    assert cfg.data.crop_size == 32

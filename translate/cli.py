@@ -221,7 +221,8 @@ def export(
     weights: Optional[str] = typer.Option(None, "--weights", help=WEIGHTS_HELP),
 ):
     """Export a run's generator as an ONNX model or a torch.export program, checked against the model on a real image.
-    It runs in the model's inference mode with dropout off (pix2pix: each image's own statistics), so it is deterministic."""
+    It runs in the model's inference mode with dropout off (pix2pix: each image's own statistics), so it is deterministic.
+    A run that draws samples exports its generator of noise (z, and class labels for cgan)."""
     from translate.export import ParityError, export_generator, output_format
 
     if out_arg is not None and out is not None:
