@@ -197,3 +197,17 @@ def test_a_loaded_run_prints_as_one_line(tmp_path, runner):
                          f"cfg=<pix2pix, paired data {pairs}, AtoB, crop 32>)")
     model, cfg = run
     assert cfg.data.crop_size == 32
+
+
+def test_the_web_page_says_it_scaled_an_input_and_convert_says_it_keeps_sizes(runner):
+    pytest.importorskip("gradio")
+    from test_serve import SIZE, page_for, sketch
+
+    page = page_for("pix2pix")
+    _, message = page.translate_sketch({"composite": sketch(128)}, "AtoB")
+    assert message.startswith(f"AtoB: {SIZE}x{SIZE} pixels in ")
+    assert message.endswith(f" ms; scaled down from 128x128 to the training size {SIZE} (convert keeps each image's size)")
+    _, small = page.translate_sketch({"composite": sketch(SIZE)}, "AtoB")
+    assert "scaled" not in small
+    text = runner.invoke(app, ["convert", "--help"], env={"COLUMNS": "200"}, terminal_width=200).output
+    assert "default: keep each image's size; the web page of 'translate serve' scales larger images down to the training size" in text
