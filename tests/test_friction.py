@@ -211,3 +211,30 @@ def test_the_web_page_says_it_scaled_an_input_and_convert_says_it_keeps_sizes(ru
     assert "scaled" not in small
     text = runner.invoke(app, ["convert", "--help"], env={"COLUMNS": "200"}, terminal_width=200).output
     assert "default: keep each image's size; the web page of 'translate serve' scales larger images down to the training size" in text
+
+
+def test_export_mode_eval_matches_convert_mode_eval(runner, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from translate.data.image_files import to_tensor_range, to_uint8
+    from translate.data.synthetic import make_paired
+
+    pairs = make_paired(tmp_path / "pairs", n=2, size=32)
+    assert runner.invoke(app, ["fit", "--paired", str(pairs), "--runs-dir", str(tmp_path / "runs"), "--steps", "2", "--image-size", "32",
+                               "--ngf", "4", "--ndf", "4", "--device", "cpu"]).exit_code == 0
+    run = tmp_path / "runs" / "pix2pix"
+    image = np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    Image.fromarray(image).save(tmp_path / "in.png")
+    for mode, said in (("eval", "mode: eval: the same as translate convert --mode eval"),
+                       ("paper", "mode: paper: each image's own statistics as translate convert --mode paper, without its dropout")):
+        result = runner.invoke(app, ["export", str(run), str(tmp_path / f"{mode}.onnx"), "--mode", mode])
+        assert result.exit_code == 0 and said in result.output.splitlines(), result.output
+    converted = runner.invoke(app, ["convert", str(run), str(tmp_path / "in.png"), str(tmp_path / "out.png"), "--mode", "eval"])
+    assert converted.exit_code == 0, converted.output
+    session = ort.InferenceSession(str(tmp_path / "eval.onnx"), providers=["CPUExecutionProvider"])
+    y = session.run(None, {"x": to_tensor_range(image)[None].numpy()})[0]
+    ours = to_uint8(torch.from_numpy(y)[0]).astype(int)
+    assert np.abs(ours - np.asarray(Image.open(tmp_path / "out.png")).astype(int)).max() <= 1

@@ -219,11 +219,15 @@ def export(
     size: Optional[int] = typer.Option(None, "--size", help="Image size of the parity check, and the only size a .pt2 program takes (default: the training crop size)."),
     direction: Optional[str] = typer.Option(None, "--direction", help="AtoB | BtoA, any case (unpaired runs) \\[default: AtoB, or the way a paired run was trained]."),
     weights: Optional[str] = typer.Option(None, "--weights", help=WEIGHTS_HELP),
+    mode: Optional[str] = typer.Option(None, "--mode", help="eval: as 'translate convert --mode eval'; paper: each image's own "
+                                       "batch-norm statistics as 'convert --mode paper', but without its dropout, so the file is "
+                                       "deterministic \\[default: the model's, as convert's]."),
 ):
     """Export a run's generator as an ONNX model or a torch.export program, checked against the model on a real image.
-    It runs in the model's inference mode with dropout off (pix2pix: each image's own statistics), so it is deterministic.
+    It runs in the inference mode of --mode with dropout off, so it is deterministic.
     A run that draws samples exports its generator of noise (z, and class labels for cgan)."""
     from translate.export import ParityError, export_generator, output_format
+    from translate.models.base import Sampler
 
     if out_arg is not None and out is not None:
         raise UserError(f"give the output file once: {out_arg} or --out {out}")
@@ -231,7 +235,7 @@ def export(
     if out is None:
         raise UserError("name the output file: translate export RUN --out FILE.onnx (or FILE.pt2)")
     output_format(out, fmt)  # a wrong name or format fails before the run is loaded
-    model, cfg = open_run(run_dir, weights, device="cpu")
+    model, cfg = open_run(run_dir, weights, device="cpu", mode=mode)
     try:
         result = export_generator(model, out, size or cfg.data.crop_size, direction, cfg.data.direction, fmt, cfg.data.root)
     except ParityError as exc:
@@ -239,6 +243,10 @@ def export(
         raise typer.Exit(1) from None
     typer.echo(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB, {result['format']}): takes {result['rule']}")
     typer.echo(f"max difference from the model: {result['diff']:.1e} on {result['image']} (tolerance {result['tolerance']:g})")
+    if not isinstance(model, Sampler):
+        used = mode or model.inference_mode
+        typer.echo(f"mode: {used}: " + ("the same as translate convert --mode eval" if used == "eval" else
+                                        "each image's own statistics as translate convert --mode paper, without its dropout"))
 
 
 def _first_sentence(text: str) -> str:
