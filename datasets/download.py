@@ -19,6 +19,7 @@ Exit codes: 0 done (or already there), 1 the download or the archive failed, 2 b
 from __future__ import annotations
 
 import argparse
+import difflib
 import hashlib
 import http.client
 import os
@@ -99,7 +100,9 @@ def resolve(name: str, url: str | None = None, sha256: str | None = None) -> Dat
     entry = DATASETS.get(ALIASES.get(name, name))
     if entry is None:
         if not url:
-            raise UsageError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))} (or give its archive with --url URL)")
+            close = difflib.get_close_matches(name, [*DATASETS, *ALIASES, *NOT_REDISTRIBUTED], n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise UsageError(f"unknown dataset {name!r}{hint}; known: {', '.join(sorted(DATASETS))} (or give its archive with --url URL)")
         entry = Dataset(name, url, (), "translate check {dest}")
     mirror = os.environ.get(MIRROR_ENV)
     if url:
@@ -277,7 +280,18 @@ def download(name: str, to: Path = Path("data"), url: str | None = None, sha256:
             return dest
         raise UsageError(f"{dest} exists but is not a complete {entry.name} (it lacks "
                          f"{', '.join(f + '/' for f in entry.folders if f not in have) or 'its folders'}); remove it and run again")
+    made = [p for p in (to, *to.parents) if not p.exists()]  # the folders this download makes: removed again if it fails empty
     to.mkdir(parents=True, exist_ok=True)
+    try:
+        return _fetch_and_unpack(entry, to, dest, timeout, keep_archive, log)
+    except Failure:
+        for folder in made:
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
+
+
+def _fetch_and_unpack(entry: Dataset, to: Path, dest: Path, timeout: float, keep_archive: bool, log) -> Path:
     archive = to / f"{entry.name}{archive_suffix(entry.url)}"
     part = to / f"{entry.name}.part"
     if not archive.exists():

@@ -204,7 +204,7 @@ def test_torchrun_trains_with_one_run_folder_and_one_report(two_processes, tmp_p
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert [p.name for p in (tmp_path / "runs").iterdir()] == ["ddp"]
-    assert done.stdout.count("done: step 2/2") == 1 and done.stdout.count("config (") == 1, done.stdout
+    assert done.stdout.count("done: step 2/2") == 1 and done.stdout.count("config: pix2pix's defaults, except these") == 1, done.stdout
     assert "world size 2" in (tmp_path / "runs" / "ddp" / "log.txt").read_text()
 
 

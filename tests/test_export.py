@@ -116,16 +116,28 @@ def test_without_data_the_check_runs_on_a_drawn_picture(tmp_path):
     assert torch.equal(image, export_mod.check_image("", "AtoB", 48, 3)[0])  # fixed, not random
 
 
-def test_a_sampler_run_is_refused(tmp_path):
+def test_a_sampler_run_exports_its_generator_of_noise(tmp_path):
     from PIL import Image
+
+    from translate import api
 
     (tmp_path / "img").mkdir()
     for i in range(4):
         Image.new("RGB", (32, 32), (60 * i, 0, 0)).save(tmp_path / "img" / f"{i}.png")
     run = _fit(tmp_path, "--images", str(tmp_path / "img"), "--model", "gan", "--image-size", "32", "--batch-size", "2")
-    line = one_line_error(export(run, tmp_path / "g.onnx"))
-    assert line == "error: gan draws samples and has no image-to-image generator to export; use: translate sample RUN"
-    assert not (tmp_path / "g.onnx").exists()
+    result = export(run, tmp_path / "g.onnx")
+    assert result.exit_code == 0, result.output
+    assert " onnx): takes z: N x 100 noise drawn from N(0, 1); gives N x 3 x 32 x 32 in [-1, 1], any batch size" in result.output
+    assert "on seeded noise (tolerance 0.001)" in result.output
+    ort = pytest.importorskip("onnxruntime")
+    session = ort.InferenceSession(str(tmp_path / "g.onnx"), providers=["CPUExecutionProvider"])
+    z = torch.randn(5, 100, generator=torch.Generator().manual_seed(3))
+    model, _ = api.load_run(run)
+    with torch.no_grad():
+        expected = model.netG(z)
+    assert float((torch.from_numpy(session.run(None, {"z": z.numpy()})[0]) - expected).abs().max()) < 1e-3
+    line = one_line_error(export(run, tmp_path / "h.onnx", "--direction", "BtoA"))
+    assert line == "error: --direction: a sampling run maps noise to images and has no direction; leave it out"
 
 
 @pytest.mark.parametrize("args, message", [

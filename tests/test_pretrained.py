@@ -101,7 +101,7 @@ def test_convert_by_name_downloads_once_into_translate_home(mirror, runner, tmp_
     _image(tmp_path / "in" / "x.png")
     result = runner.invoke(app, ["convert", "tiny_h2z", "in", "out", "--device", "cpu"])
     assert result.exit_code == 0, result.output
-    assert "pretrained tiny_h2z: horse -> zebra" in result.output and "converted 1 images" in result.output
+    assert "pretrained tiny_h2z: horse -> zebra" in result.output and "converted 1 image in" in result.output
     cached = tmp_path / "home" / "pretrained" / "tiny_h2z.pth"
     body = mirror.files["/cyclegan/pretrained_models/tiny_h2z.pth"]
     assert cached.read_bytes() == body and sorted(p.name for p in cached.parent.iterdir()) == ["tiny_h2z.pth", "tiny_h2z.pth.sha256"]

@@ -7,7 +7,7 @@ import logging
 import shutil
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from translate import config as C
 from translate import evaluate, pretrained
@@ -34,6 +34,7 @@ def model_defaults(name: str) -> C.Config:
 
 def resolve_config(flags: Mapping[str, Any], config_file: str | Path | None = None) -> C.Config:
     """Dataclass defaults < model defaults < YAML file < flags (all nested dicts)."""
+    C.check_options(flags)
     from_file = C.load_yaml(Path(config_file)) if config_file else {}
     layout = (flags.get("data") or {}).get("layout") or (from_file.get("data") or {}).get("layout") or "paired"
     name = flags.get("model") or from_file.get("model") or DEFAULT_MODEL.get(layout, "pix2pix")
@@ -155,9 +156,11 @@ def init_from(model, source: str | Path) -> None:
     log.info("initialised from %s (%d tensors; %d left at their initial values)", source, len(state), len(own) - len(state))
 
 
-def fit(cfg: C.Config, init: str | Path | None = None, progress: bool | None = None) -> dict[str, Any]:
+def fit(cfg: C.Config, init: str | Path | None = None, progress: bool | None = None,
+        announce: Callable[[C.Config, Path], None] | None = None) -> dict[str, Any]:
     """Train a new run of ``cfg`` (as ``resolve_config`` gives it) and return a summary of the run. Under
-    torchrun, each process trains on its shard of every batch; rank 0 picks the run folder and writes it."""
+    torchrun, each process trains on its shard of every batch; rank 0 picks the run folder and writes it.
+    ``announce(cfg, run_dir)`` is called on rank 0 once the data is found and the run folder made."""
     cfg = _typed(cfg)
     with distributed.session() as group:
         dist = group.on(cfg.train.device)
@@ -170,7 +173,10 @@ def fit(cfg: C.Config, init: str | Path | None = None, progress: bool | None = N
             if init:
                 init_from(model, init)  # the other processes get the weights from rank 0 as training starts
             score = evaluate.scorer(cfg, model)
-            return run_folder.new_run_dir(cfg.run.runs_dir, cfg.run.name or cfg.model)
+            run_dir = run_folder.new_run_dir(cfg.run.runs_dir, cfg.run.name or cfg.model)
+            if announce:
+                announce(cfg, run_dir)
+            return run_dir
 
         run_dir = dist.from_rank0(new_run)
         with _run_log(run_dir, dist.writer):

@@ -35,7 +35,6 @@ def fit(
 ):
     """Train a model on a folder of images and write a run folder under runs/."""
     from translate import api
-    from translate.engine.distributed import from_environment
 
     options["model_opts"].update(parse_opts(opt))
     sources = drop_none({"paired": paired, "unpaired": unpaired, "labelled": labelled, "images": images, "toy": toy})
@@ -53,20 +52,26 @@ def fit(
     for layout, root in sources.items():
         options["data"].update(layout=layout, root=str(root))
     cfg = api.resolve_config({**options, **({"model": model} if model else {})}, config)
-    if not from_environment()[1]:  # under torchrun, rank 0 prints it
-        typer.echo("\n  ".join(["config (* = changed from the model's defaults):", *api.describe(cfg)]))
-    report_run(api.fit(cfg, init=init_from))
+    report_run(api.fit(cfg, init=init_from, announce=_announce))
+
+
+def _announce(cfg, run_dir: Path) -> None:
+    """The values a new run changes from its model's defaults, once its data is found (the whole config is in the run folder)."""
+    from translate import api
+
+    changed = [line[2:] for line in api.describe(cfg) if line.startswith("*")]
+    typer.echo("\n  ".join([f"config: {cfg.model}'s defaults, except these (all of it in {run_dir / 'config.yaml'}):", *changed]))
 
 
 @app.command()
 @guarded
 def convert(
-    run_dir: Path = typer.Argument(..., help="A run folder (runs/NAME), the name of an official pretrained generator ('translate pretrained' lists them), or a generator file of the official pix2pix/CycleGAN code (latest_net_G.pth) described by --model, --netG, --ngf, --norm, --input-nc and --output-nc."),
-    input_dir: Path = typer.Argument(..., help="A folder of images (sub-folders are mirrored), one image, or a quoted pattern such as 'photos/*.jpg'."),
-    output_dir: Path = typer.Argument(..., help="Where the converted images go (created); for one input image, also an image file name."),
-    direction: Optional[str] = typer.Option(None, "--direction", help="AtoB | BtoA, any case: unpaired runs translate both ways \\[default: AtoB]; a paired run only the way it was trained \\[default]."),
+    run_dir: Path = typer.Argument(..., metavar="RUN", help="A run folder (runs/NAME), the name of an official pretrained generator ('translate pretrained' lists them), or a generator file of the official pix2pix/CycleGAN code (latest_net_G.pth) described by --model, --netG, --ngf, --norm, --input-nc and --output-nc."),
+    input_dir: Path = typer.Argument(..., metavar="IN", help="A folder of images (sub-folders are mirrored), one image, or a quoted pattern such as 'photos/*.jpg'."),
+    output_dir: Path = typer.Argument(..., metavar="OUT", help="Where the converted images go (created); for one input image, also an image file name."),
+    direction: Optional[str] = typer.Option(None, "--direction", help="AtoB | BtoA, any case: unpaired runs translate both ways, a paired run only the way it was trained \\[default: AtoB; a paired run: its own]."),
     ab: Optional[str] = typer.Option(None, "--ab", help="Inputs are A|B side-by-side files: take the left or right half."),
-    size: Optional[int] = typer.Option(None, "--size", help="Resize inputs to N x N first (default: keep each image's size)."),
+    size: Optional[int] = typer.Option(None, "--size", help="Resize inputs to N x N first (default: keep each image's size; the web page of 'translate serve' scales larger images down to the training size)."),
     batch_size: int = typer.Option(8, "--batch-size", "-b", help="Images per forward pass (same-size images are batched)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps."),
     precision: str = typer.Option("fp32", "--precision", help="fp32 | bf16 | fp16."),
@@ -101,7 +106,7 @@ def convert(
                             tile=tile, overlap=overlap, max_pixels=max_pixels, out_depth=out_depth,
                             progress=sys.stderr.isatty())
     tiled = f" ({report.tiled} in tiles)" if report.tiled else ""
-    typer.echo(f"converted {report.converted} images{tiled} in {report.seconds:.1f} s ({report.images_per_s:.2f} images/s) "
+    typer.echo(f"converted {report.converted} image{'' if report.converted == 1 else 's'}{tiled} in {report.seconds:.1f} s ({report.images_per_s:.2f} images/s) "
                f"into {output_dir}; skipped {report.skipped} existing, {len(report.failed)} failed")
     if report.failed:
         for path, err in report.failed:
@@ -119,7 +124,7 @@ def demo(
                                           "generator; sketch2photo makes edge sketches of them (and trains on them without --pretrained)."),
     use_pretrained: bool = typer.Option(False, "--pretrained", help="Convert with the official pretrained generator (downloaded once "
                                         "into the cache) instead of training \\[default: when no data is given and it is cached]."),
-    serve_page: bool = typer.Option(False, "--serve", help="Then open the web page on the result (the run, or the pretrained generator)."),
+    serve_page: bool = typer.Option(False, "--serve", help="Then open the web page on the result (the run, or the pretrained generator) \\[default: off]."),
     runs_dir: str = typer.Option("runs", "--runs-dir", help="Where the demo's data, run and gallery go."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Training iterations \\[default: 300; horse2zebra and sketch2photo 1500]."),
     size: Optional[int] = typer.Option(None, "--size", help="Training crop size of horse2zebra and sketch2photo \\[default: 64 and 128]."),
@@ -182,8 +187,8 @@ def pretrained_generators(name: Optional[str] = typer.Argument(None, help="Downl
 @app.command()
 @guarded
 def evaluate(
-    run_dir: Path = typer.Argument(..., help="A run folder (runs/NAME), the name of an official pretrained generator, or a folder of generated images to compare with FOLDER."),
-    folder: Path = typer.Argument(..., help="Paired run: a held-out paired folder (e.g. facades/val). Unpaired run: a folder "
+    run_dir: Path = typer.Argument(..., metavar="RUN", help="A run folder (runs/NAME), the name of an official pretrained generator, or a folder of generated images to compare with FOLDER."),
+    folder: Path = typer.Argument(..., metavar="FOLDER", help="Paired run: a held-out paired folder (e.g. facades/val). Unpaired run: a folder "
                                   "holding testA/ and testB/. Sampling run, or a folder of images as the first argument: real images."),
     size: Optional[int] = typer.Option(None, "--size", help="Resize the images a run converts to N x N first \\[default: the run's crop size, where its generator was trained]."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps."),
@@ -263,17 +268,22 @@ app.command("eval", hidden=True, help="The same as 'translate evaluate'.")(evalu
 @app.command()
 @guarded
 def export(
-    run_dir: Path = typer.Argument(..., help="A run folder (runs/NAME), or the name of an official pretrained generator."),
+    run_dir: Path = typer.Argument(..., metavar="RUN", help="A run folder (runs/NAME), or the name of an official pretrained generator."),
     out_arg: Optional[Path] = typer.Argument(None, metavar="OUT", help="Output file, *.onnx or *.pt2 (same as --out)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output file: *.onnx (an ONNX model) or *.pt2 (a torch.export program)."),
     fmt: Optional[str] = typer.Option(None, "--format", help="onnx | pt2 \\[default: from the output file's suffix]."),
     size: Optional[int] = typer.Option(None, "--size", help="Image size of the parity check, and the only size a .pt2 program takes (default: the training crop size)."),
     direction: Optional[str] = typer.Option(None, "--direction", help="AtoB | BtoA, any case (unpaired runs) \\[default: AtoB, or the way a paired run was trained]."),
     weights: Optional[str] = typer.Option(None, "--weights", help=WEIGHTS_HELP),
+    mode: Optional[str] = typer.Option(None, "--mode", help="eval: as 'translate convert --mode eval'; paper: each image's own "
+                                       "batch-norm statistics as 'convert --mode paper', but without its dropout, so the file is "
+                                       "deterministic \\[default: the model's, as convert's]."),
 ):
     """Export a run's generator as an ONNX model or a torch.export program, checked against the model on a real image.
-    It runs in the model's inference mode with dropout off (pix2pix: each image's own statistics), so it is deterministic."""
+    It runs in the inference mode of --mode with dropout off, so it is deterministic.
+    A run that draws samples exports its generator of noise (z, and class labels for cgan)."""
     from translate.export import ParityError, export_generator, output_format
+    from translate.models.base import Sampler
 
     if out_arg is not None and out is not None:
         raise UserError(f"give the output file once: {out_arg} or --out {out}")
@@ -281,7 +291,7 @@ def export(
     if out is None:
         raise UserError("name the output file: translate export RUN --out FILE.onnx (or FILE.pt2)")
     output_format(out, fmt)  # a wrong name or format fails before the run is loaded
-    model, cfg = open_run(run_dir, weights, device="cpu")
+    model, cfg = open_run(run_dir, weights, device="cpu", mode=mode)
     try:
         result = export_generator(model, out, size or cfg.data.crop_size, direction, cfg.data.direction, fmt, cfg.data.root)
     except ParityError as exc:
@@ -289,6 +299,10 @@ def export(
         raise typer.Exit(1) from None
     typer.echo(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB, {result['format']}): takes {result['rule']}")
     typer.echo(f"max difference from the model: {result['diff']:.1e} on {result['image']} (tolerance {result['tolerance']:g})")
+    if not isinstance(model, Sampler):
+        used = mode or model.inference_mode
+        typer.echo(f"mode: {used}: " + ("the same as translate convert --mode eval" if used == "eval" else
+                                        "each image's own statistics as translate convert --mode paper, without its dropout"))
 
 
 def _first_sentence(text: str) -> str:
@@ -300,7 +314,7 @@ def _first_sentence(text: str) -> str:
 
 @app.command()
 @guarded
-def plot(run_dir: Path = typer.Argument(..., help="A run folder (runs/NAME).")):
+def plot(run_dir: Path = typer.Argument(..., metavar="RUN", help="A run folder (runs/NAME).")):
     """Draw RUN/results.png again from RUN/metrics.csv: one panel per loss or metric."""
     from translate.engine.plots import write_results
 
@@ -309,7 +323,7 @@ def plot(run_dir: Path = typer.Argument(..., help="A run folder (runs/NAME).")):
 
 @app.command()
 @guarded
-def models(name: Optional[str] = typer.Argument(None, help="Show one model's description, options and defaults.")):
+def models(name: Optional[str] = typer.Argument(None, metavar="NAME", help="Show one model's description, options and defaults.")):
     """List the registered models, or one model's description and options."""
     import textwrap
 
@@ -320,24 +334,25 @@ def models(name: Optional[str] = typer.Argument(None, help="Show one model's des
         typer.echo(f"{name} ({cls.task}): {_first_sentence(cls.__doc__)}\n")
         for para in (sys.modules[cls.__module__].__doc__ or "").strip().split("\n\n"):
             items = re.split(r"\n(?=- )", para)  # a list keeps one item per line
-            typer.echo("\n".join(textwrap.fill(" ".join(item.split()), width=100, subsequent_indent="  " if item.startswith("- ") else "")
+            typer.echo("\n".join(textwrap.fill(" ".join(item.split()), width=80, subsequent_indent="  " if item.startswith("- ") else "")
                                  for item in items) + "\n")
         changed = [f"{k}={v}" for section in cls.defaults.values() for k, v in section.items()]
         typer.echo(f"inference mode: {cls.inference_mode}" + (f"; training defaults: {', '.join(changed)}" if changed else "") + "\n")
         typer.echo("options (--opt NAME=VALUE; the common ones also have their own flags):")
         for option, default, meaning in describe_options(name):
-            typer.echo(f"  {option} = {default!r}" + (f"\n      {meaning}" if meaning else ""))
+            typer.echo(f"  {option} = {default!r}" + ("\n" + textwrap.fill(meaning, width=80, initial_indent=" " * 6,
+                                                                            subsequent_indent=" " * 6) if meaning else ""))
         return
     for n in list_models():
         cls = get_model_class(n)
-        typer.echo(f"{n:10s} {cls.task:13s} {_first_sentence(cls.__doc__)}")
+        typer.echo(textwrap.fill(f"{n:10s} {cls.task:13s} {_first_sentence(cls.__doc__)}", width=80, subsequent_indent=" " * 25))
     typer.echo("\n'translate models NAME' describes one model and its options.")
 
 
 @app.command()
 @guarded
 def check(
-    folder: Path = typer.Argument(..., help="A dataset folder."),
+    folder: Path = typer.Argument(..., metavar="FOLDER", help="A dataset folder."),
     layout: str = typer.Option("auto", "--layout", help="auto | paired | unpaired | labelled | images."),
 ):
     """Report the layout a folder has, its counts, image sizes and problems (exit 1 if any)."""
@@ -357,7 +372,7 @@ def check(
 @app.command()
 @guarded
 def sample(
-    run_dir: Path = typer.Argument(..., help="A run folder of an unconditional or labelled model (gan, wgan, wgan_gp, cgan)."),
+    run_dir: Path = typer.Argument(..., metavar="RUN", help="A run folder of an unconditional or labelled model (gan, wgan, wgan_gp, cgan)."),
     n: int = typer.Option(64, "--n", help="How many samples (with a labelled model and no --label: split evenly, one row per class)."),
     out: Optional[Path] = typer.Option(None, "--out", help="PNG to write \\[default: RUN/samples/sample_seedN.png]."),
     label: Optional[str] = typer.Option(None, "--label", help="Class name (cgan): every sample of this class."),
@@ -387,9 +402,9 @@ def lab(
     seeds: int = typer.Option(3, "--seeds", help="Seeds per setting: the table shows mean and spread over them."),
     stabilisers: str = typer.Option("none,feature_matching,minibatch,label_smoothing,instance_noise,d_steps", "--stabilisers",
                                     help="Comma-separated settings of gan: none (the plain GAN), feature_matching, minibatch, "
-                                         "label_smoothing, instance_noise, d_steps (k = 5)."),
+                                         "label_smoothing, instance_noise, d_steps (k = 5) \\[default: all six].", show_default=False),
     threads: int = typer.Option(1, "--threads", help="torch CPU threads of each process."),
-    jobs: int = typer.Option(0, "--jobs", help="Processes training runs side by side \\[default: 0, one per CPU core]; 1 trains in this process."),
+    jobs: int = typer.Option(0, "--jobs", help="Processes training runs side by side: 0 one per CPU core, 1 trains in this process \\[default: 0].", show_default=False),
 ):
     """The 2-D theory lab: D against the optimal D*, the Jensen-Shannon and Wasserstein estimates over
     training, and the GAN's stabilisers by mode coverage, as OUT/index.html."""
@@ -407,7 +422,7 @@ def lab(
 @app.command()
 @guarded
 def serve(
-    run_dir: Path = typer.Argument(..., help="A run folder (runs/NAME), or the name of an official pretrained generator (both directions where both are published)."),
+    run_dir: Path = typer.Argument(..., metavar="RUN", help="A run folder (runs/NAME), or the name of an official pretrained generator (both directions where both are published)."),
     port: int = typer.Option(7860, "--port", help="Port of the web page."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; 0.0.0.0 opens the page to other machines (it has no login)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps."),

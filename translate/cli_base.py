@@ -45,8 +45,58 @@ def _no_type_for_flags(self, ctx):
 
 
 typer.core.TyperOption.display_type_rich = _no_type_for_flags
+_format_help = typer.core.TyperCommand.format_help
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+
+def _one_column(param):
+    """An on/off pair of flags drawn as one, ``--[no-]flip`` with its default as on or off: the help keeps its
+    width at 80 columns (a column of ``--no-...`` flags beside the flags leaves the help 28 columns)."""
+    if not (getattr(param, "is_bool_flag", False) and param.secondary_opts and param.opts[0].startswith("--")):
+        return param
+    shown = copy.copy(param)
+    shown.opts, shown.secondary_opts = ["--[no-]" + param.opts[0][2:], *param.opts[1:]], []
+    if param.default is not None and param.show_default is not False:
+        shown.help, shown.show_default = f"{param.help} \\[default: {'on' if param.default else 'off'}]", False
+    return shown
+
+
+def _compact_format_help(self, ctx, formatter):
+    own = self.params
+    self.params = [_one_column(p) for p in own]
+    try:
+        return _format_help(self, ctx, formatter)
+    finally:
+        self.params = own
+
+
+typer.core.TyperCommand.format_help = _compact_format_help
+_usage_name = typer.core.TyperArgument._usage_display_name
+
+
+def _plain_usage_name(self) -> str:
+    """A required argument as its name in the usage line (``RUN IN OUT``, as click writes it), not ``{RUN}``."""
+    return self.display_name_raw + ("..." if self.nargs != 1 else "") if self.required else _usage_name(self)
+
+
+typer.core.TyperArgument._usage_display_name = _plain_usage_name
+
+# commands of other tools that users type (the official pix2pix/CycleGAN scripts, yolo): what translate calls them
+OTHER_NAMES = {"train": ("fit", "to train a model"), "test": ("convert", "to convert images with a trained run"),
+               "predict": ("convert", "to convert images with a trained run"), "val": ("evaluate", "to score a run")}
+
+
+class _Group(typer.core.TyperGroup):
+    """The commands; a command of another tool (``train``, ``predict``) gets one line naming ours (exit 2)."""
+
+    def resolve_command(self, ctx, args):
+        if args and args[0] in OTHER_NAMES and args[0] not in self.commands:
+            ours, what = OTHER_NAMES[args[0]]
+            typer.echo(f"error: translate has no '{args[0]}' command; {what}, use: translate {ours}", err=True)
+            raise typer.Exit(2)
+        return super().resolve_command(ctx, args)
+
+
+app = typer.Typer(cls=_Group, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Image-to-image translation with GANs: pix2pix, CycleGAN, DiscoGAN, DualGAN, CGAN, GAN, WGAN, WGAN-GP.")
 log = logging.getLogger("translate")
 
@@ -167,6 +217,8 @@ def report_run(result: dict) -> None:
     last = result.get("last") or {}
     verb = "stopped" if result["stopped"] else "done"
     typer.echo(f"{verb}: step {result['step']}/{result['total']} in {result['run_dir']}")
+    if not result["stopped"] and result.get("steps_run") == 0 and result["step"] >= result["total"]:  # a resume of a finished run
+        typer.echo(f"the run is complete; to train longer: translate fit --resume {result['run_dir']} --steps N (N > {result['total']})")
     if last:
         typer.echo("last metrics: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in last.items()))
     typer.echo(f"samples: {result['sample']}\ncurves: {result['results']}")

@@ -137,7 +137,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    name: str = option("", "Run name (default: the model name); an existing name gets a -2, -3 suffix.", panel="Run")
+    name: str = option("", "Run name; empty: the model's name. An existing name gets a -2, -3 suffix.", panel="Run")
     runs_dir: str = option("runs", "Where run folders go.", panel="Run")
 
 
@@ -221,9 +221,18 @@ def coerce(value: Any, default: Any, key: str) -> Any:
         raise UserError(f"'{key}' must be {kind.__name__}, not {value!r}") from None
 
 
+def _choice(value: Any, choices: tuple[str, ...]) -> Any:
+    """A choice in any case as the choice's own spelling (``btoa`` -> ``BtoA``); other values unchanged."""
+    if isinstance(value, str):
+        return next((c for c in choices if c.lower() == value.lower()), value)
+    return value
+
+
 def coerce_fields(cls, values: Mapping[str, Any], where: str) -> dict[str, Any]:
-    defaults = {f.name: getattr(cls(), f.name) for f in fields(cls)}
-    return {k: coerce(v, defaults[k], f"{where}.{k}" if where else k) for k, v in values.items()}
+    described = {f.name: f for f in fields(cls)}
+    defaults = {name: getattr(cls(), name) for name in described}
+    return {k: _choice(coerce(v, defaults[k], f"{where}.{k}" if where else k), option_of(described[k]).choices)
+            for k, v in values.items()}
 
 
 def check_keys(given: Mapping[str, Any], allowed, where: str) -> None:
@@ -231,6 +240,25 @@ def check_keys(given: Mapping[str, Any], allowed, where: str) -> None:
     for key in given:
         if key not in names:
             raise UserError(f"unknown key '{key}' in {where}{_suggest(key, names)}; known keys: {', '.join(names)}")
+
+
+def check_options(options: Mapping[str, Any]) -> None:
+    """Options given as a nested mapping (``{"data": {"crop_size": 64}}``, as the API takes them): an unknown
+    name raises UserError naming it with the closest known one, a known one outside its section says where it goes."""
+    names = {section: [f.name for f in fields(cls)] for section, cls in SECTIONS.items()}
+    for key, value in options.items():
+        if key in ("model", "model_opts"):
+            continue
+        if key not in SECTIONS:
+            home = next((section for section, known in names.items() if key in known), None)
+            if home:
+                raise UserError(f"option '{key}' belongs to '{home}': pass {{'{home}': {{'{key}': ...}}}}")
+            every = [*SECTIONS, "model", "model_opts", *(n for known in names.values() for n in known)]
+            raise UserError(f"unknown option '{key}'{_suggest(key, every)}")
+        for name in value if isinstance(value, Mapping) else ():
+            if name not in names[key]:
+                raise UserError(f"unknown option '{name}'{_suggest(name, names[key])}; the options of '{key}': "
+                                f"{', '.join(names[key])}")
 
 
 def merge(base: Config, overrides: Mapping[str, Any], where: str = "overrides") -> Config:

@@ -33,7 +33,7 @@ from translate.data.datasets import set_channels
 from translate.data.image_files import load_image, resize, scan_images, to_tensor_range
 from translate.errors import ArgumentError, ImageError, UserError, WrongRunError
 from translate.files import atomic_write
-from translate.models.base import Translator
+from translate.models.base import Sampler, Translator
 
 FORMATS = {".pt2": "pt2", ".onnx": "onnx"}
 TOLERANCE = {"pt2": 1e-4, "onnx": 1e-3}  # largest difference from the model (outputs span [-1, 1])
@@ -179,6 +179,65 @@ def _pt2_run(data: bytes):
     return lambda x: module(x)
 
 
+class _Noise(nn.Module):
+    """A sampler's generator as a function of its noise ``z`` (N x nz) and, for a labelled model, of the
+    class indices ``labels`` (N, int64)."""
+
+    def __init__(self, generator: nn.Module, labelled: bool):
+        super().__init__()
+        self.generator, self.labelled = generator, labelled
+
+    def forward(self, z, labels=None):
+        return self.generator(z, labels if self.labelled else None)
+
+
+def export_sampler(model, out: Path, fmt: str) -> dict:
+    """Write the generator of a sampling run (gan, wgan, wgan_gp, cgan) as ``out``, checked on seeded noise
+    (see ``export_generator``): inputs ``z`` and, for cgan, ``labels``; output N x C x H x W in [-1, 1]."""
+    model = model.eval().to("cpu", memory_format=torch.contiguous_format)
+    generator = model.netG
+    classes = model.info.num_classes if getattr(generator, "code", None) is not None else 0
+    wrapped = _Noise(generator, classes > 0)
+    names = ["z", "labels"] if classes else ["z"]
+
+    def inputs(n: int, seed: int) -> tuple[torch.Tensor, ...]:
+        z = torch.randn(n, generator.nz, generator=torch.Generator().manual_seed(seed))
+        return (z, torch.arange(n) % classes) if classes else (z,)
+
+    shape = f"N x {model.info.output_nc} x {model.info.size} x {model.info.size} in [-1, 1]" if not model.info.dim \
+        else f"N x {model.info.dim} points"
+    rule = f"z: N x {generator.nz} noise drawn from N(0, 1)" + (f", labels: N class indices 0..{classes - 1} (int64)" if classes else "") \
+        + f"; gives {shape}, any batch size"
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    dynamic = {name: {0: batch} for name in names}
+    example = inputs(3, 1)
+    with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        if fmt == "pt2":
+            buffer = io.BytesIO()
+            torch.export.save(torch.export.export(wrapped, example, dynamic_shapes=dynamic), buffer)
+            data = buffer.getvalue()
+            module = torch.export.load(io.BytesIO(data)).module()
+            run = lambda *x: module(*x)  # noqa: E731
+        else:
+            import onnx  # optional: the onnx extra
+            import onnxruntime
+
+            proto = torch.onnx.export(wrapped, example, input_names=names, output_names=["y"], dynamic_shapes=dynamic,
+                                      dynamo=True, verbose=False).model_proto
+            proto.doc_string = f"translate {model.name} generator: {rule}"
+            onnx.helper.set_model_props(proto, {"model": model.name, "input_size": rule, "value_range": "[-1, 1]"})
+            data = proto.SerializeToString()
+            session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+            run = lambda *x: torch.from_numpy(session.run(None, {n: t.numpy() for n, t in zip(names, x)})[0])  # noqa: E731
+        diff = max(float((run(*x) - wrapped(*x)).abs().max()) for x in (inputs(1, 0), inputs(4, 2)))
+    tolerance = TOLERANCE[fmt]
+    if not diff <= tolerance:
+        raise ParityError(f"the exported {fmt} differs from the model by {diff:.2e} (> {tolerance}); nothing written")
+    atomic_write(out, lambda fh: fh.write(data))
+    return {"format": fmt, "diff": diff, "tolerance": tolerance, "image": "seeded noise", "rule": rule}
+
+
 def export_generator(model, out: Path, size: int, direction: str | None = None, trained: str = "AtoB",
                      fmt: str | None = None, data_root: str = "") -> dict:
     """Write ``out`` (.pt2 or .onnx, see ``output_format``) once it matches the model, atomically.
@@ -186,10 +245,14 @@ def export_generator(model, out: Path, size: int, direction: str | None = None, 
     (the input sizes the file takes). Raises ParityError, writing nothing, above the tolerance."""
     out = Path(out)
     fmt = output_format(out, fmt)
-    if not isinstance(model, Translator):
-        raise WrongRunError(f"{model.name} draws samples and has no image-to-image generator to export", translates=False)
     if fmt == "onnx":
         require_onnx()
+    if isinstance(model, Sampler) and isinstance(getattr(model, "netG", None), nn.Module):
+        if direction is not None:
+            raise ArgumentError("{direction}: a sampling run maps noise to images and has no direction; leave it out", "direction")
+        return export_sampler(model, out, fmt)
+    if not isinstance(model, Translator):
+        raise WrongRunError(f"{model.name} draws samples and has no image-to-image generator to export", translates=False)
     direction = model.resolve_direction(direction, trained)
     model = model.eval().to("cpu", memory_format=torch.contiguous_format)
     channels = model.input_channels(direction)

@@ -23,6 +23,12 @@ class Run(NamedTuple):
     model: Any
     cfg: Config
 
+    def __repr__(self) -> str:
+        """One line: the model (see ``Model.__repr__``) and what its config says of the data; ``run.cfg`` has the rest."""
+        data = self.cfg.data
+        return (f"Run(model={self.model!r}, cfg=<{self.cfg.model}, {data.layout} data {data.root or '(none)'}, {data.direction}, "
+                f"crop {data.crop_size}>)")
+
     def translate(self, image, direction: str | None = None):
         """One image translated: a PIL image gives a PIL image (L, I;16 or RGB, as the model's output
         channels and the input's depth allow) of the same size; an H x W or H x W x C (C 1 or 3) uint8 or

@@ -96,7 +96,7 @@ class Page:
         if arr.ndim == 3 and arr.shape[2] == 4 and not arr[:, :, 3].any():
             return None, "The canvas is empty: draw something first."
         try:
-            return self._timed(self.prepare(arr, direction), direction)
+            return self._timed(self.prepare(arr, direction), direction, arr.shape)
         except UserError as exc:
             return None, f"Cannot use this drawing: {exc}"
 
@@ -127,17 +127,22 @@ class Page:
         if not path:
             return None, None, "No file: upload an image first."
         try:
-            arr = self.prepare(self.read_upload(path), direction)
+            given = self.read_upload(path)
+            arr = self.prepare(given, direction)
             shown = arr[:, :, 0] if arr.shape[2] == 1 else arr
-            return (shown, *self._timed(arr, direction))
+            return (shown, *self._timed(arr, direction, given.shape))
         except UserError as exc:
             return None, None, f"Cannot use this upload: {exc}"
 
-    def _timed(self, arr: np.ndarray, direction: str):
+    def _timed(self, arr: np.ndarray, direction: str, given: tuple[int, ...] | None = None):
+        """(output, message); the message says where the input was scaled down, which a conversion does not do."""
         start = time.perf_counter()
         out = self.run(arr, direction)
         ms = (time.perf_counter() - start) * 1000
-        return out, f"{direction}: {arr.shape[1]}x{arr.shape[0]} pixels in {ms:.0f} ms"
+        scaled = ""
+        if given is not None and tuple(given[:2]) != arr.shape[:2]:
+            scaled = f"; scaled down from {given[1]}x{given[0]} to the training size {self.size} (convert keeps each image's size)"
+        return out, f"{direction}: {arr.shape[1]}x{arr.shape[0]} pixels in {ms:.0f} ms{scaled}"
 
     # -- sampling ------------------------------------------------------------------------------------
     def sample(self, n: int = 16, label: str | None = None, seed: int = 0):
@@ -210,8 +215,8 @@ def _translator(gr, page: Page, model) -> None:
             output = gr.Image(label="output", interactive=False, format="png", height=350,
                               buttons=["download", "fullscreen"], elem_id="output")
             message = gr.Markdown(elem_id="message")
-    draw_btn.click(page.translate_sketch, [sketch, direction], [output, message], api_name=False)
-    upload.upload(page.translate_upload, [upload, direction], [seen, output, message], api_name=False)
+    draw_btn.click(page.translate_sketch, [sketch, direction], [output, message], api_name="translate_sketch")
+    upload.upload(page.translate_upload, [upload, direction], [seen, output, message], api_name="translate_upload")
 
 
 def _sampler(gr, page: Page, model) -> None:
@@ -228,7 +233,7 @@ def _sampler(gr, page: Page, model) -> None:
             grid = gr.Image(label="samples", interactive=False, format="png", height=480,
                             buttons=["download", "fullscreen"], elem_id="output")
             message = gr.Markdown(elem_id="message")
-    button.click(page.sample, [n, label, seed], [grid, message], api_name=False)
+    button.click(page.sample, [n, label, seed], [grid, message], api_name="sample")
 
 
 # small outputs (a 64-pixel run) fill their box instead of sitting in its middle

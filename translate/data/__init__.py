@@ -5,7 +5,7 @@ from __future__ import annotations
 from translate.config import DataConfig
 from translate.data.datasets import PairedDataset, report_once
 from translate.data.labelled import ImageFolderDataset, find_labelled
-from translate.data.layouts import find_images, find_paired
+from translate.data.layouts import find_images, find_paired, readable
 from translate.data.toy import ToyDataset
 from translate.data.unpaired import UnpairedDataset, find_unpaired
 from translate.data.image_files import image_size
@@ -22,10 +22,10 @@ TASK_LAYOUTS = {
 
 
 def _reported(layout):
-    """The layout, its unreadable entries reported (once each) as skipped."""
+    """The layout less its unreadable entries and files, each reported (once) as skipped."""
     for problem in layout.problems:
         report_once(problem)
-    return layout
+    return readable(layout, report_once)
 
 
 # layout -> builder(cfg, seed, note) -> dataset

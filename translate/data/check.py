@@ -27,11 +27,9 @@ def check_folder(folder: Path, layout: str = "auto") -> tuple[list[str], list[Us
     except UserError as exc:
         return lines + notes, [exc]
     lines += notes
-    lines.append(f"contents: {found.describe()}")
-    if found.class_names:
-        lines.append(f"classes: {', '.join(found.class_names)}")
     problems: list[UserError] = list(found.problems)
     sizes: Counter = Counter()
+    bad: set[Path] = set()
     for path in found.files():
         try:
             load_image(path)  # a full decode: finds truncated files too
@@ -40,8 +38,14 @@ def check_folder(folder: Path, layout: str = "auto") -> tuple[list[str], list[Us
             problem = ab_problem(path, *size) if found.kind == "paired A|B" else None
             if problem:
                 problems.append(problem)
+                bad.add(path)
         except ImageError as exc:
             problems.append(exc)
+            bad.add(path)
+    unusable = f" ({len(bad)} of {len(found.files())} files cannot be used, listed below)" if bad else ""
+    lines.append(f"contents: {found.without(bad).describe()}{unusable}")
+    if found.class_names:
+        lines.append(f"classes: {', '.join(found.class_names)}")
     common = ", ".join(f"{w}x{h} ({n})" for (w, h), n in sizes.most_common(5))
     more = f" and {len(sizes) - 5} other sizes" if len(sizes) > 5 else ""
     lines.append(f"image sizes: {common}{more}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +31,39 @@ class Layout:
         if self.domains:
             return f"{self.kind}: " + ", ".join(f"{k} {len(v)} images" for k, v in self.domains.items())
         return f"{self.kind}: {len(self.items)} samples"
+
+    def without(self, bad: set[Path]) -> Layout:
+        """The layout less the samples that hold a file of ``bad`` (a pair loses both halves)."""
+        def keep(item) -> bool:
+            return not any(x in bad for x in (item if isinstance(item, tuple) else (item,)) if isinstance(x, Path))
+
+        return dataclasses.replace(self, items=[i for i in self.items if keep(i)],
+                                   domains={k: [p for p in v if p not in bad] for k, v in self.domains.items()})
+
+
+def readable(layout: Layout, report=lambda problem: None, workers: int = 8) -> Layout:
+    """``layout`` less the files whose header cannot be read (not an image, an unknown format) or, for A|B
+    pairs, whose shape is not a pair's, each one given to ``report``; an error where no sample is left."""
+    def problem(path: Path) -> ImageError | None:
+        try:
+            size = image_size(path)
+        except ImageError as exc:
+            return exc
+        return ab_problem(path, *size) if layout.kind == "paired A|B" else None
+
+    files = layout.files()
+    with ThreadPoolExecutor(workers) as pool:
+        found = dict(zip(files, pool.map(problem, files)))
+    bad = {path for path, exc in found.items() if exc is not None}
+    for path in sorted(bad):
+        report(found[path])
+    left = layout.without(bad)
+    empty = [k for k, v in left.domains.items() if not v] if left.domains else ([] if left.items else ["all"])
+    if bad and empty:
+        where = f"domain {', '.join(empty)} of " if left.domains else ""
+        raise UserError(f"{layout.root}: no readable images left in {where}the data ({len(bad)} of {len(files)} files cannot be "
+                        f"read, listed above); replace or remove them")
+    return left
 
 
 def require_dir(root: Path, what: str) -> Path:

@@ -89,6 +89,14 @@ class Model(nn.Module):
         self.cfg = cfg
         self.info = info
 
+    def __repr__(self) -> str:
+        """One line: the model, its task, what it maps and the size of each network (not every layer)."""
+        does = "/".join(getattr(self, "directions", ())) or "draws samples"
+        nets = [(name, getattr(self, name, None)) for name in (*self.generators, *self.discriminators)]
+        sizes = ", ".join(f"{name} {sum(p.numel() for p in net.parameters()) / 1e6:.2f} M" for name, net in nets
+                          if isinstance(net, nn.Module))
+        return f"<{type(self).__name__} '{getattr(self, 'name', '?')}', {self.task}, {does}; parameters: {sizes}>"
+
     # -- what the engine optimises ---------------------------------------------------------
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         return {"G": [p for m in self.generators for p in getattr(self, m).parameters()],
