@@ -10,9 +10,9 @@ from typing import Optional
 
 import typer
 
-from translate.cli_base import (MAX_PIXELS, MODE_HELP, SEED_HELP, WEIGHTS_HELP, FitCommand, app, drop_none, guarded, message,
-                                open_run, options_reference, parse_opts, report_run, spell,
-                                with_config_options)
+from translate.cli_base import (MAX_PIXELS, MODE_HELP, SEED_HELP, WEIGHTS_HELP, FitCommand, announce_config, app, drop_none,
+                                first_sentence, guarded, message, names, open_run, options_reference, parse_opts, print_version,
+                                report_run, report_scores, spell, with_config_options)
 from translate.errors import ArgumentError, UserError
 
 
@@ -52,15 +52,7 @@ def fit(
     for layout, root in sources.items():
         options["data"].update(layout=layout, root=str(root))
     cfg = api.resolve_config({**options, **({"model": model} if model else {})}, config)
-    report_run(api.fit(cfg, init=init_from, announce=_announce))
-
-
-def _announce(cfg, run_dir: Path) -> None:
-    """The values a new run changes from its model's defaults, once its data is found (the whole config is in the run folder)."""
-    from translate import api
-
-    changed = [line[2:] for line in api.describe(cfg) if line.startswith("*")]
-    typer.echo("\n  ".join([f"config: {cfg.model}'s defaults, except these (all of it in {run_dir / 'config.yaml'}):", *changed]))
+    report_run(api.fit(cfg, init=init_from, announce=announce_config))
 
 
 @app.command()
@@ -173,15 +165,8 @@ def pretrained_generators(name: Optional[str] = typer.Argument(None, help="Downl
         for line in pretrained.describe(name):
             typer.echo(line)
         return
-    typer.echo(f"{'name':28s} {'model':9s} {'architecture':49s} {'size':>4s}  {'download':>8s}  {'direction':27s} data")
-    for e in pretrained.TABLE.values():
-        cached = "*" if pretrained.is_cached(e.name) else " "
-        typer.echo(f"{e.name:28s} {e.model:9s} {e.architecture:49s} {e.size:4d}  {e.download_bytes() / 1e6:5.0f} MB{cached} "
-                   f"{e.direction:27s} {e.data}")
-    typer.echo(f"\n* in the cache, {pretrained.cache_dir()} (TRANSLATE_HOME sets it). The pix2pix generators whose names "
-               f"CycleGAN also publishes are called pix2pix_NAME. 'translate pretrained NAME' downloads one and describes it; "
-               f"'translate convert NAME IN OUT', serve, export and evaluate take the name where they take a run folder "
-               f"(a folder of that name here wins).")
+    for line in pretrained.listing():
+        typer.echo(line)
 
 
 @app.command()
@@ -202,12 +187,8 @@ def evaluate(
     weights: Optional[str] = typer.Option(None, "--weights", help=WEIGHTS_HELP),
 ):
     """How good a run is: PSNR/SSIM/L1 of a paired run, FID/KID of every kind of run, or of one folder against another."""
-    import json
-
-    from translate.evaluate import evaluate_folders, evaluate_paired, evaluate_samples, evaluate_unpaired
+    from translate.evaluate import evaluate_folders, evaluate_run
     from translate.metrics import load_inception
-    from translate.models.base import Sampler
-
     from translate.pretrained import known
 
     named = not run_dir.exists() and known(str(run_dir))
@@ -226,40 +207,10 @@ def evaluate(
                 typer.echo(f"note: FID/KID skipped; {message(exc)}", err=True)
         elif fid:
             features = load_inception(inception)
-        if isinstance(model, Sampler):
-            if features is None:
-                raise UserError("a sampling run is scored by FID/KID only; leave out --no-fid")
-            result = evaluate_samples(model, folder, run_dir, features, n=n)
-        elif model.task == "unpaired":
-            if features is None:
-                raise UserError("an unpaired run is scored by FID/KID only; leave out --no-fid")
-            result = evaluate_unpaired(model, cfg, folder, run_dir, features, split, size)
-        else:
-            result = evaluate_paired(model, cfg, folder, run_dir, size, features)
-    _print_scores(result)
-    if result.get("json"):
-        typer.echo(f"scores: {result['json']}" + (f"; per image: {result['csv']}" if result.get("csv") else ""))
-    else:
-        typer.echo(json.dumps({k: v for k, v in result.items() if k != "failed"}, default=str))
-    for err in result["failed"]:
-        typer.echo(f"failed: {err}", err=True)
-    if result["failed"]:
-        raise typer.Exit(1)
-
-
-def _print_scores(result: dict) -> None:
-    def fid_line(label: str, r: dict) -> None:
-        typer.echo(f"  {label}FID {r['fid']:.2f}   KID {r['kid']:.4f} +- {r['kid_std']:.4f}   "
-                   f"({r['n_fake']} generated vs {r['n_real']} real; KID subsets of {r['kid_subset_size']})")
-
-    if result["kind"] == "paired":
-        typer.echo(f"{result['n']} pairs from {result['folder']}:")
-        for k, (mean, std) in result["summary"].items():
-            typer.echo(f"  {k:5s} {mean:.4f} +- {std:.4f}")
-    if "fid" in result:
-        fid_line("", result)
-    for direction in result.get("directions", ()):
-        fid_line(f"{direction}: ", result[direction])
+        if features is None and model.task != "paired":
+            raise UserError(f"{'an unpaired' if model.task == 'unpaired' else 'a sampling'} run is scored by FID/KID only; leave out --no-fid")
+        result = evaluate_run(model, cfg, folder, run_dir, features, n=n, split=split, size=size)
+    report_scores(result)
 
 
 app.command("eval", hidden=True, help="The same as 'translate evaluate'.")(evaluate)
@@ -305,13 +256,6 @@ def export(
                                         "each image's own statistics as translate convert --mode paper, without its dropout"))
 
 
-def _first_sentence(text: str) -> str:
-    """The first sentence of a docstring, whole (joined across its lines)."""
-    para = " ".join((text or "").strip().split("\n\n")[0].split())
-    end = para.find(". ")
-    return para if end < 0 else para[: end + 1]
-
-
 @app.command()
 @guarded
 def plot(run_dir: Path = typer.Argument(..., metavar="RUN", help="A run folder (runs/NAME).")):
@@ -331,7 +275,7 @@ def models(name: Optional[str] = typer.Argument(None, metavar="NAME", help="Show
 
     if name:
         cls = get_model_class(name)
-        typer.echo(f"{name} ({cls.task}): {_first_sentence(cls.__doc__)}\n")
+        typer.echo(f"{name} ({cls.task}): {first_sentence(cls.__doc__)}\n")
         for para in (sys.modules[cls.__module__].__doc__ or "").strip().split("\n\n"):
             items = re.split(r"\n(?=- )", para)  # a list keeps one item per line
             typer.echo("\n".join(textwrap.fill(" ".join(item.split()), width=80, subsequent_indent="  " if item.startswith("- ") else "")
@@ -345,7 +289,7 @@ def models(name: Optional[str] = typer.Argument(None, metavar="NAME", help="Show
         return
     for n in list_models():
         cls = get_model_class(n)
-        typer.echo(textwrap.fill(f"{n:10s} {cls.task:13s} {_first_sentence(cls.__doc__)}", width=80, subsequent_indent=" " * 25))
+        typer.echo(textwrap.fill(f"{n:10s} {cls.task:13s} {first_sentence(cls.__doc__)}", width=80, subsequent_indent=" " * 25))
     typer.echo("\n'translate models NAME' describes one model and its options.")
 
 
@@ -387,10 +331,6 @@ def sample(
     typer.echo(f"wrote {path}")
 
 
-def _names(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
-
-
 @app.command()
 @guarded
 def lab(
@@ -413,7 +353,7 @@ def lab(
     from translate.lab import run_lab
 
     torch.set_num_threads(threads)
-    result = run_lab(out, _names(toys), _names(models), steps, seeds, _names(stabilisers), progress=typer.echo,
+    result = run_lab(out, names(toys), names(models), steps, seeds, names(stabilisers), progress=typer.echo,
                      workers=jobs or os.cpu_count() or 1, threads=threads)
     typer.echo(Path(result["index"]).with_name("table.md").read_text())
     typer.echo(f"wrote {result['index']} ({result['seconds']:.0f} s)")
@@ -444,16 +384,8 @@ def serve(
     serve_page(run_dir, host=host, port=port, device=str(resolve_device(device)), announce=typer.echo)
 
 
-def _version(value: bool) -> None:
-    if value:
-        from translate import __version__
-
-        typer.echo(f"translate {__version__}")
-        raise typer.Exit()
-
-
 @app.callback()
-def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit.")):
+def _root(version: bool = typer.Option(False, "--version", callback=print_version, is_eager=True, help="Print the version and exit.")):
     """Image-to-image translation with GANs: pix2pix, CycleGAN, DiscoGAN, DualGAN, CGAN, GAN, WGAN, WGAN-GP."""
 
 

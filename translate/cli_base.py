@@ -244,6 +244,60 @@ def open_run(run_dir: Path, weights: str | None, **options):
 
 
 
+def announce_config(cfg, run_dir: Path) -> None:
+    """The values a new run changes from its model's defaults, once its data is found (the whole config is in the run folder)."""
+    from translate import api
+
+    changed = [line[2:] for line in api.describe(cfg) if line.startswith("*")]
+    typer.echo("\n  ".join([f"config: {cfg.model}'s defaults, except these (all of it in {run_dir / 'config.yaml'}):", *changed]))
+
+
+def report_scores(result: dict) -> None:
+    """An evaluation's scores, where its JSON went and its failures (exit 1 where an image failed)."""
+    import json
+
+    def fid_line(label: str, r: dict) -> None:
+        typer.echo(f"  {label}FID {r['fid']:.2f}   KID {r['kid']:.4f} +- {r['kid_std']:.4f}   "
+                   f"({r['n_fake']} generated vs {r['n_real']} real; KID subsets of {r['kid_subset_size']})")
+
+    if result["kind"] == "paired":
+        typer.echo(f"{result['n']} pairs from {result['folder']}:")
+        for k, (mean, std) in result["summary"].items():
+            typer.echo(f"  {k:5s} {mean:.4f} +- {std:.4f}")
+    if "fid" in result:
+        fid_line("", result)
+    for direction in result.get("directions", ()):
+        fid_line(f"{direction}: ", result[direction])
+    if result.get("json"):
+        typer.echo(f"scores: {result['json']}" + (f"; per image: {result['csv']}" if result.get("csv") else ""))
+    else:
+        typer.echo(json.dumps({k: v for k, v in result.items() if k != "failed"}, default=str))
+    for err in result["failed"]:
+        typer.echo(f"failed: {err}", err=True)
+    if result["failed"]:
+        raise typer.Exit(1)
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of a docstring, whole (joined across its lines)."""
+    para = " ".join((text or "").strip().split("\n\n")[0].split())
+    end = para.find(". ")
+    return para if end < 0 else para[: end + 1]
+
+
+def names(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def print_version(value: bool) -> None:
+    """--version: the version, then exit."""
+    if value:
+        from translate import __version__
+
+        typer.echo(f"translate {__version__}")
+        raise typer.Exit()
+
+
 # where each section's values go, and which dataclass describes them
 OPTION_SECTIONS = {**SECTIONS, "model_opts": SharedModelOptions}
 SEP = "__"  # a parameter of the command is named SECTION__FIELD

@@ -197,6 +197,17 @@ def evaluate_unpaired(model, cfg, folder: Path, run_dir: Path, features, split: 
     return out
 
 
+def evaluate_run(model, cfg, folder: Path, run_dir: Path, features, n: int | None = None, split: str = "test",
+                 size: int | None = None) -> dict:
+    """The scores of a run's model on ``folder``, by what the model is: a sampling run's FID/KID of ``n`` samples,
+    an unpaired run's of each direction on ``split``, a paired run's PSNR/SSIM/L1 (and FID/KID with ``features``)."""
+    if isinstance(model, Sampler):
+        return evaluate_samples(model, folder, run_dir, features, n=n)
+    if model.task == "unpaired":
+        return evaluate_unpaired(model, cfg, folder, run_dir, features, split, size)
+    return evaluate_paired(model, cfg, folder, run_dir, size, features)
+
+
 @torch.no_grad()
 def evaluate_samples(model, real: Path, run_dir: Path, features, n: int | None = None, seed: int = 0, batch: int = 16) -> dict:
     """FID/KID of ``n`` samples (default: as many as there are real images, at most 2000) against ``real``."""

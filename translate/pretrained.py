@@ -275,6 +275,19 @@ def _transfer(url: str, part: Path, progress: bool | None, timeout: float, what:
         raise http.client.IncompleteRead(b"", total - got)
 
 
+def listing() -> list[str]:
+    """The table of every published generator, a line each, marking those in the cache, and how to use them."""
+    lines = [f"{'name':28s} {'model':9s} {'architecture':49s} {'size':>4s}  {'download':>8s}  {'direction':27s} data"]
+    for e in TABLE.values():
+        cached = "*" if is_cached(e.name) else " "
+        lines.append(f"{e.name:28s} {e.model:9s} {e.architecture:49s} {e.size:4d}  {e.download_bytes() / 1e6:5.0f} MB{cached} "
+                     f"{e.direction:27s} {e.data}")
+    return lines + ["", f"* in the cache, {cache_dir()} (TRANSLATE_HOME sets it). The pix2pix generators whose names "
+                    f"CycleGAN also publishes are called pix2pix_NAME. 'translate pretrained NAME' downloads one and describes it; "
+                    f"'translate convert NAME IN OUT', serve, export and evaluate take the name where they take a run folder "
+                    f"(a folder of that name here wins)."]
+
+
 def describe(name: str) -> list[str]:
     """What ``name`` is, in lines: model, architecture, size, direction, data, file, mode."""
     e = entry(name)
