@@ -293,7 +293,9 @@ def test_discogan_follows_the_authors_schedule_losses_and_curriculum():
 
 def test_cyclegan_batched_passes_equal_separate_ones(monkeypatch):
     """With instance norm the generator passes are batched into three calls and each discriminator's real and
-    fake halves into one: the same fakes, losses and gradients as one call per image (as the official code)."""
+    fake halves into one: the same fakes, losses and gradients as our unbatched path (one call per network and
+    input). It compares our two paths with each other; the official code's numbers are matched in
+    test_cyclegan_update_order_equals_the_official_optimize_parameters."""
     torch.manual_seed(0)
     model = create_model("cyclegan", DataInfo(size=32), {"ngf": 8, "ndf": 8, "pool_size": 0})
     batch = {"A": torch.rand(2, 3, 32, 32) * 2 - 1, "B": torch.rand(2, 3, 32, 32) * 2 - 1}
@@ -312,3 +314,82 @@ def test_cyclegan_batched_passes_equal_separate_ones(monkeypatch):
     assert all(torch.allclose(f1[k], f2[k], atol=1e-5) for k in f1)
     assert all(torch.allclose(l1[k], l2[k], rtol=1e-4, atol=1e-6) for k in l1)
     assert all(torch.allclose(g1[n], g2[n], rtol=1e-3, atol=1e-5) for n in g1)
+
+
+# -- update order ----------------------------------------------------------------------------------
+def _official_cyclegan_iteration(m, opt_g, opt_d, pool_a, pool_b, real_a, real_b, lambda_a=10.0, lambda_b=10.0, lambda_idt=0.5):
+    """One ``optimize_parameters`` of the official CycleGAN code (models/cycle_gan_model.py), written out with
+    our networks: netG_AB is its netG_A, netG_BA its netG_B, our netD_B (judges domain B) its netD_A and our
+    netD_A its netD_B. lsgan, cycle L1 x 10, identity L1 x 0.5 x 10, D loss halved."""
+    def mse(a, b):  # our losses take float32 (as under autocast): so do these, on the float64 networks' outputs
+        return torch.nn.functional.mse_loss(a.float(), b.float())
+
+    def l1(a, b):
+        return torch.nn.functional.l1_loss(a.float(), b.float())
+
+    # forward()
+    fake_b = m.netG_AB(real_a)
+    rec_a = m.netG_BA(fake_b)
+    fake_a = m.netG_BA(real_b)
+    rec_b = m.netG_AB(fake_a)
+    # G_A and G_B: set_requires_grad([netD_A, netD_B], False), backward_G, optimizer_G.step
+    for p in [*m.netD_A.parameters(), *m.netD_B.parameters()]:
+        p.requires_grad_(False)
+    opt_g.zero_grad()
+    loss_idt_a = l1(m.netG_AB(real_b), real_b) * lambda_b * lambda_idt
+    loss_idt_b = l1(m.netG_BA(real_a), real_a) * lambda_a * lambda_idt
+    pred_b, pred_a = m.netD_B(fake_b), m.netD_A(fake_a)
+    loss_g_a = mse(pred_b, torch.ones_like(pred_b))
+    loss_g_b = mse(pred_a, torch.ones_like(pred_a))
+    loss_cycle_a = l1(rec_a, real_a) * lambda_a
+    loss_cycle_b = l1(rec_b, real_b) * lambda_b
+    (loss_g_a + loss_g_b + loss_cycle_a + loss_cycle_b + loss_idt_a + loss_idt_b).backward()
+    opt_g.step()
+    # D_A and D_B: set_requires_grad(True), backward_D_A (fake_B from its pool), backward_D_B, optimizer_D.step
+    for p in [*m.netD_A.parameters(), *m.netD_B.parameters()]:
+        p.requires_grad_(True)
+    opt_d.zero_grad()
+
+    def backward_d_basic(net_d, real, fake):
+        pred_real, pred_fake = net_d(real), net_d(fake.detach())
+        loss = (mse(pred_real, torch.ones_like(pred_real)) + mse(pred_fake, torch.zeros_like(pred_fake))) * 0.5
+        loss.backward()
+
+    backward_d_basic(m.netD_B, real_b, pool_b(fake_b))
+    backward_d_basic(m.netD_A, real_a, pool_a(fake_a))
+    opt_d.step()
+
+
+def test_cyclegan_update_order_equals_the_official_optimize_parameters():
+    """Three iterations of our CycleGAN (the engine, at the model's defaults; the history pool on, with one
+    slot so that its swaps draw from the seeded RNG) give the weights of three iterations of the official
+    update order: the generators first against the discriminators' weights before this iteration's update,
+    then the discriminators on fakes drawn through the pools after the generator step. In float64, so that
+    batched and separate passes agree far below the tolerance; a D-then-G order misses it by ~1e-3."""
+    import copy
+
+    torch.manual_seed(0)
+    model = create_model("cyclegan", DataInfo(size=32), {"ngf": 8, "ndf": 8, "pool_size": 1}).double()
+    reference = copy.deepcopy(model)
+    batches = [{"A": torch.rand(2, 3, 32, 32, dtype=torch.float64) * 2 - 1, "B": torch.rand(2, 3, 32, 32, dtype=torch.float64) * 2 - 1}
+               for _ in range(3)]
+    cfg = api.resolve_config({"model": "cyclegan", "train": {"batch_size": 2, "device": "cpu"}, "model_opts": {"ngf": 8, "ndf": 8}})
+    trainer = Trainer.for_step(cfg, model, torch.device("cpu"))
+    assert type(model).generator_first and trainer.tc.lr_policy == "linear_epochs"
+    model.train()
+    torch.manual_seed(1)
+    for batch in batches:
+        trainer.iteration(batch)
+
+    ref = reference.train()
+    opt_g = torch.optim.Adam([*ref.netG_AB.parameters(), *ref.netG_BA.parameters()], lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam([*ref.netD_A.parameters(), *ref.netD_B.parameters()], lr=2e-4, betas=(0.5, 0.999))
+    pool_a, pool_b = HistoryPool(1), HistoryPool(1)
+    torch.manual_seed(1)
+    for batch in batches:
+        _official_cyclegan_iteration(ref, opt_g, opt_d, pool_a, pool_b, batch["A"], batch["B"])
+    ours, theirs = dict(model.named_parameters()), dict(ref.named_parameters())
+    worst = max((ours[k] - theirs[k]).abs().max().item() for k in ours)
+    assert worst < 1e-6, worst
+    assert len(model.pool_A) == len(model.pool_B) == 1
+    assert torch.equal(model.pool_A.images[0], pool_a.images[0]) and torch.equal(model.pool_B.images[0], pool_b.images[0])

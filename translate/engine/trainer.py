@@ -332,10 +332,20 @@ class Trainer:
             self.position = (self.step, *critic_position(self.model.critic_steps, self.step))
         return self.position[1], self.position[2]
 
+    def _critic_step(self, batch: dict, fakes: dict, amp) -> dict[str, torch.Tensor]:
+        """One discriminator update on ``fakes`` (detached), then ``model.after_d_step``; its losses."""
+        with amp:
+            d = self.model.discriminator_step(batch, {k: v.detach() for k, v in fakes.items()})
+        self._backward("D", d["total"])
+        self.model.after_d_step()
+        return {("D" if k == "total" else k): v.detach() for k, v in d.items()}
+
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
         """One iteration on one batch: a critic step while the next generator step still needs one
         (``model.critic_steps(g_step)`` of them), then the generator step once they are done, so a model
-        with 1 takes both on every batch and WGAN's 5 take five batches per generator step."""
+        with 1 takes both on every batch and WGAN's 5 take five batches per generator step. A model with
+        ``generator_first`` takes the generator step first and the critic step after it, on the same fakes
+        (CycleGAN's official order: the generators meet the discriminators before this iteration's update)."""
         self.grad_norms = {}
         g_step, d_done = self._critic_position()
         need = self.model.critic_steps(g_step)
@@ -347,12 +357,8 @@ class Trainer:
         with amp, torch.set_grad_enabled(g_now and not fresh):
             fakes = self.model.fake(batch)
         losses = {}
-        if d_now:
-            with amp:
-                d = self.model.discriminator_step(batch, {k: v.detach() for k, v in fakes.items()})
-            self._backward("D", d["total"])
-            self.model.after_d_step()
-            losses.update({("D" if k == "total" else k): v.detach() for k, v in d.items()})
+        if d_now and not self.model.generator_first:
+            losses.update(self._critic_step(batch, fakes, amp))
         if g_now:
             for p in self.d_params:
                 p.requires_grad_(False)
@@ -368,6 +374,8 @@ class Trainer:
             if self.ema:
                 self.ema.update()
             losses.update({("G" if k == "total" else k): v.detach() for k, v in g.items()})
+        if d_now and self.model.generator_first:  # after the generator step, on the fakes it was given (CycleGAN)
+            losses.update(self._critic_step(batch, fakes, amp))
         self.position = (self.step + 1, g_step + g_now, 0 if g_now else d_done + d_now)
         return losses
 

@@ -10,6 +10,10 @@ The engine calls, once per iteration (one batch)::
         fakes = model.fake(batch) if model.fresh_noise_for_g  # a new z for G (GAN, WGAN, WGAN-GP)
         g = model.generator_step(batch, fakes)                # with "D" frozen; g["total"] into "G" only
 
+in that order (the discriminator first) by default. A model with ``generator_first`` takes the generator
+step first, against the discriminators' weights before this iteration's update, and then the critic step
+on the same (detached) fakes: CycleGAN, as its official code's ``optimize_parameters``.
+
 A critic step and the generator step that follows it share the iteration's batch; with k critic steps
 per generator step, k batches pass per generator step. ``model.g_step`` holds the number of generator
 steps taken before this iteration's (for schedules such as DiscoGAN's curriculum).
@@ -70,6 +74,10 @@ class Model(nn.Module):
     # a new z minibatch for the generator step (the GAN, WGAN and WGAN-GP papers' Algorithm 1); False:
     # the generator step reuses the fakes of the critic step (pix2pix and CycleGAN, as their official code)
     fresh_noise_for_g: ClassVar[bool] = False
+    # the update order of an iteration: False (the default) the critic step, then the generator step (pix2pix's
+    # official code, the GAN and WGAN papers' Algorithm 1); True: the generator step, then the critic step on
+    # the same fakes (CycleGAN's official code)
+    generator_first: ClassVar[bool] = False
     # how the generators run at inference unless asked otherwise (translate.nn.layers.MODES): "eval" (batch
     # norm's running statistics, no dropout) or "paper" (each image's own statistics, dropout on); the
     # engine's sample grids and scores use it too

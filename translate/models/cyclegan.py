@@ -5,6 +5,11 @@ Follows the paper and the official code: resnet_9blocks at 256 and resnet_6block
 up-sample + conv against checkerboard artifacts), LSGAN loss, cycle weight 10 per direction, identity
 weight 0.5 x 10, a 50-image history pool per discriminator (checkpointed, so resume is exact), D loss
 halved, Adam 2e-4 (0.5, 0.999), normal init std 0.02, linear decay after the constant phase.
+Update order: the generators first, then the discriminators, as the official ``optimize_parameters``
+(models/cycle_gan_model.py: forward, the G step with the discriminators frozen, then the D step): the
+generator step meets the discriminators' weights from before this iteration's update, and the
+discriminators then learn from the fakes the generators made at the start of the iteration, drawn through
+the history pools after the generator step (as ``backward_D_A``/``backward_D_B`` query them).
 Differences: the pool draws from torch's RNG instead of Python's; both discriminators share one
 optimizer and one backward pass (the official code also steps them together).
 """
@@ -63,6 +68,7 @@ class CycleGAN(TwoWay):
         init_gain: float = 0.02
 
     defaults = {"train": {"lr_policy": "linear_epochs"}}  # the official schedule: per epoch, down to 1/101
+    generator_first = True  # the official optimize_parameters: G step, then D step
 
     def __init__(self, cfg, info):
         super().__init__(cfg, info)
@@ -114,8 +120,9 @@ class CycleGAN(TwoWay):
         return 0.5 * (loss_real + loss_fake)
 
     def discriminator_step(self, batch, fakes):
-        d_a = self._d_loss(self.netD_A, batch["A"], self.pool_A(fakes["fake_A"]))
+        # domain B's pool first: the official backward_D_A (its D_A judges domain B) queries fake_B's pool first
         d_b = self._d_loss(self.netD_B, batch["B"], self.pool_B(fakes["fake_B"]))
+        d_a = self._d_loss(self.netD_A, batch["A"], self.pool_A(fakes["fake_A"]))
         return {"total": d_a + d_b, "D_A": d_a, "D_B": d_b}
 
     def generator_step(self, batch, fakes):
