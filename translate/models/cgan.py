@@ -1,6 +1,8 @@
 """Conditional GAN (Mirza & Osindero, 2014): G(z, y) and D(x, y) with the class label y concatenated at
 the input of both (one-hot as the paper, or a learned embedding with embed_dim > 0); vanilla GAN loss,
-non-saturating for G. Labels come from class sub-folders (--labelled DIR); DCGAN networks for images."""
+non-saturating for G. Labels come from class sub-folders (--labelled DIR); DCGAN networks for images.
+Update order: the discriminator first, then the generator on a fresh z, as the GAN algorithm the paper
+conditions (Algorithm 1 of Goodfellow et al.)."""
 
 from __future__ import annotations
 

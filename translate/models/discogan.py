@@ -13,6 +13,9 @@ summarise as G loss = GAN_B + recon_A + GAN_A + recon_B:
   and a discriminator step shares its batch with the generator step after it (the engine's rule);
 - MSE reconstruction, Adam 2e-4 (0.5, 0.999) with weight decay 1e-5, batch norm, 64x64 images resized
   without cropping or flipping, batch size 64 and a constant learning rate.
+Update order: the discriminators first. The authors' code updates D on iteration 0 (``iters %
+update_interval == 0``) and the generators on the two iterations after it; here the discriminator step
+of an iteration comes before the generator step that shares its batch.
 The curriculum counts generator steps: 6667 is the authors' 10,000 iterations, two thirds of which are
 generator steps. Output is tanh in [-1, 1] (the authors' code: sigmoid on [0, 1] images). Other sizes
 add one level per doubling.

@@ -1,7 +1,8 @@
 """DualGAN (Yi et al., ICCV 2017): two U-Net generators, two Wasserstein critics, recovery L1 both ways.
 
 Generator loss: lambda * (|A - G_BA(G_AB(A))| + |B - G_AB(G_BA(B))|) - D_B(G_AB(A)) - D_A(G_BA(B)).
-Two critic regimes (``regime``):
+Update order: the critics first, then the generators, as the authors' code (``run_optim`` runs the critics'
+optimizer, then the generators') and the WGAN algorithm it follows. Two critic regimes (``regime``):
 
 - ``clip`` (the paper, default): weights clipped to [-c, c] after every critic step (c = 0.01; the paper
   uses 0.01 to 0.1), RMSProp at lr 5e-5 for critics and generators, 2 critic steps per generator step

@@ -6,7 +6,10 @@ The stabilisers of the literature are options, all off by default: feature match
 discrimination (Salimans et al. 2016), one-sided label smoothing (ibid.), instance noise (Sonderby et al.
 2017; Arjovsky & Bottou 2017) and k discriminator steps (Algorithm 1's k). The D step logs the mean
 D(x) and D(G(z)) and V(G, D) = E log D(x) + E log(1 - D(G(z))), from which the lab reads the
-Jensen-Shannon estimate (V + log 4) / 2."""
+Jensen-Shannon estimate (V + log 4) / 2.
+
+Update order: the discriminator first (its k steps), then the generator on a fresh minibatch of z, as
+Algorithm 1 of the paper."""
 
 from __future__ import annotations
 

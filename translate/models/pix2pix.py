@@ -1,6 +1,7 @@
 """pix2pix (Isola et al., CVPR 2017): U-Net generator, 70x70 PatchGAN on (input, output) pairs,
 vanilla GAN loss (non-saturating for G) + 100 * L1. The losses, networks, optimiser and schedule follow the
-paper and the official code.
+paper and the official code. Update order: the discriminator first, then the generator, on the same fakes, as
+the official ``optimize_parameters`` (models/pix2pix_model.py: forward, D step, G step).
 
 Inference runs as the paper tests, "in exactly the same manner as during the training phase" (mode
 "paper", the default, also the official test script's without its eval flag): dropout on (0.5 in the U-Net's

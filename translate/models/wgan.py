@@ -4,7 +4,13 @@ minimises -E[D(G(z))] on a fresh minibatch of z. The critic schedule is the auth
 steps before each of the first 25 generator steps and before every 500th, 5 otherwise, so the critic
 is near its optimum when the generator starts and is brought back to it now and then
 (``critic_schedule="fixed"``: always ``d_steps``). DCGAN-style critic (batch norm, as the official
-code), MLP pair for 2-D data."""
+code), MLP pair for 2-D data.
+
+Update order: the critic first (its n_critic steps), then the generator on a fresh z, as Algorithm 1 of
+the paper and the authors' main.py. The clipping follows Algorithm 1 too: the critic's weights are
+clipped right after each of its updates (``after_d_step``). The authors' code clips at the top of each
+critic iteration, before the update, so its critic steps the generator meets (and its saved weights) may
+lie just outside [-c, c]; here the critic is always inside the box."""
 
 from __future__ import annotations
 

@@ -1,7 +1,10 @@
 """WGAN-GP (Gulrajani et al., NeurIPS 2017): the Wasserstein critic loss plus lambda = 10 times the
 gradient penalty (||grad D(x_hat)|| - 1)^2 on random interpolates of real and fake, five critic
 steps per generator step, Adam(1e-4, betas (0, 0.9)); no batch norm in the critic (``norm_d=layer``
-is the paper's alternative). DCGAN-style networks for images, MLP pair for 2-D data."""
+is the paper's alternative). DCGAN-style networks for images, MLP pair for 2-D data.
+Update order: the critic first (its five steps), then the generator on a fresh z, as Algorithm 1 of the
+paper (the authors' code takes the generator step at the top of each iteration after the first, then the
+critic's steps: the same sequence)."""
 
 from __future__ import annotations
 
