@@ -106,3 +106,80 @@ def test_same_seed_same_result(name, vector, tmp_path):
         assert all(torch.isfinite(v).all() for v in losses.values())
         outs.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
     assert torch.equal(outs[0], outs[1])
+
+
+# -- every option does something -------------------------------------------------------------------
+# The value tried for an option whose default the generic rule (bool: flipped; number: halved, or 0 -> 1 or
+# 0.1; tiny widths + 4) cannot pick, by option name or (model, option).
+OTHER_VALUE = {"net_g": "unet_64", ("cyclegan", "net_g"): "resnet_9blocks", "up": "resize", "norm": "instance",
+               "recon": "l1", "regime": "gp", "critic_schedule": "fixed", ("wgan", "norm_d"): "none",
+               ("wgan_gp", "norm_d"): "layer", "pool_size": 1, "curriculum": 0, "nz": 16, "n_layers_d": 2,
+               "g_per_d": 3, "beta2": 0.5, "gan_mode": "lsgan", ("cyclegan", "gan_mode"): "vanilla",
+               ("cyclegan", "norm"): "batch"}
+# Options that act only together with another setting: the setting they are tried in.
+CONTEXT = {("pix2pix", "dropout"): {"net_g": "unet_64"}, ("dualgan", "dropout"): {"net_g": "unet_64"},  # unet_32 has no dropout
+           ("dualgan", "lambda_gp"): {"regime": "gp"}, ("dualgan", "beta1"): {"regime": "gp"},
+           ("dualgan", "beta2"): {"regime": "gp"}, ("gan", "instance_noise_steps"): {"instance_noise": 0.5},
+           ("gan", "hidden"): "2-d", ("gan", "minibatch_kernels"): "2-d", ("wgan", "hidden"): "2-d",
+           ("wgan_gp", "hidden"): "2-d"}
+# Options that change none of what the test looks at, and why (none today: add one only with its reason).
+INERT: dict[tuple[str, str], str] = {}
+
+
+def _other_value(name, key, default):
+    for k in ((name, key), key):
+        if k in OTHER_VALUE:
+            return OTHER_VALUE[k]
+    if key in ("ngf", "ndf", "hidden"):
+        return default + 4
+    if isinstance(default, bool):
+        return not default
+    if isinstance(default, (int, float)):
+        return (default / 2 if isinstance(default, float) else default + 1) if default else (1 if isinstance(default, int) else 0.1)
+    raise AssertionError(f"no other value for {name}.{key} = {default!r}: add one to OTHER_VALUE")
+
+
+def _what_a_model_does(name, opts, vector):
+    """What an option can change: the networks' parameter shapes, every loss on two fixed batches (seeded,
+    at generator steps 0, 5000 and 10**6), the optimizers, the critic schedule and the weights after
+    ``after_d_step`` (clipping)."""
+    torch.manual_seed(0)
+    model = create_model(name, tiny_info(name, vector), {**tiny_opts(name), **opts}).train()
+    shapes = [(k, tuple(p.shape)) for k, p in model.named_parameters()]
+    batches = [make_batch(name, model.info, seed=s) for s in (0, 1)]
+    values = []
+    for g_step in (0, 5000, 10**6):
+        model.g_step = g_step
+        torch.manual_seed(1)
+        for batch in batches:
+            fakes = model.fake(batch)
+            d = model.discriminator_step(batch, {k: v.detach() for k, v in fakes.items()})
+            g = model.generator_step(batch, fakes)
+            values += [(k, float(v.detach())) for k, v in sorted({**{f"D.{k}": v for k, v in d.items()}, **g}.items())]
+    schedule = [model.critic_steps(g) for g in range(1001)]
+    model.after_d_step()
+    clipped = [float(p.detach().abs().max()) for p in model.param_groups()["D"]]
+    return shapes, values, model.optimizers(), schedule, clipped
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_defaults_every_option_changes_something_or_says_why_not(name):
+    """Each option of a model's Config changes its networks, a loss on a fixed batch, its optimizers, its
+    critic schedule or its clipping (or is listed in INERT with the reason): an option the model accepts and
+    ignores (as cgan once took gan's stabilisers) fails here."""
+    import dataclasses
+
+    from translate.registry import get_model_class
+
+    default_cfg = get_model_class(name).Config()
+    silent = []
+    for f in dataclasses.fields(default_cfg):
+        if (name, f.name) in INERT:
+            continue
+        context = CONTEXT.get((name, f.name), {})
+        vector = context == "2-d"
+        base = {} if vector else dict(context)
+        value = _other_value(name, f.name, base.get(f.name, getattr(default_cfg, f.name)))
+        if _what_a_model_does(name, base, vector) == _what_a_model_does(name, {**base, f.name: value}, vector):
+            silent.append(f"{f.name}={value!r}")
+    assert not silent, f"{name}: these options change nothing: {', '.join(silent)}"

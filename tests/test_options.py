@@ -133,3 +133,23 @@ def test_the_options_reference_in_the_docs_is_current():
         assert f"`{flag_names()[f.name]}" in text, f.name
     for model in list_models():
         assert f"### {model}" in text
+
+
+@pytest.mark.parametrize("args, option", [(["--opt", "label_smoothing=0.1"], "--opt label_smoothing"),
+                                          (["--opt", "instance_noise=0.2"], "--opt instance_noise"),
+                                          (["--opt", "hidden=64"], "--opt hidden")])
+def test_an_option_the_model_does_not_have_is_refused(runner, tmp_path, args, option):
+    """cgan has none of gan's stabilisers (it once inherited and ignored them): one line naming the option and
+    cgan's own, exit 2, before anything is written. An older run's config.yaml, which holds them at the values
+    that did nothing, still loads."""
+    from conftest import one_line_error
+    from translate.data.synthetic import make_labelled
+    from translate.registry import model_config
+
+    data = make_labelled(tmp_path / "labelled", n=4, size=16)
+    result = runner.invoke(app, ["fit", "--labelled", str(data), "--model", "cgan", "--runs-dir", str(tmp_path / "runs"), *args])
+    own = ", ".join(f.name for f in dataclasses.fields(model_config("cgan")))
+    assert one_line_error(result) == f"error: model 'cgan' has no option {option}; its options: {own}"
+    assert not (tmp_path / "runs").exists()
+    old = {"hidden": 512, "label_smoothing": 0.0, "feature_matching": False, "instance_noise": 0.0, "embed_dim": 4}
+    assert model_config("cgan", old).embed_dim == 4

@@ -103,11 +103,15 @@ def describe_options(name: str) -> list[tuple[str, Any, str]]:
 
 def model_config(name: str, opts: Mapping[str, Any] | Any = None):
     """The model's typed Config: its defaults with ``opts`` (a mapping of option names to values, coerced
-    to each option's type) applied. Unknown options raise ArgumentError. A Config passes through."""
+    to each option's type) applied. Unknown options raise ArgumentError. A Config passes through. An option
+    the model no longer has (``Model.retired_options``) is dropped when it holds the value that did nothing,
+    so the saved configs of older runs still load; any other value of it is refused."""
     cls = get_model_class(name)
     if isinstance(opts, cls.Config):
         return opts
     opts = options_dict(opts)
+    retired = getattr(cls, "retired_options", {})
+    opts = {k: v for k, v in opts.items() if not (k in retired and v == retired[k])}
     known = [f.name for f in dataclasses.fields(cls.Config)]
     for key in opts:
         if key not in known:

@@ -82,6 +82,9 @@ class Model(nn.Module):
     # norm's running statistics, no dropout) or "paper" (each image's own statistics, dropout on); the
     # engine's sample grids and scores use it too
     inference_mode: ClassVar[str] = "eval"
+    # options an older version of the model accepted and ignored, with the value its saved configs hold:
+    # dropped on load when they hold it (``registry.model_config``), refused otherwise
+    retired_options: ClassVar[dict[str, Any]] = {}
     g_step: int = 0  # generator steps taken before the current iteration's (the engine sets it)
 
     def critic_steps(self, g_step: int) -> int:

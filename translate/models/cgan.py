@@ -2,7 +2,9 @@
 the input of both (one-hot as the paper, or a learned embedding with embed_dim > 0); vanilla GAN loss,
 non-saturating for G. Labels come from class sub-folders (--labelled DIR); DCGAN networks for images.
 Update order: the discriminator first, then the generator on a fresh z, as the GAN algorithm the paper
-conditions (Algorithm 1 of Goodfellow et al.)."""
+conditions (Algorithm 1 of Goodfellow et al.). GAN's stabilisers (label smoothing, feature matching,
+instance noise, minibatch discrimination) and the MLP width of 2-D data (``hidden``: labelled data are
+images) are not part of this model: passing one is an error."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from translate import losses
 from translate.config import option
 from translate.errors import ArgumentError
 from translate.models.base import Sampler
-from translate.models.gan import GAN, IMAGE_DEFAULTS
+from translate.models.gan import IMAGE_DEFAULTS, LossConfig
 from translate.nn.generative import Discriminator, Generator, auto_nz
 from translate.registry import register_model
 
@@ -24,10 +26,13 @@ class CGAN(Sampler):
     """Conditional GAN: G(z, y), D(x, y), the label concatenated at the input of both."""
 
     @dataclass(frozen=True)
-    class Config(GAN.Config):
+    class Config(LossConfig):  # GAN's loss and networks, not its stabilisers: an option of those is refused
         embed_dim: int = option(0, "label input: 0: one-hot y (the paper); N: a learned N-dimensional embedding")
 
     defaults = IMAGE_DEFAULTS
+    # GAN's options, which cgan's Config once inherited and ignored: older runs' configs hold these defaults
+    retired_options = {"hidden": 512, "feature_matching": False, "minibatch_kernels": 0, "label_smoothing": 0.0,
+                       "instance_noise": 0.0, "instance_noise_steps": 10000}
     fresh_noise_for_g = True  # the GAN algorithm, conditioned: a new z for the generator step
 
     def __init__(self, cfg, info):
@@ -37,8 +42,8 @@ class CGAN(Sampler):
         if cfg.d_steps < 1:
             raise ArgumentError(f"{{d_steps}} must be at least 1, not {cfg.d_steps}", "d_steps")
         k, e = info.num_classes, cfg.embed_dim
-        self.netG = Generator(info, auto_nz(cfg.nz, info), cfg.ngf, cfg.hidden, cfg.norm, k, e, cfg.init_gain)
-        self.netD = Discriminator(info, cfg.ndf, cfg.hidden, cfg.norm, k, e, cfg.init_gain)
+        self.netG = Generator(info, auto_nz(cfg.nz, info), cfg.ngf, norm=cfg.norm, num_classes=k, embed_dim=e, init_gain=cfg.init_gain)
+        self.netD = Discriminator(info, cfg.ndf, norm=cfg.norm, num_classes=k, embed_dim=e, init_gain=cfg.init_gain)
 
     def critic_steps(self, g_step):
         return self.cfg.d_steps

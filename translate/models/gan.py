@@ -32,16 +32,27 @@ IMAGE_DEFAULTS = {"data": {"load_size": 64, "crop_size": 64},
                   "train": {"batch_size": 64, "lr_policy": "constant", "epochs": 25, "epochs_decay": 0, "num_samples": 64}}
 
 
+def mlp_width():
+    """The ``hidden`` option, of the models that train on 2-D data (cgan's labelled images never are)."""
+    return option(512, "MLP width for 2-D data")
+
+
 @dataclass(frozen=True)
-class NetworkConfig:
-    """The options of the networks gan, cgan, wgan and wgan_gp share (subclasses add their losses')."""
+class ImageNetworkConfig:
+    """The options of the image networks gan, cgan, wgan and wgan_gp share (subclasses add their losses')."""
 
     nz: int = option(0, "noise dimensions; 0: 100 for images (DCGAN), 2 for 2-D toys")
     ngf: int = 64
     ndf: int = 64
-    hidden: int = option(512, "MLP width for 2-D data")
     norm: str = option("batch", "DCGAN: batch norm in G (and D, where the model allows it)")
     init_gain: float = 0.02
+
+
+@dataclass(frozen=True)
+class NetworkConfig(ImageNetworkConfig):
+    """The networks of the models that also train on 2-D data: an MLP pair of width ``hidden`` there."""
+
+    hidden: int = mlp_width()
 
 
 class Unconditional(Sampler):
@@ -76,18 +87,25 @@ class Unconditional(Sampler):
         return {"samples": fakes["fake"]}
 
 
+@dataclass(frozen=True)
+class LossConfig(ImageNetworkConfig):
+    """The options of the GAN algorithm itself, which gan and cgan share (cgan has none of gan's stabilisers)."""
+
+    gan_mode: str = option("vanilla", "vanilla (BCE) | lsgan | hinge")
+    saturating: bool = option(False, "the minimax generator loss of the paper's analysis")
+    d_steps: int = option(1, "k discriminator steps per generator step")
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+
+
 @register_model("gan", task="unconditional")
 class GAN(Unconditional):
     """Unconditional GAN, non-saturating generator loss (minimax with saturating=True)."""
 
     @dataclass(frozen=True)
-    class Config(NetworkConfig):
-        gan_mode: str = option("vanilla", "vanilla (BCE) | lsgan | hinge")
-        saturating: bool = option(False, "the minimax generator loss of the paper's analysis")
-        d_steps: int = option(1, "k discriminator steps per generator step")
-        lr: float = 2e-4
-        beta1: float = 0.5
-        beta2: float = 0.999
+    class Config(LossConfig):
+        hidden: int = mlp_width()
         # stabilisers (all off by default)
         feature_matching: bool = option(False, "Salimans et al.: G's loss is ||E f(x) - E f(G(z))||^2 of D's last hidden features")
         minibatch_kernels: int = option(0, "Salimans et al.: B kernels (of 5 dims) of minibatch discrimination in D (MLP D, 2-D data)")
