@@ -51,3 +51,35 @@ def test_gemm_path_is_taken_only_where_weight_bound_and_turned_on(monkeypatch):
     assert not calls, "the path is off unless turned on: importing the library changes nothing"
     layers.use_cpu_gemm(layers.Conv2d(64, 128, 4, 2, 1), False)(torch.randn(1, 64, 8, 8))
     assert not calls
+
+
+def test_sync_batch_norm_gets_the_per_image_layer_in_paper_mode():
+    """Under DDP batch norm is SyncBatchNorm: paper mode swaps it for the per-image layer like BatchNorm2d (the
+    same output as the plain network's), and eval mode gives it back, synchronised. On CPU, so no forward of
+    SyncBatchNorm in training mode (that needs CUDA and a process group)."""
+    import copy
+
+    from translate.registry import create_model
+    from translate.types import DataInfo
+
+    torch.manual_seed(0)
+    plain = create_model("pix2pix", DataInfo(size=32), {"ngf": 8, "ndf": 8}).netG
+    synced = nn.SyncBatchNorm.convert_sync_batchnorm(copy.deepcopy(plain))
+    n_bn = sum(type(m) is nn.BatchNorm2d for m in plain.modules())
+    assert n_bn > 0 and sum(type(m) is nn.SyncBatchNorm for m in synced.modules()) == n_bn
+    x = torch.randn(3, 3, 32, 32)
+    outs = []
+    for net in (plain, synced):
+        layers.set_mode(net, "paper")
+        assert sum(type(m) is layers.PerImageBatchNorm2d for m in net.modules()) == n_bn
+        assert not any(type(m) in (nn.BatchNorm2d, nn.SyncBatchNorm) for m in net.modules())
+        with torch.no_grad():
+            torch.manual_seed(1)  # the same dropout masks
+            outs.append(net(x))
+    assert torch.equal(outs[0], outs[1])
+    layers.set_mode(synced, "eval")
+    layers.set_mode(plain, "eval")
+    assert sum(type(m) is nn.SyncBatchNorm for m in synced.modules()) == n_bn
+    assert sum(type(m) is nn.BatchNorm2d for m in plain.modules()) == n_bn
+    with torch.no_grad():
+        assert torch.equal(plain(x), synced(x))  # eval: the running statistics, the same in both

@@ -74,12 +74,16 @@ def check_mode(mode: str) -> None:
 
 def set_mode(net: nn.Module, mode: str) -> nn.Module:
     """Inference ``mode`` of ``net``: ``eval`` (running statistics, no dropout: the official ``--eval``) or
-    ``paper`` (batch norm with each image's statistics, dropout on). A later ``net.eval()`` turns dropout off."""
+    ``paper`` (batch norm with each image's statistics, dropout on). A later ``net.eval()`` turns dropout off.
+    ``SyncBatchNorm`` (batch norm under DDP) is swapped like ``BatchNorm2d``, and eval mode gives each layer
+    back the class it had, so a synchronised layer stays synchronised when training goes on."""
     check_mode(mode)
     net.eval()
     for m in net.modules():
-        if type(m) in (nn.BatchNorm2d, PerImageBatchNorm2d):
-            m.__class__ = PerImageBatchNorm2d if mode == "paper" else nn.BatchNorm2d
+        if type(m) in (nn.BatchNorm2d, nn.SyncBatchNorm):
+            m._eval_class = type(m)  # what eval mode gives back
+        if type(m) in (nn.BatchNorm2d, nn.SyncBatchNorm, PerImageBatchNorm2d):
+            m.__class__ = PerImageBatchNorm2d if mode == "paper" else getattr(m, "_eval_class", nn.BatchNorm2d)
         elif isinstance(m, nn.Dropout):
             m.train(mode == "paper")
     return net
