@@ -132,8 +132,9 @@ class Trainer:
     def __init__(self, cfg: Config, run_dir: Path, model, dataset, device: torch.device, state: dict | None = None,
                  progress: bool | None = None, evaluator: Callable[[Any], dict[str, float]] | None = None,
                  dist: Distributed | None = None):
-        """``evaluator``: with ``eval_every``, a function of the model (in eval mode, with the EMA weights)
-        returning its scores, lower is better; the first one chooses the best weights. ``dist``: the processes
+        """``evaluator``: with ``eval_every``, a function of the model returning its scores, lower is better; it
+        runs in the model's inference mode (``model.inference_mode``: paper for pix2pix and DualGAN, eval for the
+        others) with the EMA weights; the first one chooses the best weights. ``dist``: the processes
         training together (torchrun); only rank 0 writes ``run_dir``, the others never touch it."""
         self.dist = dist or Distributed(device=device)
         self._setup_step(cfg, model, device, vector_data=dataset.info.dim > 0)
@@ -299,8 +300,9 @@ class Trainer:
         return path
 
     def evaluate(self) -> dict[str, float]:
-        """Score the generator; when the first score is the best yet, write checkpoints/best.pt and
-        generator_best.pt. The scores as ``eval_<name>`` columns of a metrics row (rank 0 only scores)."""
+        """Score the generator in its inference mode (``model.inference_mode``, as the sample grids; not
+        necessarily eval mode) with the EMA weights; when the first score is the best yet, write
+        checkpoints/best.pt and generator_best.pt. The scores as ``eval_<name>`` columns of a metrics row (rank 0 only scores)."""
         if not self.dist.writer:
             return {}
         with self._inference():
