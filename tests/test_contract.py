@@ -183,3 +183,112 @@ def test_defaults_every_option_changes_something_or_says_why_not(name):
         if _what_a_model_does(name, base, vector) == _what_a_model_does(name, {**base, f.name: value}, vector):
             silent.append(f"{f.name}={value!r}")
     assert not silent, f"{name}: these options change nothing: {', '.join(silent)}"
+
+
+# -- the defaults, as a user runs them ----------------------------------------------------------------
+# What each model runs with when nothing is given (its module docstring says why): inference mode, EMA decay
+# (train.ema) and learning-rate policy. A new model is added here with its own.
+DEFAULT_BEHAVIOUR = {
+    "pix2pix": ("paper", 0.999, "linear_epochs"),
+    "cyclegan": ("eval", 0.0, "linear_epochs"),
+    "discogan": ("eval", 0.0, "constant"),
+    "dualgan": ("paper", 0.0, "constant"),
+    "gan": ("eval", 0.0, "constant"),
+    "cgan": ("eval", 0.0, "constant"),
+    "wgan": ("eval", 0.0, "constant"),
+    "wgan_gp": ("eval", 0.0, "constant"),
+}
+
+
+def _batch_norms(net):
+    from translate.nn.layers import PerImageBatchNorm2d
+
+    kinds = [type(m) for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    return sum(k is PerImageBatchNorm2d for k in kinds), len(kinds)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_defaults_train_three_iterations_with_the_model_s_own_settings(name):
+    """Every model trains 3 iterations with its own defaults, only its sizes changed (ngf, ndf, crop, batch):
+    its inference mode, EMA and learning-rate schedule are the ones in effect in the engine (the sample grids
+    and scores run in that mode with the averaged weights; the learning rate follows the policy)."""
+    import dataclasses
+
+    from translate import api
+    from translate.engine.trainer import Trainer, lr_factor
+    from translate.registry import get_model_class
+
+    assert name in DEFAULT_BEHAVIOUR, f"add {name}'s inference mode, EMA and schedule to DEFAULT_BEHAVIOUR"
+    mode, ema, policy = DEFAULT_BEHAVIOUR[name]
+    widths = {k: 8 for k in ("ngf", "ndf") if k in {f.name for f in dataclasses.fields(get_model_class(name).Config)}}
+    cfg = api.resolve_config({"model": name, "data": {"load_size": 32, "crop_size": 32}, "train": {"batch_size": 2, "device": "cpu"},
+                              "model_opts": widths})
+    changed = {f"{s}.{k}" for s in ("data", "train") for k, v in dataclasses.asdict(getattr(cfg, s)).items()
+               if v != dataclasses.asdict(getattr(api.model_defaults(name), s))[k]}
+    assert changed <= {"data.load_size", "data.crop_size", "train.batch_size", "train.device"}, changed
+    torch.manual_seed(0)
+    model = create_model(name, tiny_info(name), cfg.model_opts)
+    trainer = Trainer.for_step(cfg, model, torch.device("cpu"))
+    model.train()
+    for i in range(3):
+        losses = trainer.iteration(make_batch(name, model.info, n=2, seed=i))
+        assert all(torch.isfinite(v).all() for v in losses.values()), losses
+
+    assert model.inference_mode == mode and trainer.tc.ema == ema and trainer.tc.lr_policy == policy
+    for group, opt in trainer.optimizers.items():  # the schedule in effect, from the model's own learning rate
+        want = model.cfg.lr * lr_factor(trainer.tc, trainer.step, trainer.total, trainer.decay_start, trainer.iters_per_epoch)
+        assert opt.param_groups[0]["lr"] == pytest.approx(want, rel=1e-12), group
+    assert (trainer.ema is not None) == (ema > 0)
+    if trainer.ema is not None:
+        assert trainer.ema.decay == ema and trainer.ema.updates == trainer.g_steps == 3
+        averaged = dict(trainer.ema.average.module.state_dict())
+    live = {f"{n}.{k}": v.clone() for n in model.generators for k, v in getattr(model, n).state_dict().items()}
+    with trainer._inference():
+        per_image, total = _batch_norms(getattr(model, model.generators[0]))
+        assert per_image == (total if mode == "paper" else 0), (per_image, total)
+        dropouts = [m.training for n in model.generators for m in getattr(model, n).modules() if isinstance(m, torch.nn.Dropout)]
+        assert all(d == (mode == "paper") for d in dropouts)
+        now = {f"{n}.{k}": v for n in model.generators for k, v in getattr(model, n).state_dict().items()}
+        if trainer.ema is not None:  # the averaged weights, not the live ones
+            assert set(averaged) == set(now)
+            assert all(torch.equal(now[k], averaged[k]) for k in averaged if now[k].is_floating_point() and "running" not in k)
+            assert any(not torch.equal(now[k], live[k]) for k in averaged if k in now and now[k].is_floating_point())
+    assert _batch_norms(getattr(model, model.generators[0]))[0] == 0 and model.training
+
+
+# Exact parameter counts at the default widths, each derived from the reference code (the official pix2pix and
+# CycleGAN networks, pytorch/examples' DCGAN that the GAN and WGAN authors' code uses at 64x64, SKTBrain's
+# DiscoGAN, the DualGAN paper's pix2pix U-Net and PatchGAN). (model, size, classes): {network: count}.
+REFERENCE_COUNTS = {
+    ("pix2pix", 256, 0): {"netG": 54_413_955, "netD": 2_768_705},  # U-Net-256; PatchGAN on 6 channels, batch norm
+    ("cyclegan", 256, 0): {"netG_AB": 11_378_179, "netD_A": 2_764_737},  # ResNet-9; PatchGAN, instance norm (biases)
+    # DCGAN 64x64, nz 100: G 3,576,704 (convT 100-512-256-128-64-3 without biases + batch norm), D 2,765,568
+    ("gan", 64, 0): {"netG": 3_576_704, "netD": 2_765_568},
+    ("wgan", 64, 0): {"netG": 3_576_704, "netD": 2_765_568},  # the authors' DCGAN_G / DCGAN_D
+    # the critic without batch norm: 2,765,568 - 1,792 (its affine weights) + 896 (biases of convs 2-4)
+    ("wgan_gp", 64, 0): {"netG": 3_576_704, "netD": 2_764_672},
+    # one-hot labels of 10 classes at the input: G +10 x 512 x 16 = 81,920; D +10 x 64 x 16 = 10,240
+    ("cgan", 64, 10): {"netG": 3_658_624, "netD": 2_775_808},
+    # SKTBrain/DiscoGAN model.py: encoder 3-64-128-256-512, decoder back, no biases, batch norm; D is DCGAN's
+    ("discogan", 64, 0): {"netG_AB": 5_513_856, "netD_A": 2_765_568},
+    # the paper's U-Net-256; the PatchGAN critic with batch norm (clip regime): 2,764,737 + 1,792 (affine)
+    # - 896 (conv biases batch norm replaces) - 1 (the output bias a Wasserstein critic cannot train)
+    ("dualgan", 256, 0): {"netG_AB": 54_413_955, "netD_A": 2_765_632},
+}
+
+
+@pytest.mark.parametrize("key", list(REFERENCE_COUNTS), ids=[k[0] for k in REFERENCE_COUNTS])
+def test_defaults_parameter_counts_equal_the_reference_code(key):
+    """Exact counts of every network at the model's default widths, and the run log prints each exactly."""
+    from translate.engine.trainer import model_summary
+    from translate.nn.layers import count_parameters
+    from translate.types import DataInfo
+
+    name, size, classes = key
+    info = DataInfo(size=size, class_names=tuple(f"c{i}" for i in range(classes)))
+    model = create_model(name, info)
+    lines = model_summary(model)
+    for net, count in REFERENCE_COUNTS[key].items():
+        assert count_parameters(getattr(model, net)) == count, net
+        assert any(line.startswith(f"{net}: ") and f"({count:,})" in line for line in lines), lines
+    assert not set(MODELS) - {k[0] for k in REFERENCE_COUNTS}, "pin the counts of every registered model"

@@ -393,3 +393,71 @@ def test_cyclegan_update_order_equals_the_official_optimize_parameters():
     assert worst < 1e-6, worst
     assert len(model.pool_A) == len(model.pool_B) == 1
     assert torch.equal(model.pool_A.images[0], pool_a.images[0]) and torch.equal(model.pool_B.images[0], pool_b.images[0])
+
+
+def _softplus(x):  # -log sigmoid(-x), by hand: the BCE of a logit against target 0 (and of -x against 1)
+    return torch.log1p(torch.exp(x.double()))
+
+
+@pytest.mark.parametrize("g_step, rate", [(0, 0.01), (10**6, 0.5)])
+def test_defaults_discogan_losses_equal_a_hand_computation(g_step, rate):
+    """DiscoGAN's losses at its defaults on fixed tensors, computed here from the networks' outputs with plain
+    arithmetic: G = (1 - r) * sum over directions of (0.1 * GAN + 0.9 * feature matching) + r * (MSE recon A + B),
+    r = 0.01 in the curriculum and 0.5 after it; D = 0.5 * (real + fake) per discriminator, BCE on logits."""
+    torch.manual_seed(0)
+    model = create_model("discogan", DataInfo(size=32), {"ngf": 4, "ndf": 4}).eval()  # eval: no batch randomness
+    a, b = torch.rand(3, 3, 32, 32) * 2 - 1, torch.rand(3, 3, 32, 32) * 2 - 1
+    model.g_step = g_step
+    with torch.no_grad():
+        fakes = model.fake({"A": a, "B": b})
+        g = model.generator_step({"A": a, "B": b}, fakes)
+        d = model.discriminator_step({"A": a, "B": b}, fakes)
+        fake_b, fake_a = model.netG_AB(a), model.netG_BA(b)
+        rec_a, rec_b = model.netG_BA(fake_b), model.netG_AB(fake_a)
+
+        def adversarial(net, real, fake):
+            logits, fake_feats = net.features(fake)
+            real_feats = net.features(real)[1]
+            fm = sum(((r.double().mean(0) - f.double().mean(0)) ** 2).mean() for r, f in zip(real_feats, fake_feats))
+            return _softplus(-logits).mean(), fm
+
+        gan_ab, fm_ab = adversarial(model.netD_B, b, fake_b)
+        gan_ba, fm_ba = adversarial(model.netD_A, a, fake_a)
+        recon = ((rec_a.double() - a) ** 2).mean() + ((rec_b.double() - b) ** 2).mean()
+        g_total = (1 - rate) * (0.1 * gan_ab + 0.9 * fm_ab + 0.1 * gan_ba + 0.9 * fm_ba) + rate * recon
+        d_a = 0.5 * (_softplus(-model.netD_A(a)).mean() + _softplus(model.netD_A(fake_a)).mean())
+        d_b = 0.5 * (_softplus(-model.netD_B(b)).mean() + _softplus(model.netD_B(fake_b)).mean())
+    assert len(model.netD_A.features(a)[1]) == 2  # the normalised layers of the 32x32 discriminator
+    for ours, hand in ((g["total"], g_total), (g["G_AB"], gan_ab), (g["FM_BA"], fm_ba), (d["D_A"], d_a), (d["total"], d_a + d_b)):
+        assert float(ours) == pytest.approx(float(hand), rel=1e-5)
+
+
+@pytest.mark.parametrize("regime", ["clip", "gp"])
+def test_defaults_dualgan_losses_equal_a_hand_computation(regime):
+    """DualGAN's losses on fixed tensors, from the networks' outputs: G = -mean D_B(G_AB(A)) - mean D_A(G_BA(B))
+    + 500 * (mean |A - G_BA(G_AB(A))| + mean |B - G_AB(G_BA(B))|); each critic mean D(fake) - mean D(real)
+    (plus, in the gp regime, the penalty the model reports); after a clip-regime critic step every critic
+    weight lies in [-0.01, 0.01]."""
+    torch.manual_seed(0)
+    model = create_model("dualgan", DataInfo(size=32), {"ngf": 4, "ndf": 4, "regime": regime}).eval()
+    a, b = torch.rand(3, 3, 32, 32) * 2 - 1, torch.rand(3, 3, 32, 32) * 2 - 1
+    batch = {"A": a, "B": b}
+    with torch.no_grad():
+        fakes = model.fake(batch)
+        g = model.generator_step(batch, fakes)
+    d = {k: v.detach() for k, v in model.discriminator_step(batch, fakes).items()}  # the penalty takes gradients
+    with torch.no_grad():
+        fake_b, fake_a = model.netG_AB(a), model.netG_BA(b)
+        rec_a, rec_b = model.netG_BA(fake_b), model.netG_AB(fake_a)
+        g_total = (-model.netD_B(fake_b).double().mean() - model.netD_A(fake_a).double().mean()
+                   + 500 * ((a - rec_a).double().abs().mean() + (b - rec_b).double().abs().mean()))
+        d_a = model.netD_A(fake_a).double().mean() - model.netD_A(a).double().mean()
+        d_b = model.netD_B(fake_b).double().mean() - model.netD_B(b).double().mean()
+    gp = float(d["GP"]) if regime == "gp" else 0.0
+    assert ("GP" in d) == (regime == "gp") and gp >= 0
+    assert float(g["total"]) == pytest.approx(float(g_total), rel=1e-5)
+    assert float(g["recovery_A"]) == pytest.approx(float((a - rec_a).abs().mean()), rel=1e-5)
+    assert float(d["total"]) == pytest.approx(float(d_a + d_b) + gp, rel=1e-5, abs=1e-6)
+    if regime == "clip":
+        model.after_d_step()
+        assert max(p.abs().max().item() for p in [*model.netD_A.parameters(), *model.netD_B.parameters()]) <= 0.01
