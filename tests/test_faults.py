@@ -8,6 +8,7 @@ import errno
 import os
 import re
 import tempfile
+import threading
 
 import pytest
 import torch
@@ -116,17 +117,17 @@ READS = ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "cpu
 
 def _count_host_reads(monkeypatch, where: dict, from_step: int = 1) -> list[tuple[str, bool]]:
     """The host reads (``READS``) made inside ``Trainer.train_step`` and ``Trainer._watch`` once ``from_step``
-    steps are done (the steady steps; the first one builds optimizer state), each as (name, whether the EMA
-    update made it). ``where`` is filled as the reads come."""
+    steps are done (the steady steps; the first one builds optimizer state) on the thread that trains (the data
+    loader's thread prepares batches meanwhile), each as (name, whether the EMA update made it)."""
     from translate.engine.ema import GeneratorEMA
 
     reads: list[tuple[str, bool]] = []
-    where.update(inside=0, ema=0)
+    where.update(inside=0, ema=0, thread=threading.get_ident())
     for name in READS:
         real = getattr(torch.Tensor, name)
 
         def counted(self, *a, _real=real, _name=name, **k):
-            if where["inside"]:
+            if where["inside"] and threading.get_ident() == where["thread"]:  # not the data loader's thread
                 reads.append((_name, bool(where["ema"])))
             return _real(self, *a, **k)
 
