@@ -142,8 +142,8 @@ def test_resume_refuses_what_it_cannot_change(runner, runs):
     line = one_line_error(runner.invoke(app, ["fit", "--resume", str(run), "--image-size", "64", "--seed", "3"]))
     assert line.startswith("error: a resumed run keeps its data, model and settings; it cannot change --image-size, --seed "
                            "(it may change --steps, --steps-decay, --epochs, --epochs-decay, --log-every")
-    line = one_line_error(runner.invoke(app, ["fit", "--resume", str(run), "--paired", str(runs["_paired"])]))
-    assert "it cannot change --paired DIR" in line
+    line = one_line_error(runner.invoke(app, ["fit", "--resume", str(run), "--unpaired", str(runs["_paired"])]))
+    assert "it cannot change --unpaired DIR" in line
 
 
 def test_ctrl_c_exits_130_after_saving(runner, monkeypatch, tmp_path):
@@ -152,6 +152,7 @@ def test_ctrl_c_exits_130_after_saving(runner, monkeypatch, tmp_path):
     stopped = {"stopped": True, "step": 3, "total": 10, "run_dir": tmp_path, "last": {}, "sample": "s.png", "checkpoint": "c.pt",
                "checkpoint_bytes": 10, "weights": "g.pt", "weights_bytes": 5, "results": "results.png"}
     monkeypatch.setattr(api, "resume", lambda *a, **k: stopped)
+    monkeypatch.setattr(api, "load_config", lambda run: api.model_defaults("pix2pix"))
     result = runner.invoke(app, ["fit", "--resume", str(tmp_path)])
     assert result.exit_code == 130 and f"continue with: translate fit --resume {tmp_path}" in result.output
 

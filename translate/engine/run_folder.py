@@ -17,6 +17,7 @@ CHECKPOINTS, SAMPLES, WEIGHTS, METRICS, CONFIG, LOG = "checkpoints", "samples", 
 RESULTS, TENSORBOARD = "results.png", "tensorboard"
 LAST, PREVIOUS = "last.pt", "previous.pt"  # under CHECKPOINTS: the newest full state and the one before it
 BEST, WEIGHTS_BEST = "best.pt", "generator_best.pt"  # with evaluation: the state (under CHECKPOINTS) and weights that scored best
+DATA_FILES = "data.txt"  # the names of a run's data files, relative to its data folder: a resume checks moved data by them
 STAGED = f".{LAST}.next"  # under CHECKPOINTS: a new state, complete, before it is renamed to LAST
 log = logging.getLogger("translate")
 
