@@ -83,7 +83,7 @@ def test_eval_every_scores_its_one_direction(run):
     assert [int(r["step"]) for r in rows] == [2, 4]
     assert {k for k in rows[0] if k.startswith("eval_")} == {"eval_fid", "eval_fid_AtoB"}
     assert all(float(r["eval_fid"]) == float(r["eval_fid_AtoB"]) for r in rows)  # the mean of its one direction
-    assert (run / "checkpoints" / "best.pt").is_file()
+    assert (run / "generator_best.pt").is_file()
 
 
 def test_evaluate_scores_its_one_direction_as_the_run_did(run, data, runner, monkeypatch):

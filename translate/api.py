@@ -195,7 +195,11 @@ def _train(cfg: C.Config, run_dir: Path, model, dataset, dist: distributed.Distr
              run_dir, type(model).__name__, len(dataset), trainer.sampler.iters_per_epoch, trainer.total, where)
     for line in model_summary(model):
         log.info("%s", line)
-    return trainer.fit()
+    result = trainer.fit()
+    if result.get("checkpoint"):
+        result["checkpoint_parts"] = run_folder.checkpoint_parts(result["checkpoint"])
+        result["keep_previous"] = cfg.train.keep_previous
+    return result
 
 
 def init_from(model, source: str | Path) -> None:

@@ -222,7 +222,12 @@ def report_run(result: dict) -> None:
     if last:
         typer.echo("last metrics: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in last.items()))
     typer.echo(f"samples: {result['sample']}\ncurves: {result['results']}")
-    typer.echo(f"checkpoint: {result['checkpoint']} ({_mb(result['checkpoint_bytes'])}; previous.pt holds the one before)")
+    parts = result.get("checkpoint_parts") or {}
+    holds = ", ".join(f"{name} {_mb(n)}" for name, n in parts.items() if n and name != "other")
+    previous = Path(result["checkpoint"]).with_name("previous.pt").is_file()
+    typer.echo(f"checkpoint: {result['checkpoint']} ({_mb(result['checkpoint_bytes'])}" + (f": {holds}" if holds else "")
+               + "; all a resume needs; " + ("previous.pt holds the one before)" if previous else "no previous.pt yet)"
+                                            if result.get("keep_previous", True) else "the only one kept, --no-keep-previous)"))
     typer.echo(f"weights: {result['weights']} ({_mb(result['weights_bytes'])})")
     if result.get("best"):
         best = result["best"]
