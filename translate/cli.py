@@ -75,7 +75,7 @@ def convert(
     input_dir: Path = typer.Argument(..., metavar="IN", help="A folder of images (sub-folders are mirrored), one image, or a quoted pattern such as 'photos/*.jpg'."),
     output_dir: Path = typer.Argument(..., metavar="OUT", help="Where the converted images go (created); for one input image, also an image file name."),
     direction: Optional[str] = typer.Option(None, "--direction", help="AtoB | BtoA, any case: unpaired runs translate both ways, a paired run only the way it was trained \\[default: AtoB; a paired run: its own]."),
-    ab: Optional[str] = typer.Option(None, "--ab", help="Inputs are A|B side-by-side files: take the left or right half."),
+    ab: Optional[str] = typer.Option(None, "--ab", help="Inputs are A|B side-by-side files: take the left or right half \\[default: a paired run's own input half where every input is twice as wide as tall]."),
     size: Optional[int] = typer.Option(None, "--size", help="Resize inputs to N x N first (default: keep each image's size; the web page of 'translate serve' scales larger images down to the training size)."),
     batch_size: int = typer.Option(8, "--batch-size", "-b", help="Images per forward pass (same-size images are batched)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps."),
