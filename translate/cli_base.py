@@ -28,6 +28,7 @@ from translate.config import SECTIONS, SharedModelOptions, help_text, option_of
 from translate.errors import ArgumentWarning, Named, ResourceError, UserError, WrongRunError
 from translate.registry import describe_options, get_model_class, list_models
 
+FID_MIN_IMAGES = 50  # under this, an FID gets a note: its 2048x2048 feature covariance needs many images
 MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb limit (translate.data.image_files.MAX_PIXELS)
 WEIGHTS_HELP = ("A run folder: best | last: the weights that scored best (generator_best.pt, kept with --eval-every) or the "
                 "last ones (generator.pt) \\[default: best where the run kept them, else last].")
@@ -273,6 +274,12 @@ def report_scores(result: dict) -> None:
         fid_line("", result)
     for direction in result.get("directions", ()):
         fid_line(f"{direction}: ", result[direction])
+    scored = [result] * ("fid" in result) + [result[d] for d in result.get("directions", ())]
+    fewest = min((min(r["n_fake"], r["n_real"]) for r in scored), default=FID_MIN_IMAGES)
+    if fewest < FID_MIN_IMAGES:
+        typer.echo(f"note: FID from {fewest} images is not meaningful: it compares the covariance of 2048 Inception features, "
+                   f"which takes many images to estimate (fewer than {FID_MIN_IMAGES} here; the FID papers use thousands); "
+                   "compare such scores only with each other, on the same images", err=True)
     if result.get("json"):
         typer.echo(f"scores: {result['json']}" + (f"; per image: {result['csv']}" if result.get("csv") else ""))
     else:
