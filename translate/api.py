@@ -165,6 +165,32 @@ def unchanged_removed(cfg: C.Config, overrides: Mapping[str, Mapping[str, Any]])
     return out
 
 
+def resume_changes(run_dir: str | Path, options: Mapping[str, Mapping[str, Any]], sources: Mapping[str, Any], model: str | None = None,
+                   config_file: str | Path | None = None, init_from: Any = None,
+                   image_size: int | None = None) -> tuple[dict[str, dict[str, Any]], Any]:
+    """What a resume of ``run_dir`` given the arguments of a new run changes: (the overrides that differ from the
+    run's own values, the data folder given with the run's layout or None). The run's own values may be given
+    again (the command that started the run, with the resume added); ArgumentError names any other change
+    a resume may not make (``check_resumable``). ``sources``: {layout: folder}."""
+    run = load_config(run_dir)
+    options = {s: dict(v) for s, v in options.items()}
+    if config_file:
+        from_file = C.load_yaml(Path(config_file))
+        options = {s: {**(from_file.get(s) or {}), **v} for s, v in options.items()}
+        model = model or from_file.get("model")
+    data = options.setdefault("data", {})
+    if data.get("layout", run.data.layout) == run.data.layout and "root" in data and not sources:
+        sources = {run.data.layout: data["root"]}
+    data.pop("layout", None), data.pop("root", None)
+    refused = [f"layout={k}" for k in sources if k != run.data.layout]
+    refused += ["model"] if model not in (None, run.model) else []
+    refused += ["init_from"] if init_from is not None else []
+    refused += ["image_size"] if image_size is not None and (run.data.load_size, run.data.crop_size) != (image_size,) * 2 else []
+    changes = unchanged_removed(run, options)
+    check_resumable(changes, tuple(refused))
+    return {"train": {}, "data": {}, **changes}, sources.get(run.data.layout)
+
+
 def _train(cfg: C.Config, run_dir: Path, model, dataset, dist: distributed.Distributed, state=None, progress=None,
            new_dir=False, score=None) -> dict[str, Any]:
     """Train in ``run_dir`` (scoring the generator with ``score``, see ``evaluate.scorer``) on the processes of

@@ -35,27 +35,13 @@ def fit(
 ):
     """Train a model on a folder of images and write a run folder under runs/."""
     from translate import api
-    from translate.config import load_yaml
 
     options["model_opts"].update(parse_opts(opt))
     sources = drop_none({"paired": paired, "unpaired": unpaired, "labelled": labelled, "images": images, "toy": toy})
     if resume:  # the run's own values may be given again (the command that started it, with --resume added)
-        run = api.load_config(resume)
-        if config:
-            from_file = load_yaml(config)
-            options = {s: {**(from_file.get(s) or {}), **v} for s, v in options.items()}
-            model = model or from_file.get("model")
-        data = options["data"]
-        if data.get("layout", run.data.layout) == run.data.layout and "root" in data and not sources:
-            sources = {run.data.layout: data["root"]}
-        data.pop("layout", None), data.pop("root", None)
-        refused = [f"layout={k}" for k in sources if k != run.data.layout]
-        refused += ["model"] if model not in (None, run.model) else []
-        refused += ["init_from"] if init_from is not None else []
-        refused += ["image_size"] if image_size not in (None, run.data.load_size) or image_size not in (None, run.data.crop_size) else []
-        options = api.unchanged_removed(run, options)
-        api.check_resumable(options, tuple(refused))
-        return report_run(api.resume(resume, options["train"], data_overrides=options["data"], data_root=sources.get(run.data.layout)))
+        changes, data_root = api.resume_changes(resume, options, sources, model=model, config_file=config, init_from=init_from,
+                                                image_size=image_size)
+        return report_run(api.resume(resume, changes["train"], data_overrides=changes["data"], data_root=data_root))
     if image_size is not None:
         options["data"] = {"load_size": image_size, "crop_size": image_size, **options["data"]}
     if len(sources) > 1:
