@@ -95,7 +95,7 @@ def convert(
     report = convert_folder(net, input_dir, output_dir, direction=direction, trained=cfg.data.direction, ab=ab, size=size, batch_size=batch_size,
                             precision=precision, overwrite=overwrite, ext=ext.lower().lstrip("."),
                             tile=tile, overlap=overlap, max_pixels=max_pixels, out_depth=out_depth,
-                            progress=sys.stderr.isatty())
+                            progress=sys.stderr.isatty(), run_pairs=(run_dir / "config.yaml").is_file())
     tiled = f" ({report.tiled} in tiles)" if report.tiled else ""
     typer.echo(f"converted {report.converted} image{'' if report.converted == 1 else 's'}{tiled} in {report.seconds:.1f} s ({report.images_per_s:.2f} images/s) "
                f"into {output_dir}; skipped {report.skipped} existing, {len(report.failed)} failed")
