@@ -56,7 +56,8 @@ def _rows(run):
 def test_eval_every_keeps_the_best_weights_and_leaves_training_as_it_was(small_paired, tmp_path, monkeypatch):
     _no_inception(monkeypatch)
     plain = api.fit(_cfg(small_paired, tmp_path / "plain"), progress=False)
-    result = api.fit(_cfg(small_paired, tmp_path / "runs", eval_every=2, eval_data=str(small_paired)), progress=False)
+    result = api.fit(_cfg(small_paired, tmp_path / "runs", eval_every=2, eval_data=str(small_paired), best_state=True),
+                     progress=False)
     run = result["run_dir"]
     scored = {int(r["step"]): float(r["eval_l1"]) for r in _rows(run) if r.get("eval_l1")}
     assert sorted(scored) == [2, 4, 6] and all("eval_psnr" in r and "eval_fid" not in r for r in _rows(run))
@@ -75,7 +76,7 @@ def test_weights_best_or_last_and_the_cli_says_which(small_paired, tmp_path, mon
     _no_inception(monkeypatch)
     _scripted(monkeypatch, [0.5, 0.1, 0.9])  # steps 2, 4, 6: the best is step 4, not the last
     run = api.fit(_cfg(small_paired, tmp_path / "runs", eval_every=2, eval_data=str(small_paired)), progress=False)["run_dir"]
-    assert safe_load(run / run_folder.CHECKPOINTS / run_folder.BEST)["step"] == 4
+    assert not (run / run_folder.CHECKPOINTS / run_folder.BEST).exists()  # the best weights only, unless asked
     best, _ = api.load_run(run)
     last, _ = api.load_run(run, weights="last")
     kept = safe_load(run / run_folder.WEIGHTS_BEST)["state"]
@@ -98,7 +99,7 @@ def test_weights_best_or_last_and_the_cli_says_which(small_paired, tmp_path, mon
 def test_resume_keeps_the_best_score(small_paired, tmp_path, monkeypatch):
     _no_inception(monkeypatch)
     _scripted(monkeypatch, [0.2, 0.1, 0.3])
-    cfg = _cfg(small_paired, tmp_path / "runs", eval_every=2, eval_data=str(small_paired))
+    cfg = _cfg(small_paired, tmp_path / "runs", eval_every=2, eval_data=str(small_paired), best_state=True)
     first = api.fit(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=4)), progress=False)
     assert first["best"]["step"] == 4
     resumed = api.resume(first["run_dir"], {"steps": 6}, progress=False)

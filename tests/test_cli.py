@@ -9,6 +9,7 @@ from PIL import Image
 
 from conftest import one_line_error
 from translate.cli import app
+from translate.engine import run_folder
 
 TINY = ["--steps", "2", "--load-size", "64", "--crop-size", "64", "--ngf", "4", "--ndf", "4", "--log-every", "1"]
 
@@ -35,7 +36,11 @@ def test_fit_writes_a_run_and_prints_the_changed_config(runner, paired_dir, tmp_
     assert {"config.yaml", "metrics.csv", "results.png", "samples", "checkpoints", "generator.pt", "log.txt"} <= {p.name for p in run.iterdir()}
     assert "done: step 2/2" in result.output
     size = (run / "checkpoints" / "last.pt").stat().st_size / 1e6
-    assert f"checkpoint: {run / 'checkpoints' / 'last.pt'} ({size:.3g} MB; previous.pt holds the one before)" in result.output
+    parts = run_folder.checkpoint_parts(run / "checkpoints" / "last.pt")
+    assert parts["weights"] and parts["optimizers"] > parts["weights"] and parts["ema"]
+    holds = ", ".join(f"{k} {parts[k] / 1e6:.3g} MB" for k in ("weights", "optimizers", "ema"))
+    assert f"checkpoint: {run / 'checkpoints' / 'last.pt'} ({size:.3g} MB: {holds}; all a resume needs; no previous.pt " \
+           "yet)" in result.output
     assert f"weights: {run / 'generator.pt'} ({(run / 'generator.pt').stat().st_size / 1e6:.3g} MB)" in result.output
 
 

@@ -121,12 +121,13 @@ def test_convert_direction_in_the_users_terms(runner, runs, tmp_path):
     assert result.exit_code == 0, result.output
 
 
-def test_convert_takes_a_file_or_a_pattern_and_warns_on_whole_ab_sheets(runner, runs, tmp_path):
+def test_convert_takes_a_file_or_a_pattern_and_its_own_half_of_ab_sheets(runner, runs, tmp_path):
     run, pairs = runs["pix2pix"], runs["_paired"]
-    result = runner.invoke(app, ["convert", str(run), str(pairs), str(tmp_path / "whole")])
+    result = runner.invoke(app, ["convert", str(run), str(pairs), str(tmp_path / "half")])
     assert result.exit_code == 0
-    assert "note: every input is twice as wide as tall, like the A|B pairs this run was trained on, and is converted " \
-           "whole; pass --ab=left or --ab=right to convert one half" in result.output
+    assert "note: the inputs are A|B pairs like this run's training data: converting their left half (A, the run's input)" \
+           in result.output
+    assert {Image.open(p).size for p in (tmp_path / "half").iterdir()} == {(32, 32)}
     one = sorted(pairs.glob("*.png"))[0]
     result = runner.invoke(app, ["convert", str(run), str(one), str(tmp_path / "one.png"), "--ab", "left"])
     assert result.exit_code == 0 and Image.open(tmp_path / "one.png").size == (32, 32), result.output
@@ -142,8 +143,8 @@ def test_resume_refuses_what_it_cannot_change(runner, runs):
     line = one_line_error(runner.invoke(app, ["fit", "--resume", str(run), "--image-size", "64", "--seed", "3"]))
     assert line.startswith("error: a resumed run keeps its data, model and settings; it cannot change --image-size, --seed "
                            "(it may change --steps, --steps-decay, --epochs, --epochs-decay, --log-every")
-    line = one_line_error(runner.invoke(app, ["fit", "--resume", str(run), "--paired", str(runs["_paired"])]))
-    assert "it cannot change --paired DIR" in line
+    line = one_line_error(runner.invoke(app, ["fit", "--resume", str(run), "--unpaired", str(runs["_paired"])]))
+    assert "it cannot change --unpaired DIR" in line
 
 
 def test_ctrl_c_exits_130_after_saving(runner, monkeypatch, tmp_path):
@@ -152,6 +153,7 @@ def test_ctrl_c_exits_130_after_saving(runner, monkeypatch, tmp_path):
     stopped = {"stopped": True, "step": 3, "total": 10, "run_dir": tmp_path, "last": {}, "sample": "s.png", "checkpoint": "c.pt",
                "checkpoint_bytes": 10, "weights": "g.pt", "weights_bytes": 5, "results": "results.png"}
     monkeypatch.setattr(api, "resume", lambda *a, **k: stopped)
+    monkeypatch.setattr(api, "load_config", lambda run: api.model_defaults("pix2pix"))
     result = runner.invoke(app, ["fit", "--resume", str(tmp_path)])
     assert result.exit_code == 130 and f"continue with: translate fit --resume {tmp_path}" in result.output
 

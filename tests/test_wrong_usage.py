@@ -34,7 +34,8 @@ def two_runs(tmp_path_factory):
 def test_pairs_given_to_an_unpaired_model(runner, two_runs, tmp_path):
     line = one_line_error(runner.invoke(app, ["fit", "--unpaired", str(two_runs / "pairs"), "--model", "cyclegan",
                                               "--runs-dir", str(tmp_path), *TINY]))
-    assert line.startswith(f"error: {two_runs / 'pairs' / 'trainA'}: folder missing; unpaired data needs both trainA/ and trainB/")
+    assert line == (f"error: {two_runs / 'pairs'} holds pairs (A|B images side by side), not unpaired data (trainA/ and trainB/); "
+                    "pass it as --paired DIR")
 
 
 def test_images_kept_at_their_own_sizes(runner, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import shutil
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -12,11 +13,12 @@ from typing import Any, Callable, Iterator, Mapping
 from translate import config as C
 from translate import evaluate, pretrained
 from translate.data import build_dataset
+from translate.data.image_files import scan_images
 from translate.engine import distributed, run_folder, scalars
 from translate.engine.hardware import resolve_device, seed_everything
 from translate.engine.trainer import Trainer, model_summary
 from translate.errors import ArgumentError, UserError
-from translate.files import safe_load
+from translate.files import atomic_write_text, safe_load
 from translate.nn import official
 from translate.nn.layers import check_mode, set_mode
 from translate.registry import create_model, get_model_class, model_config
@@ -98,6 +100,97 @@ def _build(cfg: C.Config):
     return model, dataset
 
 
+def _absolute(path: str) -> str:
+    return os.path.abspath(os.path.expanduser(path)) if path else path
+
+
+def absolute_paths(cfg: C.Config) -> C.Config:
+    """``cfg`` with its data folders (``root``, ``eval_data``) absolute: a run folder names its data wherever it is read from."""
+    root = cfg.data.root if cfg.data.layout == "toy" else _absolute(cfg.data.root)
+    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, root=root),
+                               train=dataclasses.replace(cfg.train, eval_data=_absolute(cfg.train.eval_data)))
+
+
+def data_names(root: str | Path) -> list[str]:
+    """The image files under ``root`` (sub-folders included) as sorted relative names: what a run's data is made of."""
+    root = Path(root)
+    return sorted(p.relative_to(root).as_posix() for p in scan_images(root, recursive=True)[0])
+
+
+def _record_data(cfg: C.Config, run_dir: Path) -> None:
+    """A new run's list of its data files (``data.txt``), which a resume with the data in a new place checks."""
+    if cfg.data.layout != "toy" and cfg.data.root and Path(cfg.data.root).is_dir():
+        atomic_write_text(run_dir / run_folder.DATA_FILES, "".join(f"{n}\n" for n in data_names(cfg.data.root)))
+
+
+def check_same_data(run_dir: Path, cfg: C.Config, root: str | Path) -> None:
+    """Raise ArgumentError (naming the layout's argument) unless the folder ``root`` holds the files the run
+    ``run_dir`` was trained on: the same count and names (its ``data.txt``, or its former folder while it exists)."""
+    arg, root = f"layout={cfg.data.layout}", Path(root).expanduser()
+    if not root.is_dir():
+        raise ArgumentError("{%s} {value}: no such folder" % arg, arg, value=str(root))
+    record = Path(run_dir) / run_folder.DATA_FILES
+    if record.is_file():
+        ours = record.read_text().splitlines()
+    elif Path(cfg.data.root).is_dir():
+        ours = data_names(cfg.data.root)
+    else:
+        log.warning("%s has no list of its data files (a run of an older version), and %s is gone: the data in %s is taken "
+                    "as the same without a check", run_dir, cfg.data.root, root)
+        return
+    theirs = data_names(root)
+    if ours == theirs:
+        return
+    missing, extra = sorted(set(ours) - set(theirs)), sorted(set(theirs) - set(ours))
+    example = f"{missing[0]} is missing" if missing else f"{extra[0]} is new"
+    raise ArgumentError("{value}: not the data this run was trained on ({n} images where the run had {m}; " + example
+                        + "); pass with {%s} the folder its data was moved to" % arg, arg, value=str(root), n=len(theirs),
+                        m=len(ours))
+
+
+def unchanged_removed(cfg: C.Config, overrides: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``overrides`` (nested sections, as the flags give them) without the values ``cfg`` already has: a resume
+    given a run's own values (the command that started it, again) changes nothing."""
+    given = {s: dict(v) for s, v in overrides.items() if s in ("model_opts", *C.SECTIONS) and v}
+    merged = _typed(C.merge(cfg, given, "flags"))
+    out: dict[str, dict[str, Any]] = {s: {} for s in overrides}
+    for section, values in given.items():
+        new, old = (merged.model_opts, cfg.model_opts) if section == "model_opts" else (getattr(merged, section), getattr(cfg, section))
+        for key, value in values.items():
+            same = getattr(new, key) == getattr(old, key) if hasattr(old, key) else False
+            if key in ("runs_dir", "eval_data") and not same:
+                same = _absolute(str(getattr(new, key))) == _absolute(str(getattr(old, key)))
+            if not same:
+                out[section][key] = value
+    return out
+
+
+def resume_changes(run_dir: str | Path, options: Mapping[str, Mapping[str, Any]], sources: Mapping[str, Any], model: str | None = None,
+                   config_file: str | Path | None = None, init_from: Any = None,
+                   image_size: int | None = None) -> tuple[dict[str, dict[str, Any]], Any]:
+    """What a resume of ``run_dir`` given the arguments of a new run changes: (the overrides that differ from the
+    run's own values, the data folder given with the run's layout or None). The run's own values may be given
+    again (the command that started the run, with the resume added); ArgumentError names any other change
+    a resume may not make (``check_resumable``). ``sources``: {layout: folder}."""
+    run = load_config(run_dir)
+    options = {s: dict(v) for s, v in options.items()}
+    if config_file:
+        from_file = C.load_yaml(Path(config_file))
+        options = {s: {**(from_file.get(s) or {}), **v} for s, v in options.items()}
+        model = model or from_file.get("model")
+    data = options.setdefault("data", {})
+    if data.get("layout", run.data.layout) == run.data.layout and "root" in data and not sources:
+        sources = {run.data.layout: data["root"]}
+    data.pop("layout", None), data.pop("root", None)
+    refused = [f"layout={k}" for k in sources if k != run.data.layout]
+    refused += ["model"] if model not in (None, run.model) else []
+    refused += ["init_from"] if init_from is not None else []
+    refused += ["image_size"] if image_size is not None and (run.data.load_size, run.data.crop_size) != (image_size,) * 2 else []
+    changes = unchanged_removed(run, options)
+    check_resumable(changes, tuple(refused))
+    return {"train": {}, "data": {}, **changes}, sources.get(run.data.layout)
+
+
 def _train(cfg: C.Config, run_dir: Path, model, dataset, dist: distributed.Distributed, state=None, progress=None,
            new_dir=False, score=None) -> dict[str, Any]:
     """Train in ``run_dir`` (scoring the generator with ``score``, see ``evaluate.scorer``) on the processes of
@@ -120,13 +213,19 @@ def _train(cfg: C.Config, run_dir: Path, model, dataset, dist: distributed.Distr
         raise
     if dist.writer:  # once the checkpoint has loaded: a failed resume keeps the old file
         C.save_yaml(cfg, run_dir / run_folder.CONFIG)
+        if new_dir:
+            _record_data(cfg, run_dir)
     where = f"{device}, world size {dist.world_size} ({cfg.train.batch_size} per process, {cfg.train.batch_size * dist.world_size} per step)" \
         if dist.active else str(device)
     log.info("run %s: %s, %d samples, %d iterations per epoch, %d iterations in all, on %s",
              run_dir, type(model).__name__, len(dataset), trainer.sampler.iters_per_epoch, trainer.total, where)
     for line in model_summary(model):
         log.info("%s", line)
-    return trainer.fit()
+    result = trainer.fit()
+    if result.get("checkpoint"):
+        result["checkpoint_parts"] = run_folder.checkpoint_parts(result["checkpoint"])
+        result["keep_previous"] = cfg.train.keep_previous
+    return result
 
 
 def init_from(model, source: str | Path) -> None:
@@ -160,8 +259,9 @@ def fit(cfg: C.Config, init: str | Path | None = None, progress: bool | None = N
         announce: Callable[[C.Config, Path], None] | None = None) -> dict[str, Any]:
     """Train a new run of ``cfg`` (as ``resolve_config`` gives it) and return a summary of the run. Under
     torchrun, each process trains on its shard of every batch; rank 0 picks the run folder and writes it.
-    ``announce(cfg, run_dir)`` is called on rank 0 once the data is found and the run folder made."""
-    cfg = _typed(cfg)
+    ``announce(cfg, run_dir)`` is called on rank 0 once the data is found and the run folder made. The data
+    folders are stored absolute in the run's config.yaml, so that the run resumes from any folder."""
+    cfg = absolute_paths(_typed(cfg))
     with distributed.session() as group:
         dist = group.on(cfg.train.device)
         with _run_log(None, writer=False) if not dist.writer else nullcontext():
@@ -205,9 +305,10 @@ def check_resumable(overrides: Mapping[str, Mapping[str, Any]], refused: tuple[s
 
 
 def resume(run_dir: str | Path, train_overrides: Mapping[str, Any] | None = None, progress: bool | None = None,
-           data_overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+           data_overrides: Mapping[str, Any] | None = None, data_root: str | Path | None = None) -> dict[str, Any]:
     """Continue a run exactly where its last checkpoint left it (``last.pt``, or ``previous.pt`` when ``last.pt``
     is missing or damaged); larger ``steps``/``epochs`` extend it. Only the settings ``translate.config.resumable`` names may change.
+    ``data_root``: where the run's data is now (it moved); it must hold the same files (``check_same_data``).
     A run stopped before its first checkpoint starts again from step 0 with its config.yaml, in its folder."""
     run_dir = Path(run_dir)
     overrides = {"train": dict(train_overrides or {}), "data": dict(data_overrides or {})}
@@ -220,6 +321,7 @@ def resume(run_dir: str | Path, train_overrides: Mapping[str, Any] | None = None
             cfg = load_config(run_dir)
             if any(overrides.values()):
                 cfg = _typed(C.merge(cfg, overrides, "overrides"))
+            cfg = _moved_data(run_dir, cfg, data_root)
             with _run_log(run_dir):
                 removed = run_folder.remove_leftovers(run_dir)
                 if removed:
@@ -244,6 +346,24 @@ def resume(run_dir: str | Path, train_overrides: Mapping[str, Any] | None = None
 
             dist.from_rank0(prepare)
             return _train(cfg, run_dir, model, dataset, dist, state=state, progress=progress, score=score)
+
+
+def _moved_data(run_dir: Path, cfg: C.Config, data_root: str | Path | None) -> C.Config:
+    """``cfg`` with its data at ``data_root`` once that is checked to be the same data; without ``data_root``, a
+    missing data folder says how to give its new place."""
+    if cfg.data.layout == "toy":
+        if data_root is not None and str(data_root) != cfg.data.root:
+            raise ArgumentError("a resumed run keeps its data; it cannot change {layout=toy}", "layout=toy")
+        return cfg
+    arg = f"layout={cfg.data.layout}"
+    if data_root is None or _absolute(str(data_root)) == _absolute(cfg.data.root):
+        if not Path(cfg.data.root).is_dir():
+            raise ArgumentError("{value}: the run's data is not there (moved or deleted); pass where it is now with {%s}" % arg,
+                                arg, value=cfg.data.root)
+        return cfg
+    check_same_data(run_dir, cfg, data_root)
+    log.info("the run's data is now in %s (the same files as it had in %s)", data_root, cfg.data.root)
+    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, root=_absolute(str(data_root))))
 
 
 def _official_slot(model, path: Path) -> tuple[str, str]:

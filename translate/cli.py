@@ -38,11 +38,10 @@ def fit(
 
     options["model_opts"].update(parse_opts(opt))
     sources = drop_none({"paired": paired, "unpaired": unpaired, "labelled": labelled, "images": images, "toy": toy})
-    if resume:
-        given = {"model": model, "config": config, "init_from": init_from, "image_size": image_size,
-                 **{f"layout={k}": v for k, v in sources.items()}}
-        api.check_resumable(options, tuple(k for k, v in given.items() if v is not None))
-        return report_run(api.resume(resume, options["train"], data_overrides=options["data"]))
+    if resume:  # the run's own values may be given again (the command that started it, with --resume added)
+        changes, data_root = api.resume_changes(resume, options, sources, model=model, config_file=config, init_from=init_from,
+                                                image_size=image_size)
+        return report_run(api.resume(resume, changes["train"], data_overrides=changes["data"], data_root=data_root))
     if image_size is not None:
         options["data"] = {"load_size": image_size, "crop_size": image_size, **options["data"]}
     if len(sources) > 1:
@@ -62,7 +61,7 @@ def convert(
     input_dir: Path = typer.Argument(..., metavar="IN", help="A folder of images (sub-folders are mirrored), one image, or a quoted pattern such as 'photos/*.jpg'."),
     output_dir: Path = typer.Argument(..., metavar="OUT", help="Where the converted images go (created); for one input image, also an image file name."),
     direction: Optional[str] = typer.Option(None, "--direction", help="AtoB | BtoA, any case: unpaired runs translate both ways, a paired run only the way it was trained \\[default: AtoB; a paired run: its own]."),
-    ab: Optional[str] = typer.Option(None, "--ab", help="Inputs are A|B side-by-side files: take the left or right half."),
+    ab: Optional[str] = typer.Option(None, "--ab", help="Inputs are A|B side-by-side files: take the left or right half \\[default: a paired run's own input half where every input is twice as wide as tall]."),
     size: Optional[int] = typer.Option(None, "--size", help="Resize inputs to N x N first (default: keep each image's size; the web page of 'translate serve' scales larger images down to the training size)."),
     batch_size: int = typer.Option(8, "--batch-size", "-b", help="Images per forward pass (same-size images are batched)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps."),
@@ -96,7 +95,7 @@ def convert(
     report = convert_folder(net, input_dir, output_dir, direction=direction, trained=cfg.data.direction, ab=ab, size=size, batch_size=batch_size,
                             precision=precision, overwrite=overwrite, ext=ext.lower().lstrip("."),
                             tile=tile, overlap=overlap, max_pixels=max_pixels, out_depth=out_depth,
-                            progress=sys.stderr.isatty())
+                            progress=sys.stderr.isatty(), run_pairs=(run_dir / "config.yaml").is_file())
     tiled = f" ({report.tiled} in tiles)" if report.tiled else ""
     typer.echo(f"converted {report.converted} image{'' if report.converted == 1 else 's'}{tiled} in {report.seconds:.1f} s ({report.images_per_s:.2f} images/s) "
                f"into {output_dir}; skipped {report.skipped} existing, {len(report.failed)} failed")

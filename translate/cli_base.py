@@ -28,6 +28,7 @@ from translate.config import SECTIONS, SharedModelOptions, help_text, option_of
 from translate.errors import ArgumentWarning, Named, ResourceError, UserError, WrongRunError
 from translate.registry import describe_options, get_model_class, list_models
 
+FID_MIN_IMAGES = 50  # under this, an FID gets a note: its 2048x2048 feature covariance needs many images
 MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb limit (translate.data.image_files.MAX_PIXELS)
 WEIGHTS_HELP = ("A run folder: best | last: the weights that scored best (generator_best.pt, kept with --eval-every) or the "
                 "last ones (generator.pt) \\[default: best where the run kept them, else last].")
@@ -222,7 +223,12 @@ def report_run(result: dict) -> None:
     if last:
         typer.echo("last metrics: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in last.items()))
     typer.echo(f"samples: {result['sample']}\ncurves: {result['results']}")
-    typer.echo(f"checkpoint: {result['checkpoint']} ({_mb(result['checkpoint_bytes'])}; previous.pt holds the one before)")
+    parts = result.get("checkpoint_parts") or {}
+    holds = ", ".join(f"{name} {_mb(n)}" for name, n in parts.items() if n and name != "other")
+    previous = Path(result["checkpoint"]).with_name("previous.pt").is_file()
+    typer.echo(f"checkpoint: {result['checkpoint']} ({_mb(result['checkpoint_bytes'])}" + (f": {holds}" if holds else "")
+               + "; all a resume needs; " + ("previous.pt holds the one before)" if previous else "no previous.pt yet)"
+                                            if result.get("keep_previous", True) else "the only one kept, --no-keep-previous)"))
     typer.echo(f"weights: {result['weights']} ({_mb(result['weights_bytes'])})")
     if result.get("best"):
         best = result["best"]
@@ -268,6 +274,12 @@ def report_scores(result: dict) -> None:
         fid_line("", result)
     for direction in result.get("directions", ()):
         fid_line(f"{direction}: ", result[direction])
+    scored = [result] * ("fid" in result) + [result[d] for d in result.get("directions", ())]
+    fewest = min((min(r["n_fake"], r["n_real"]) for r in scored), default=FID_MIN_IMAGES)
+    if fewest < FID_MIN_IMAGES:
+        typer.echo(f"note: FID from {fewest} images is not meaningful: it compares the covariance of 2048 Inception features, "
+                   f"which takes many images to estimate (fewer than {FID_MIN_IMAGES} here; the FID papers use thousands); "
+                   "compare such scores only with each other, on the same images", err=True)
     if result.get("json"):
         typer.echo(f"scores: {result['json']}" + (f"; per image: {result['csv']}" if result.get("csv") else ""))
     else:

@@ -105,6 +105,9 @@ class TrainConfig:
     checkpoint_every: int = option(1000, "Iterations per checkpoint.", panel="Run", resumable=True)
     keep_checkpoints: int = option(0, "Also keep the newest N full checkpoints as checkpoints/step_N.pt (hard links: no extra "
                                       "space where the disk allows) besides last.pt and previous.pt.", panel="Run", resumable=True)
+    keep_previous: bool = option(True, "Keep the state before last.pt as checkpoints/previous.pt, so that a crash while last.pt "
+                                       "is written leaves a whole state to resume from; off: one full state (half the disk).",
+                                 panel="Run", resumable=True)
     num_samples: int = option(4, "images in each sample grid", flag=None)
     channels_last: bool | None = option(None, "channels-last memory format; None: on for CUDA (faster convolutions), off on "
                                               "CPU (batch norm is slow in it)", flag=None)
@@ -128,10 +131,13 @@ class TrainConfig:
     nan_retries: int = option(3, "With {on_nan} rollback: stop the run after this many rollbacks.", panel="Run", resumable=True)
     eval_every: int = option(0, "Every N iterations score the generator on {eval_data} (paired runs: L1, PSNR, SSIM and FID "
                                 "when the Inception weights are installed; other runs: FID, which needs them), write the "
-                                "scores to metrics.csv and keep the best weights as checkpoints/best.pt and "
-                                "generator_best.pt; 0: never.", panel="Evaluation")
+                                "scores to metrics.csv and keep the best weights as generator_best.pt (and the whole state with "
+                                "{best_state}); 0: never.", panel="Evaluation")
     eval_data: str = option("", "With {eval_every}: a folder of the training data's layout (paired pairs; unpaired testA/ "
                                 "and testB/; real images for sampling runs).", panel="Evaluation")
+    best_state: bool = option(False, "With {eval_every}: also keep the whole state that scored best (as large as last.pt) as "
+                                     "checkpoints/best.pt; off: only its weights, generator_best.pt.", panel="Evaluation",
+                              resumable=True)
     eval_count: int = option(50, "With {eval_every}: score on at most N images of {eval_data}.", panel="Evaluation")
 
 

@@ -31,7 +31,7 @@ from torch.nn import functional as F
 from translate import metrics
 from translate.data.datasets import PairedDataset
 from translate.data.image_files import scan_images
-from translate.data.layouts import find_paired
+from translate.data.layouts import UNPAIRED_NAMES, find_paired
 from translate.errors import ArgumentError, UserError
 from translate.files import atomic_write_text
 from translate.models.base import Sampler
@@ -189,6 +189,11 @@ def evaluate_unpaired(model, cfg, folder: Path, run_dir: Path, features, split: 
     """FID/KID of each of the model's directions: ``split``A converted to B against the real ``split``B
     (AtoB), and back (BtoA), the sources resized by ``score_size``."""
     folder = Path(folder)
+    missing = [f"{split}{d}" for d in "AB" if not (folder / f"{split}{d}").is_dir()]
+    if missing:
+        other = "trainA/ and trainB/ with {split} train" if split == "test" else "testA/ and testB/ with {split} test"
+        raise ArgumentError(f"{folder} has no {missing[0]}/: an unpaired run is evaluated on a folder holding {split}A/ and "
+                            f"{split}B/ (or {other})", "split")
     failed: list[str] = []
     size = score_size(cfg, size)
     scores = unpaired_scores(model, unpaired_files(model, folder, split, trained=cfg.data.direction), size, features, failed)
@@ -237,6 +242,10 @@ def evaluate_paired(model, cfg, folder: Path, run_dir: Path, size: int | None = 
     if model.task != "paired":
         raise UserError(f"evaluate compares outputs with paired targets; model '{model.name}' is {model.task} "
                         f"(convert images with it and look at the outputs)")
+    held = [f"{name}/" for name in UNPAIRED_NAMES if (Path(folder) / name).is_dir()]
+    if held:
+        raise UserError(f"this run is paired; {folder} holds unpaired data ({' '.join(held)}): evaluate it with a held-out "
+                        f"folder of pairs (A|B images, or A/ and B/ with the same file names)")
     size = score_size(cfg, size)
     rows, failed, fid = _paired_rows(model, paired_dataset(cfg, folder, size), features, folder)
     out = Path(run_dir) / "eval" / f"{Path(folder).name}.csv"

@@ -171,11 +171,27 @@ def _all_side_by_side(files: list[Path], probe: int = 16) -> bool:
     return bool(sizes) and all(w == 2 * h for w, h in sizes)
 
 
+def _input_half(ab: str | None, trained: str, files: list[Path]) -> str | None:
+    """The half of A|B files a paired run converts: its own input half (A, the left, for a run trained AtoB;
+    B, the right, for BtoA), by default where every input is twice as wide as tall; the other half, its
+    target, is refused."""
+    own, other = ("left", "right") if trained == "AtoB" else ("right", "left")
+    if ab == other:
+        raise ArgumentError("{ab} " + other + " is the target half of this run's pairs (" + trained[-1] + ", what it learnt to "
+                            "make); it converts the " + own + " half (" + trained[0] + "): pass {ab} " + own + " or leave it out",
+                            "ab")
+    if ab is None and _all_side_by_side(files):
+        warnings.warn(ArgumentWarning("the inputs are A|B pairs like this run's training data: converting their " + own + " half ("
+                                      + trained[0] + ", the run's input)"), stacklevel=3)
+        return own
+    return ab
+
+
 def convert_folder(model, input_dir: Path, output_dir: Path, *, direction: str | None = None, trained: str = "AtoB",
                    ab: str | None = None, size: int | None = None, batch_size: int = 8, precision: str = "fp32",
                    overwrite: bool = False, ext: str = "png", progress: bool = False,
                    tile: int | None = None, overlap: int = OVERLAP, tile_pixels: int = TILE_PIXELS,
-                   max_pixels: int | None = MAX_PIXELS, out_depth: int | str = "same") -> ConvertReport:
+                   max_pixels: int | None = MAX_PIXELS, out_depth: int | str = "same", run_pairs: bool = True) -> ConvertReport:
     """Convert every image of ``input_dir`` (a folder, one image or a glob pattern) into ``output_dir``
     (mirroring sub-folders; one image may also go to an output file name). ``trained`` is a paired
     run's data direction; see ``Translator.resolve_direction``. Images over ``tile_pixels`` pixels (or
@@ -183,7 +199,9 @@ def convert_folder(model, input_dir: Path, output_dir: Path, *, direction: str |
     over ``max_pixels`` are refused as too large (None: no limit). 16-bit inputs reach the model at full
     precision; ``out_depth`` 8 or 16 sets the outputs' bits per channel, "same" keeps each input's where
     the format holds it. Entries that cannot be read are reported in ``failed`` and the others still
-    converted. The model runs in the mode it comes in (``load_run`` sets it)."""
+    converted. ``run_pairs``: ``trained`` is known to be the way the model's run read its pairs (a run folder, not a
+    generator file of other code), so a paired model converts its own input half of A|B files by default and
+    refuses its target half. The model runs in the mode it comes in (``load_run`` sets it)."""
     _require_translator(model)
     if ab not in (None, "left", "right"):
         raise ArgumentError("{ab} must be left or right, not '{value}'", "ab", value=ab)
@@ -202,9 +220,11 @@ def convert_folder(model, input_dir: Path, output_dir: Path, *, direction: str |
                         f"the outputs too; pass a folder outside it")
     if not files and not unreadable:
         raise UserError(f"{input_dir}: no images found to convert; pass a folder of images, an image or a pattern")
-    if ab is None and model.task == "paired" and _all_side_by_side(files):
-        warnings.warn(ArgumentWarning("every input is twice as wide as tall, like the A|B pairs this run was trained on, and "
-                                      "is converted whole; pass {ab}=left or {ab}=right to convert one half", "ab"), stacklevel=2)
+    if model.task == "paired" and run_pairs:
+        ab = _input_half(ab, trained, files)
+    elif ab is None and model.task == "paired" and _all_side_by_side(files):  # a generator file: which half is its input is unknown
+        warnings.warn(ArgumentWarning("every input is twice as wide as tall, like A|B pairs, and is converted whole; pass "
+                                      "{ab}=left or {ab}=right to convert one half", "ab"), stacklevel=2)
     device = next(model.parameters()).device
     channels = model.input_channels(direction)
     report = ConvertReport(failed=[(e.path, e) for e in unreadable])

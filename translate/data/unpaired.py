@@ -16,7 +16,7 @@ from PIL import Image
 from translate.config import DataConfig
 from translate.data.datasets import KeyedDataset, sample_seed, set_channels
 from translate.data.image_files import load_image, scan_images, to_tensor_range
-from translate.data.layouts import EXTS, Layout, require_dir
+from translate.data.layouts import EXTS, Layout, detect, require_dir
 from translate.data.transforms import Preprocess
 from translate.errors import ArgumentError, ArgumentWarning, UserError
 from translate.types import DataInfo
@@ -34,6 +34,10 @@ def find_unpaired(root: Path, note=lambda msg: None, split: str = "train") -> La
             if root.name in (f"{split}A", f"{split}B"):
                 raise UserError(f"{root} is one domain's folder; pass its parent, the folder holding {split}A/ and {split}B/")
             other = root / f"{split}{'B' if d == 'A' else 'A'}"
+            if not other.is_dir() and split == "train" and detect(root) == "paired":
+                kind = "A/ and B/ with the same file names" if (root / "A").is_dir() else "A|B images side by side"
+                raise ArgumentError(f"{root} holds pairs ({kind}), not unpaired data (trainA/ and trainB/); pass it as "
+                                    f"{{layout=paired}}", "layout=paired")
             has = f"it has {other.name}/ but " if other.is_dir() else ""
             raise UserError(f"{folder}: folder missing; {has}unpaired data needs both {split}A/ and {split}B/ "
                             f"(one folder of images per domain) under {root}")

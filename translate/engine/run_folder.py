@@ -10,6 +10,8 @@ import os
 import shutil
 from pathlib import Path
 
+import torch
+
 from translate.errors import ArgumentError, DiskFullError, UserError
 from translate.files import atomic_save, atomic_write_text, link_or_copy, remove_stale_temps, safe_load
 
@@ -17,6 +19,7 @@ CHECKPOINTS, SAMPLES, WEIGHTS, METRICS, CONFIG, LOG = "checkpoints", "samples", 
 RESULTS, TENSORBOARD = "results.png", "tensorboard"
 LAST, PREVIOUS = "last.pt", "previous.pt"  # under CHECKPOINTS: the newest full state and the one before it
 BEST, WEIGHTS_BEST = "best.pt", "generator_best.pt"  # with evaluation: the state (under CHECKPOINTS) and weights that scored best
+DATA_FILES = "data.txt"  # the names of a run's data files, relative to its data folder: a resume checks moved data by them
 STAGED = f".{LAST}.next"  # under CHECKPOINTS: a new state, complete, before it is renamed to LAST
 log = logging.getLogger("translate")
 
@@ -42,8 +45,9 @@ def new_run_dir(runs_dir: str | Path, name: str) -> Path:
     raise RuntimeError(f"no free run name under {root}")
 
 
-def write_checkpoint(state: dict, ckpt_dir: Path, step: int, keep: int, rotate: bool = True) -> Path:
-    """Write ``state`` as ``last.pt``; the former ``last.pt`` becomes ``previous.pt`` when ``rotate``.
+def write_checkpoint(state: dict, ckpt_dir: Path, step: int, keep: int, rotate: bool = True, keep_previous: bool = True) -> Path:
+    """Write ``state`` as ``last.pt``; the former ``last.pt`` becomes ``previous.pt`` when ``rotate``. Without
+    ``keep_previous`` there is no ``previous.pt``: one full state, replaced atomically.
 
     Crash-safe order: the new state is written to a temporary file first, then ``last.pt`` is renamed to
     ``previous.pt``, then the temporary file to ``last.pt``; at every instant ``last.pt`` or
@@ -56,9 +60,11 @@ def write_checkpoint(state: dict, ckpt_dir: Path, step: int, keep: int, rotate: 
         atomic_save(state, staged)
     except DiskFullError as exc:
         raise DiskFullError(last, exc.reason, exc.needed, exc.free, kept=last.exists()) from None
-    if rotate and last.exists():
+    if rotate and keep_previous and last.exists():
         os.replace(last, ckpt_dir / PREVIOUS)
     os.replace(staged, last)
+    if not keep_previous:
+        (ckpt_dir / PREVIOUS).unlink(missing_ok=True)
     if keep > 0:
         link_or_copy(last, ckpt_dir / f"step_{step:08d}.pt")
     rotated = sorted(ckpt_dir.glob("step_*.pt"))
@@ -67,13 +73,37 @@ def write_checkpoint(state: dict, ckpt_dir: Path, step: int, keep: int, rotate: 
     return last
 
 
-def write_best(state: dict, weights: dict, run_dir: Path) -> Path:
-    """The best-scoring state as ``checkpoints/best.pt`` and its generator weights as ``generator_best.pt``,
-    each written atomically (a crash leaves the former best file whole)."""
-    path = Path(run_dir) / CHECKPOINTS / BEST
-    atomic_save(state, path)
-    atomic_save(weights, Path(run_dir) / WEIGHTS_BEST)
+def write_best(state: dict | None, weights: dict, run_dir: Path) -> Path:
+    """The best-scoring generator weights as ``generator_best.pt`` and, where ``state`` is given, the whole state
+    as ``checkpoints/best.pt`` (an older one is removed without it), each written atomically (a crash leaves the
+    former best file whole). Returns the weights' file."""
+    path = Path(run_dir) / WEIGHTS_BEST
+    atomic_save(weights, path)
+    if state is not None:
+        atomic_save(state, Path(run_dir) / CHECKPOINTS / BEST)
+    else:
+        (Path(run_dir) / CHECKPOINTS / BEST).unlink(missing_ok=True)
     return path
+
+
+def checkpoint_parts(path: Path) -> dict[str, int]:
+    """Bytes of the tensors of a checkpoint by what they are: ``weights`` (every network), ``optimizers`` (Adam's
+    moments and steps), ``ema`` (the generator's moving average), ``other`` (scalers, random states); read
+    without loading the tensors (memory-mapped)."""
+    state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    parts = {"weights": "model", "optimizers": "optimizers", "ema": "ema"}
+    sizes = {name: _tensor_bytes(state.pop(key, None)) for name, key in parts.items()}
+    return {**sizes, "other": _tensor_bytes(state)}
+
+
+def _tensor_bytes(value) -> int:
+    if hasattr(value, "nbytes") and hasattr(value, "dtype"):
+        return int(value.nbytes)
+    if isinstance(value, dict):
+        return sum(_tensor_bytes(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_tensor_bytes(v) for v in value)
+    return 0
 
 
 def weights_file(run_dir: Path, which: str | None = None) -> Path:

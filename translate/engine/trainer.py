@@ -264,7 +264,8 @@ class Trainer:
             self.dist.fork_rng(self.tc.seed, self.step)
             return None
         path = run_folder.write_checkpoint(self.state_dict(), self.run_dir / run_folder.CHECKPOINTS, self.step,
-                                           self.tc.keep_checkpoints, rotate=self.step != self.saved_step)
+                                           self.tc.keep_checkpoints, rotate=self.step != self.saved_step,
+                                           keep_previous=self.tc.keep_previous)
         self.saved_step, self.initial_state = self.step, None
         with self.ema.applied() if self.ema else nullcontext():
             atomic_save(run_folder.weights_payload(self.model), self.run_dir / run_folder.WEIGHTS)
@@ -301,8 +302,9 @@ class Trainer:
 
     def evaluate(self) -> dict[str, float]:
         """Score the generator in its inference mode (``model.inference_mode``, as the sample grids; not
-        necessarily eval mode) with the EMA weights; when the first score is the best yet, write
-        checkpoints/best.pt and generator_best.pt. The scores as ``eval_<name>`` columns of a metrics row (rank 0 only scores)."""
+        necessarily eval mode) with the EMA weights; when the first score is the best yet, write generator_best.pt
+        (and checkpoints/best.pt with ``best_state``). The scores as ``eval_<name>`` columns of a metrics row (rank 0
+        only scores)."""
         if not self.dist.writer:
             return {}
         with self._inference():
@@ -311,7 +313,7 @@ class Trainer:
         if self.best is None or value < self.best["value"]:
             self.best = {"step": self.step, "score": name, "value": float(value)}
             with self.ema.applied() if self.ema else nullcontext():
-                run_folder.write_best(self.state_dict(), run_folder.weights_payload(self.model), self.run_dir)
+                run_folder.write_best(self.state_dict() if self.tc.best_state else None, run_folder.weights_payload(self.model), self.run_dir)
             log.info("step %d: best %s so far, %.6g; saved %s", self.step, name, value, run_folder.WEIGHTS_BEST)
         return {f"eval_{k}": float(v) for k, v in scores.items()}
 
