@@ -26,19 +26,7 @@ matmul (fp32 peak for fp32 rows and the official code, bf16 for bf16 rows):
         --precision fp32 bf16 --convert 64 --markdown              # the full table: about 20 minutes on a
                                                                    # quiet 2-core CPU (CycleGAN 256 half of it)
 
-``--official DIR`` runs the official pix2pix/CycleGAN code (upstream commit 2a7afba) beside ours with the
-same settings: its train.py (--n_epochs 1 --n_epochs_decay 0 --max_dataset_size N, so the iteration counts
-match; --num_threads 4, its default) and, with ``--convert``, its test.py. DIR holds its .py files; to get
-them, from any public mirror of junyanz/pytorch-CycleGAN-and-pix2pix that holds that commit (its archive of
-the commit fails on a missing image, so take the files one by one):
-
-    git clone --bare https://github.com/junyanz/pytorch-CycleGAN-and-pix2pix official.git
-    cd official.git && for f in $(git ls-tree -r --name-only 2a7afba | grep '[.]py$'); do
-        mkdir -p ../official/$(dirname $f) && git show 2a7afba:$f > ../official/$f; done
-
-Its imports of ``wandb`` and ``dominate`` (logging and HTML pages, not timed work) are met by stub modules
-written to a temporary folder put first on the PYTHONPATH of the official processes only; nothing is
-installed. ``--convert N`` in end-to-end mode converts N generated 256x256 JPEGs with
+{official} ``--convert N`` in end-to-end mode converts N generated 256x256 JPEGs with
 ``python -m translate convert`` and, with ``--official``, the official test.py, both from one generator
 file in the official format (a unet_256 with random weights), timed at N/4 and N images (the difference
 again), plus an official-style loop without the official code (batch 1, decode -> forward -> write PNG,
@@ -48,20 +36,21 @@ one image at a time) for when ``--official`` is not given. ``--markdown`` prints
 from __future__ import annotations
 
 import argparse
-import csv
-import datetime
-import functools
-import itertools
 import json
-import math
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
+
+from bench.cases import CASES, QUICK, Case, make_images
+from bench.official import RECIPE, fit_official, missing, official_env, test_command
+from bench.report import CONVERT_COLUMNS, E2E_COLUMNS, machine_header, print_rows, table
+from bench.timing import (count_step_flops, fit_ours, measure_peak, ours_env, per_iteration, step_flops, steady_state,
+                          timed)
+
+__doc__ = __doc__.replace("{official}", RECIPE.strip())
 
 
 def run_one(args) -> dict:
@@ -149,275 +138,6 @@ def _value(v: str):
     return yaml.safe_load(v)
 
 
-# ---------------------------------------------------------------- end to end: the user's wait
-
-ROOT = Path(__file__).resolve().parents[1]
-NOT_LOGGED = "-"
-
-
-@dataclass(frozen=True)
-class Case:
-    """One end-to-end configuration: ours as ``translate fit`` flags, the official code as train.py options."""
-
-    name: str
-    title: str
-    model: str  # ours
-    official_model: str  # theirs: pix2pix | cycle_gan
-    net_g: str
-    load: int
-    crop: int
-    iters: tuple[int, int]  # the two iteration counts
-    options: tuple[tuple[str, int], ...] = ()  # model options beyond the defaults (both codes), e.g. (("ngf", 8),)
-
-    @property
-    def paired(self) -> bool:
-        return self.model == "pix2pix"
-
-
-CASES = {c.name: c for c in [
-    Case("p2p256", "pix2pix 256", "pix2pix", "pix2pix", "unet_256", 286, 256, (10, 30)),
-    Case("p2p128", "pix2pix 128", "pix2pix", "pix2pix", "unet_128", 143, 128, (10, 40)),
-    Case("cyc128", "CycleGAN 128", "cyclegan", "cycle_gan", "resnet_9blocks", 143, 128, (4, 12)),
-    Case("cyc256", "CycleGAN 256", "cyclegan", "cycle_gan", "resnet_9blocks", 286, 256, (3, 8)),
-]}
-QUICK = Case("quick", "pix2pix 32 (quick)", "pix2pix", "pix2pix", "unet_32", 32, 32, (3, 6), (("ngf", 8), ("ndf", 8)))
-
-
-def per_iteration(n1: int, t1: float, n2: int, t2: float) -> float:
-    """Seconds per iteration from two whole runs of ``n1`` and ``n2`` iterations: what they share (start-up,
-    the final save) cancels in the difference."""
-    if n2 <= n1:
-        raise ValueError(f"the second count ({n2}) must be larger than the first ({n1})")
-    return (t2 - t1) / (n2 - n1)
-
-
-def steady_state(metrics_csv: Path, skip: int = 1) -> tuple[float, float | None]:
-    """(images/s, data-wait share) over the rows of a run's metrics.csv after the first ``skip`` (warm-up):
-    images/s weighted by the iterations of each row; the share is None where there is no ``data_wait``."""
-    with open(metrics_csv, newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r.get("images_per_s")]
-    if len(rows) <= skip:
-        raise ValueError(f"{metrics_csv}: {len(rows)} rows, need more than {skip} (lower --log-every)")
-    steps = [0] + [int(r["step"]) for r in rows]
-    iters = [b - a for a, b in itertools.pairwise(steps)][skip:]
-    kept = rows[skip:]
-    seconds = [n / float(r["images_per_s"]) for n, r in zip(iters, kept)]
-    ips = sum(iters) / sum(seconds)  # batch 1: iterations are images (times the batch otherwise: same ratio)
-    if not kept[0].get("data_wait"):
-        return ips, None
-    wait = sum(float(r["data_wait"]) * s for r, s in zip(kept, seconds)) / sum(seconds)
-    return ips, wait
-
-
-def cpu_info(text: str) -> tuple[str, list[str]]:
-    """The CPU model and the ISA extensions that matter here, from the text of /proc/cpuinfo."""
-    model, flags = "unknown CPU", set()
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        key = key.strip()
-        if key in ("model name", "Model name") and model == "unknown CPU":
-            model = value.strip()
-        elif key in ("flags", "Features") and not flags:
-            flags = set(value.split())
-    names = [("avx2", "AVX2"), ("avx512f", "AVX-512F"), ("avx512_bf16", "AVX512-BF16"), ("amx_bf16", "AMX-BF16"),
-             ("amx_tile", "AMX")]
-    isa = [name for flag, name in names if flag in flags]
-    if "AMX-BF16" in isa and "AMX" in isa:
-        isa.remove("AMX")
-    return model, isa
-
-
-def native_bf16(isa: list[str]) -> bool:
-    return "AVX512-BF16" in isa or "AMX-BF16" in isa
-
-
-def measure_peak(seconds: float = 2.0, device: str = "cpu") -> dict[str, float]:
-    """FLOP/s of ``device``, fp32 and bf16: the better of a large convolution and a large matmul, each the
-    best of its repeats over about ``seconds``."""
-    import torch
-
-    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
-    out = {}
-    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-        x = torch.randn(4, 256, 64, 64, dtype=dtype, device=device)
-        w = torch.randn(256, 256, 3, 3, dtype=dtype, device=device)
-        a, b = (torch.randn(2048, 2048, dtype=dtype, device=device), torch.randn(2048, 2048, dtype=dtype, device=device))
-        conv = (functools.partial(torch.nn.functional.conv2d, x, w, padding=1), 2 * 4 * 256 * 64 * 64 * 256 * 9)
-        mm = (functools.partial(torch.matmul, a, b), 2 * 2048**3)
-        best = 0.0
-        with torch.no_grad():
-            for fn, flops in (conv, mm):
-                fn()  # warm-up: oneDNN's first call picks and builds its kernel
-                sync()
-                start = time.perf_counter()
-                while time.perf_counter() - start < seconds / 2:
-                    t0 = time.perf_counter()
-                    fn()
-                    sync()
-                    best = max(best, flops / (time.perf_counter() - t0))
-        out[name] = best
-    return out
-
-
-def step_flops(case: Case) -> float:
-    """FLOPs of one training step of ``case`` (forward and backward of every network the step runs)."""
-    import torch
-
-    from translate.config import Config, TrainConfig
-    from translate.data.synthetic import random_batch
-    from translate.engine.trainer import Trainer, to_device
-    from translate.registry import create_model, get_model_class
-    from translate.types import DataInfo
-
-    cls = get_model_class(case.model)
-    info = DataInfo(size=case.crop)
-    torch.manual_seed(0)
-    model = create_model(case.model, info, {"net_g": case.net_g, **dict(case.options)})
-    trainer = Trainer.for_step(Config(model=case.model, train=TrainConfig(device="cpu")), model, torch.device("cpu"))
-    return count_step_flops(trainer, to_device(random_batch(cls.task, info, 1), torch.device("cpu"), False))
-
-
-def count_step_flops(trainer, batch: dict) -> float:
-    """FLOPs of one ``trainer.train_step(batch)``: forward and backward of every network it runs (the
-    optimizers' element-wise updates are not counted)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    counter = FlopCounterMode(display=False)
-    with counter:
-        trainer.train_step(batch)
-    return float(counter.get_total_flops())
-
-
-def make_images(folder: Path, paired: bool, count: int, size: int = 256, seed: int = 0) -> Path:
-    """``count`` photo-like JPEGs (quality 90): smooth colour noise, fine texture and a few shapes; A|B
-    images of 2*size x size in folder/train/ when ``paired``, else size x size in folder/trainA/ and trainB/."""
-    import numpy as np
-    from PIL import Image, ImageDraw, ImageFilter
-
-    rng = np.random.default_rng(seed)
-
-    def photo() -> Image.Image:
-        low = Image.fromarray(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)).resize((size, size), Image.BICUBIC)
-        arr = np.asarray(low, dtype=np.int16) + rng.normal(0, 12, (size, size, 3)).astype(np.int16)
-        img = Image.fromarray(arr.clip(0, 255).astype(np.uint8))
-        draw = ImageDraw.Draw(img)
-        for _ in range(int(rng.integers(3, 8))):
-            x, y = rng.integers(0, size, 2)
-            r = int(rng.integers(size // 16, size // 4))
-            colour = tuple(int(c) for c in rng.integers(0, 256, 3))
-            (draw.ellipse if rng.random() < 0.5 else draw.rectangle)((x - r, y - r, x + r, y + r), fill=colour)
-        return img.filter(ImageFilter.GaussianBlur(0.8))
-
-    folders = [folder / "train"] if paired else [folder / "trainA", folder / "trainB"]
-    for sub in folders:
-        sub.mkdir(parents=True, exist_ok=True)
-        for i in range(count):
-            if paired:
-                b = photo()
-                a = b.filter(ImageFilter.FIND_EDGES).convert("L").convert("RGB")
-                img = Image.new("RGB", (2 * size, size))
-                img.paste(a, (0, 0))
-                img.paste(b, (size, 0))
-            else:
-                img = photo()
-            img.save(sub / f"{i:04d}.jpg", quality=90)
-    return folder
-
-
-def _memory(pid: int, page: int) -> int:
-    """Bytes process ``pid`` holds: its proportional set size (pages shared with other processes, such as
-    those of forked loader workers, divided among them, so a tree's sum counts each page once), its
-    resident set size where the kernel gives no PSS."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
-    except (OSError, IndexError, ValueError):
-        return 0
-
-
-def tree_memory(pid: int) -> int:
-    """Bytes held now by process ``pid`` and all its descendants (see ``_memory``), read from /proc."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    total, todo = 0, [pid]
-    page = os.sysconf("SC_PAGE_SIZE")
-    while todo:
-        p = todo.pop()
-        total += _memory(p, page)
-        todo += children.get(p, [])
-    return total
-
-
-def timed(cmd: list[str], env: dict, cwd: Path, log: Path) -> tuple[float, float]:
-    """Run ``cmd`` to its end: (wall seconds, peak MB held by its process tree, loader workers included,
-    sampled every second; see ``tree_memory``). A failure raises with the tail of its output."""
-    with open(log, "wb") as out:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
-        peak = 0
-        while proc.poll() is None:
-            peak = max(peak, tree_memory(proc.pid))
-            try:
-                proc.wait(1.0)  # a sample costs about 20 ms of CPU: 2% of a core
-            except subprocess.TimeoutExpired:
-                pass
-        seconds = time.perf_counter() - t0
-    if proc.returncode:
-        raise RuntimeError(f"{' '.join(cmd[:4])} ... exited {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-    return seconds, peak / 2**20
-
-
-def official_env(stubs: Path, official: Path) -> dict:
-    """The environment of the official processes: stubs for wandb and dominate first on the PYTHONPATH."""
-    (stubs / "dominate").mkdir(parents=True, exist_ok=True)
-    (stubs / "wandb.py").write_text("run = None\n")
-    any_tag = ("class _Tag:\n    def __init__(self, *a, **k): self.head = self\n"
-               "    def __enter__(self): return self\n    def __exit__(self, *a): return False\n"
-               "    def __getattr__(self, name): return _Tag()\n    def __call__(self, *a, **k): return _Tag()\n"
-               "    def add(self, *a, **k): return _Tag()\n    def render(self, *a, **k): return ''\n")
-    (stubs / "dominate" / "__init__.py").write_text(any_tag + "document = _Tag\n")
-    (stubs / "dominate" / "tags.py").write_text("from dominate import _Tag\n" + "".join(
-        f"{t} = _Tag\n" for t in ("meta", "h3", "table", "tr", "td", "p", "a", "img", "br")))
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(stubs), str(official)])}
-
-
-def ours_env() -> dict:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
-
-
-def fit_ours(case: Case, data: Path, work: Path, precision: str, iters: int, workers: int | None, device: str) -> tuple[float, float, Path]:
-    name = f"{case.name}-{precision}-{iters}"
-    cmd = [sys.executable, "-m", "translate", "fit", "--paired" if case.paired else "--unpaired", str(data),
-           "--model", case.model, "--netG", case.net_g, "--load-size", str(case.load), "--crop-size", str(case.crop),
-           "--batch-size", "1", "--steps", str(iters), "--precision", precision, "--device", "cpu",
-           "--log-every", str(max(1, iters // 6)), "--runs-dir", str(work / "runs"), "--name", name]
-    cmd += [word for key, value in case.options for word in (f"--{key}", str(value))]
-    if workers is not None:
-        cmd += ["--workers", str(workers)]
-    seconds, peak = timed(cmd, ours_env(), work, work / f"{name}.log")
-    return seconds, peak, work / "runs" / name
-
-
-def fit_official(case: Case, data: Path, work: Path, official: Path, env: dict, iters: int) -> tuple[float, float]:
-    name = f"{case.name}-official-{iters}"
-    cmd = [sys.executable, str(official / "train.py"), "--dataroot", str(data), "--name", name,
-           "--checkpoints_dir", str(work / "official"), "--model", case.official_model, "--netG", case.net_g,
-           "--dataset_mode", "aligned" if case.paired else "unaligned", "--direction", "AtoB", "--batch_size", "1",
-           "--load_size", str(case.load), "--crop_size", str(case.crop), "--no_html", "--n_epochs", "1",
-           "--n_epochs_decay", "0", "--max_dataset_size", str(iters), "--num_threads", "4"]
-    cmd += [word for key, value in case.options for word in (f"--{key}", str(value))]
-    return timed(cmd, env, work, work / f"{name}.log")
-
 
 def end_to_end(args, cases: list[Case], peak: dict, work: Path, echo) -> list[dict]:
     official = Path(args.official).resolve() if args.official else None
@@ -486,10 +206,7 @@ def convert_end_to_end(args, peak: dict, work: Path, echo) -> list[dict]:
         return timed(cmd, ours_env(), work, work / f"convert-ours-{n}.log")
 
     def theirs(n: int):
-        cmd = [sys.executable, str(Path(args.official).resolve() / "test.py"), "--dataroot", str(folders[n]), "--name", "bench",
-               "--checkpoints_dir", str(checkpoints), "--model", "test", "--netG", "unet_256", "--norm", "batch",
-               "--dataset_mode", "single", "--eval", "--num_test", str(n), "--preprocess", "none",
-               "--results_dir", str(work / "convert" / f"official{n}")]
+        cmd = test_command(Path(args.official).resolve(), folders[n], checkpoints, n, work / "convert" / f"official{n}")
         return timed(cmd, official_env(work / "stubs", Path(args.official).resolve()), work, work / f"convert-official-{n}.log")
 
     variants = [("official test.py", theirs)] if args.official else [("official-style loop", None)]
@@ -529,68 +246,14 @@ def official_style_loop(net, folder: Path, out: Path) -> float:
     return time.perf_counter() - t0
 
 
-def _cell(value, digits: int = 3) -> str:
-    if value is None:
-        return NOT_LOGGED
-    if isinstance(value, float):
-        if math.isnan(value):
-            return NOT_LOGGED
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
-E2E_COLUMNS = [("case", "case"), ("variant", "variant"), ("iters", "iterations"), ("s_per_iter", "s/iter"),
-               ("speedup", "speed-up"), ("images_per_s", "images/s (metrics)"), ("data_wait", "data wait"),
-               ("peak_rss_mb", "peak memory MB"), ("gflop_s", "GFLOP/s"), ("pct_peak", "% of peak")]
-CONVERT_COLUMNS = [("case", "case"), ("variant", "variant"), ("images", "images"), ("images_per_s", "images/s"),
-                   ("speedup", "speed-up"), ("peak_rss_mb", "peak memory MB"), ("wall_s", "wall s (all images)")]
-
-
-def format_cell(key: str, value, row: dict | None = None) -> str:
-    if key == "speedup" and value is not None:
-        return f"{value:.2f}x"
-    if key == "data_wait" and value is not None:
-        return f"{100 * value:.0f}%"
-    if key == "pct_peak":
-        if math.isnan(value):
-            return NOT_LOGGED
-        return f"{value:.{1 if value >= 1 else 2}f}%" + ("*" if (row or {}).get("from_metrics") else "")
-    if key in ("peak_rss_mb", "gflop_s"):
-        return _cell(value, 0 if key == "peak_rss_mb" else 1)
-    return _cell(value)
-
-
-def table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
-    lines = ["| " + " | ".join(title for _, title in columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(format_cell(k, r.get(k), r) for k, _ in columns) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-def machine_header(peak: dict) -> str:
-    import torch
-
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        text = ""
-    model, isa = cpu_info(text)
-    lines = [(f"CPU: {model} ({', '.join(isa) or 'no AVX2'}; bf16 {'native' if native_bf16(isa) else 'emulated'}), "
-              f"{os.cpu_count()} logical CPUs"),
-             f"torch {torch.__version__}, {torch.get_num_threads()} threads; {datetime.date.today().isoformat()}",
-             (f"measured peak: fp32 {peak['fp32'] / 1e9:.1f} GFLOP/s, bf16 {peak['bf16'] / 1e9:.1f} GFLOP/s "
-              f"(best of a 3x3 convolution 4x256x64x64 and a 2048x2048 matmul)")]
-    return "\n".join(lines)
-
 
 def run_end_to_end(args) -> None:
     import torch
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.official and not all((Path(args.official) / f).is_file() for f in ("train.py", "test.py")):
-        doc = __doc__
-        recipe = doc[doc.index("``--official DIR``"):doc.index("Its imports of")].strip()
-        sys.exit(f"--official {args.official}: no train.py and test.py there.\n\n{recipe}")
+    if args.official and (why := missing(args.official)):
+        sys.exit(why)
     cases = [QUICK] if args.quick else [CASES[c] for c in args.cases]
     peak = measure_peak(0.4 if args.quick else 2.0)
     print(machine_header(peak), flush=True)
@@ -678,18 +341,10 @@ def main() -> None:
                         continue
                     rows.append(json.loads(lines[-1][7:]))
                     rows[-1]["pct_peak"] = 100 * rows[-1]["gflop_s"] * 1e9 / peak["fp32" if precision == "fp32" else "bf16"]
-                    _print([rows[-1]], header=len(rows) == 1)
+                    print_rows([rows[-1]], header=len(rows) == 1)
 
 
-def _print(rows, header: bool) -> None:
-    cols = ["variant", "model", "size", "batch", "precision", "channels_last", "device", "s_per_iter", "train_img_s", "peak_mem_mb", "gflop_s", "pct_peak", "convert_img_s"]
-    if header:
-        print("| " + " | ".join(cols) + " |")
-        print("|" + "---|" * len(cols))
-    for r in rows:
-        cells = [format_cell(c, r[c]) if c == "pct_peak" else f"{r[c]:.3f}" if isinstance(r.get(c), float) else str(r.get(c, ""))
-                 for c in cols]
-        print("| " + " | ".join(cells) + " |", flush=True)
+
 
 
 if __name__ == "__main__":

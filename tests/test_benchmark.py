@@ -1,5 +1,5 @@
-"""The pure pieces of scripts/benchmark.py (two-count timing, the metrics.csv reader, the cpuinfo parser, the
-table) and one tiny end-to-end run of it. Speed itself is never asserted: the benchmark measures it."""
+"""The pure pieces of scripts/benchmark.py and its parts in scripts/bench/ (two-count timing, the metrics.csv
+reader, the cpuinfo parser, the table) and one tiny end-to-end run of it. Speed itself is never asserted: the benchmark measures it."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pytest
 from conftest import ROOT, load_script
 from PIL import Image
 
-bench = load_script("scripts/benchmark.py")
+load_script("scripts/benchmark.py")  # its folder goes on sys.path, as when it runs
+from bench import cases, report, timing  # noqa: E402
 
 AMD = """processor\t: 0
 vendor_id\t: AuthenticAMD
@@ -29,21 +30,21 @@ HASWELL = "model name\t: Intel(R) Xeon(R) CPU E5-2686 v4 @ 2.30GHz\nflags\t\t: s
 
 def test_two_counts_cancel_what_the_runs_share():
     # 5 s of start-up and save in both runs, 0.25 s per iteration
-    assert bench.per_iteration(10, 5 + 10 * 0.25, 30, 5 + 30 * 0.25) == 0.25
+    assert timing.per_iteration(10, 5 + 10 * 0.25, 30, 5 + 30 * 0.25) == 0.25
     with pytest.raises(ValueError, match=r"^the second count \(10\) must be larger than the first \(10\)$"):
-        bench.per_iteration(10, 1.0, 10, 2.0)
+        timing.per_iteration(10, 1.0, 10, 2.0)
 
 
 def test_steady_state_skips_the_first_row_and_weights_rows_by_iterations(tmp_path):
     csv = tmp_path / "metrics.csv"
     # row 1 (warm-up, excluded): 5 iterations; then 5 iterations at 2/s (2.5 s) and 10 at 4/s (2.5 s)
     csv.write_text("step,epoch,lr,images_per_s,G\n5,0.1,0.0002,0.5,1.0\n10,0.2,0.0002,2.0,1.0\n20,0.4,0.0002,4.0,1.0\n")
-    assert bench.steady_state(csv) == (15 / 5.0, None)
+    assert timing.steady_state(csv) == (15 / 5.0, None)
     csv.write_text("step,epoch,lr,images_per_s,data_wait\n5,0.1,0.0002,0.5,0.9\n10,0.2,0.0002,2.0,0.5\n20,0.4,0.0002,4.0,0.25\n")
-    assert bench.steady_state(csv) == (3.0, (0.5 * 2.5 + 0.25 * 2.5) / 5.0)
+    assert timing.steady_state(csv) == (3.0, (0.5 * 2.5 + 0.25 * 2.5) / 5.0)
     csv.write_text("step,epoch,lr,images_per_s\n5,0.1,0.0002,0.5\n")
     with pytest.raises(ValueError, match=r"metrics.csv: 1 rows, need more than 1 \(lower --log-every\)$"):
-        bench.steady_state(csv)
+        timing.steady_state(csv)
 
 
 @pytest.mark.parametrize(("text", "model", "isa", "native"), [
@@ -53,8 +54,8 @@ def test_steady_state_skips_the_first_row_and_weights_rows_by_iterations(tmp_pat
     ("", "unknown CPU", [], False),
 ])
 def test_cpu_model_and_isa_from_cpuinfo(text, model, isa, native):
-    assert bench.cpu_info(text) == (model, isa)
-    assert bench.native_bf16(isa) is native
+    assert timing.cpu_info(text) == (model, isa)
+    assert timing.native_bf16(isa) is native
 
 
 def test_table_rows_carry_the_speedup_and_a_percent_of_peak():
@@ -63,15 +64,15 @@ def test_table_rows_carry_the_speedup_and_a_percent_of_peak():
             {"case": "pix2pix 256", "variant": "translate bf16", "iters": "10/30", "s_per_iter": 0.5, "speedup": 1.5,
              "images_per_s": 2.1, "data_wait": 0.125, "peak_rss_mb": 1200.0, "gflop_s": 60.0, "pct_peak": 0.5,
              "from_metrics": True}]
-    assert bench.table(rows, bench.E2E_COLUMNS).splitlines()[2:] == [
+    assert report.table(rows, report.E2E_COLUMNS).splitlines()[2:] == [
         "| pix2pix 256 | official | 10/30 | 0.750 | - | - | - | 1500 | 40.0 | 44.4% |",
         "| pix2pix 256 | translate bf16 | 10/30 | 0.500 | 1.50x | 2.100 | 12% | 1200 | 60.0 | 0.50%* |",
     ]
 
 
 def test_generated_jpegs_have_the_real_sizes_and_layouts(tmp_path):
-    bench.make_images(tmp_path / "p", True, 2, 64)
-    bench.make_images(tmp_path / "u", False, 3, 64)
+    cases.make_images(tmp_path / "p", True, 2, 64)
+    cases.make_images(tmp_path / "u", False, 3, 64)
     assert sorted(p.name for p in (tmp_path / "p" / "train").iterdir()) == ["0000.jpg", "0001.jpg"]
     assert Image.open(tmp_path / "p" / "train" / "0001.jpg").size == (128, 64)
     for side in ("trainA", "trainB"):
@@ -85,8 +86,8 @@ def test_tree_memory_counts_a_child_process():
                               "sys.stdin.read()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
         assert child.stdout.readline() == b"ready\n"
-        assert bench.tree_memory(child.pid) > 200 * 2**20  # the child's bytes
-        assert bench.tree_memory(os.getpid()) > bench.tree_memory(child.pid) + 50 * 2**20  # and this process's torch
+        assert timing.tree_memory(child.pid) > 200 * 2**20  # the child's bytes
+        assert timing.tree_memory(os.getpid()) > timing.tree_memory(child.pid) + 50 * 2**20  # and this process's torch
     finally:
         child.communicate(b"")
 
