@@ -43,6 +43,7 @@ import math
 import os
 import platform
 import resource
+import shutil
 import sys
 import tempfile
 import threading
@@ -61,6 +62,7 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 READS = ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "cpu")  # each reads a tensor back to the host
 # Failures the project already tracks: check name -> where. A known check that passes is a failure of this
 # script (as pytest's strict xfail), so that the entry is taken off when the fix lands.
+KEPT = ("pix2pix", "fp32")  # the run that convert, evaluate and export use
 KNOWN = {"host syncs: the EMA update": "the EMA update reads its device counter (issue 19 item 3, in progress)"}
 
 
@@ -255,6 +257,9 @@ def train_and_resume(mode: Mode, name: str, precision: str) -> str:
     a = torch.load(straight["checkpoint"], map_location="cpu", weights_only=True)
     b = torch.load(resumed["checkpoint"], map_location="cpu", weights_only=True)
     diff = max_difference(a["model"], b["model"])
+    shutil.rmtree(half["run_dir"])  # checkpoints of 256x256 models are hundreds of MB; one run is kept for convert
+    if (name, precision) != KEPT:
+        shutil.rmtree(straight["run_dir"])
     same = "bit-exact" if diff == 0 else f"max diff {diff:.2g}"
     layout = "channels_last" if mode.cuda else "contiguous"  # the engine's choice: channels_last on CUDA
     return f"{losses}; {len(grids)} grids, {layout}; {n // 2}+resume+{n - n // 2} vs {n}: {same}"
@@ -487,27 +492,32 @@ def export(mode: Mode, run: Path) -> str:
 
 
 def throughput(mode: Mode, name: str) -> str:
-    """Iterations/s of ``name`` at batch 1 and at batch 32 (tiny: 4) or the largest below it that fits."""
+    """Iterations/s of ``name`` at batch 1 and at batch 32 (tiny: 4) or the largest below it that fits (halving on
+    out-of-memory); that batch is the check's value."""
     size = 32 if mode.tiny else 256
     big = 4 if mode.tiny else 32
     warm, n = (1, 3) if mode.tiny else (3, 10)
-    parts = []
+    parts, fits = [], []
     for batch in (1, big):
         while True:
+            trainer = data = None
             try:
                 trainer, data = random_trainer(mode, name, size, batch)
                 timed_iterations(mode, trainer, data, warm)
                 s = timed_iterations(mode, trainer, data, n)
                 break
             except torch.OutOfMemoryError:
-                del trainer, data
+                trainer = data = None
                 torch.cuda.empty_cache()
                 if batch == 1:
                     raise
                 batch //= 2
         parts.append(f"b{batch} {1 / s:.2f} it/s ({batch / s:.1f} img/s)")
-        del trainer, data
-    return f"{name} {size}: " + ", ".join(parts)
+        fits.append(batch)
+        trainer = data = None
+        if mode.cuda:
+            torch.cuda.empty_cache()
+    return f"{name} {size}: " + ", ".join(parts), fits[-1], None
 
 
 def official_throughput(mode: Mode, official: Path, case_name: str, batch: int) -> str:
@@ -592,14 +602,15 @@ def main(argv: list[str] | None = None) -> int:
             checks.run("--compile", lambda: compiled(mode))
             for processes in (1, 2):
                 checks.run(f"torchrun {processes} process{'es' if processes > 1 else ''}", lambda: torchrun(mode, processes))
-            run = work / "runs" / "pix2pix-fp32"
+            run = work / "runs" / "-".join(KEPT)
             checks.run("convert", lambda: convert(mode, run))
             checks.run("evaluate (FID)", lambda: evaluate(mode, run))
             checks.run("export (ONNX)", lambda: export(mode, run))
+            largest = {}  # the largest batch up to 32 that fits, per model
             for name in ("pix2pix", "cyclegan"):
-                checks.run(f"throughput {name}", lambda: throughput(mode, name))
+                largest[name] = checks.run(f"throughput {name}", lambda: throughput(mode, name)) or 32
             for case in ("p2p256", "cyc256"):
-                for batch in (1, 32):
+                for batch in (1, max(2, largest[CASES[case].model])):
                     def against():
                         if not args.official:
                             raise Skip("no --official DIR given")
@@ -607,7 +618,7 @@ def main(argv: list[str] | None = None) -> int:
                             raise Skip("the official code runs at 256x256 only here; not in tiny mode")
                         return official_throughput(mode, Path(args.official).resolve(), case, batch)
 
-                    checks.run(f"official vs translate {CASES[case].title} b{batch}", against)
+                    checks.run(f"official vs translate {CASES[case].title}, batch {1 if batch == 1 else 'up to 32'}", against)
         print(table(checks.rows))
         print(f"total {time.perf_counter() - t_start:.0f} s; "
               f"{sum(r.status == 'FAIL' for r in checks.rows)} failed" + (f" (tracebacks in {log})" if args.work else ""),
