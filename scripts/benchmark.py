@@ -44,11 +44,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.cases import CASES, QUICK, Case, make_images
-from bench.official import RECIPE, fit_official, missing, official_env, test_command
-from bench.report import CONVERT_COLUMNS, E2E_COLUMNS, machine_header, print_rows, table
-from bench.timing import (count_step_flops, fit_ours, measure_peak, ours_env, per_iteration, step_flops, steady_state,
-                          timed)
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # its parts, scripts/bench/, also when loaded as a module
+from bench.cases import CASES, QUICK, Case, make_images  # noqa: E402
+from bench.official import RECIPE, fit_official, missing, official_env, test_command  # noqa: E402
+from bench.report import CONVERT_COLUMNS, E2E_COLUMNS, machine_header, print_rows, table  # noqa: E402
+from bench.timing import (  # noqa: E402
+    count_step_flops, fit_ours, measure_peak, ours_env, per_iteration, step_flops, steady_state, timed)
 
 __doc__ = __doc__.replace("{official}", RECIPE.strip())
 

@@ -53,9 +53,10 @@ from pathlib import Path
 
 import torch
 
-from bench.cases import CASES, make_images
-from bench.official import fit_official, missing, official_env
-from bench.timing import cpu_info, ours_env, per_iteration, timed
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # its parts, scripts/bench/, also when loaded as a module
+from bench.cases import CASES, make_images  # noqa: E402
+from bench.official import fit_official, missing, official_env  # noqa: E402
+from bench.timing import cpu_info, ours_env, per_iteration, timed  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PRECISIONS = ("fp32", "bf16", "fp16")

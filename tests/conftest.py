@@ -47,11 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def load_script(path: str):
-    """A script of the project (``datasets/make_pairs.py``, ``scripts/benchmark.py``) as a module; its folder is put
-    on sys.path, as running it does, so that it finds its parts (``scripts/bench/``)."""
-    folder = str((ROOT / path).parent)
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
+    """A script of the project (``datasets/make_pairs.py``, ``scripts/benchmark.py``) as a module."""
     spec = importlib.util.spec_from_file_location(Path(path).stem, ROOT / path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up here

@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT, load_script
 from PIL import Image
 
-load_script("scripts/benchmark.py")  # its folder goes on sys.path, as when it runs
+load_script("scripts/benchmark.py")  # it puts its folder on sys.path, as running it does
 from bench import cases, report, timing  # noqa: E402
 
 AMD = """processor\t: 0
