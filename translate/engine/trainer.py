@@ -203,7 +203,7 @@ class Trainer:
         self.d_params = groups["D"]
         fp16 = self.tc.precision == "fp16"
         self.scalers = {g: torch.amp.GradScaler(device.type, enabled=fp16) for g in groups}
-        self.ema = GeneratorEMA(model, self.tc.ema) if self.tc.ema > 0 else None
+        self.ema = GeneratorEMA(model, self.tc.ema, self.tc.ema_every) if self.tc.ema > 0 else None
         warn_emulated_bf16(device, self.tc.precision)
         if self.tc.compile:  # after the EMA's copy of the generator, which stays plain
             compile_networks([getattr(model, n) for n in (*model.generators, *model.discriminators)], device)
