@@ -181,3 +181,29 @@ def test_ema_resume_equals_a_straight_run(paired_dir, tmp_path, monkeypatch):
     assert all(torch.equal(v, b["model"][k]) for k, v in a["model"].items())
     ga, gb = (safe_load(r / "generator.pt")["state"] for r in (straight["run_dir"], run_b))
     assert all(torch.equal(v, gb[k]) for k, v in ga.items())
+
+
+def test_ema_steps_have_no_sync_with_the_ema_on(paired_dir, tmp_path, monkeypatch):
+    """Whole training steps with pix2pix's EMA (0.999) on, the first update included, read nothing back."""
+    reads, inside = [], []
+    for name in ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "cpu"):
+        real = getattr(torch.Tensor, name)
+
+        def counted(self, *a, _real=real, _name=name, **k):
+            if inside:
+                reads.append(_name)
+            return _real(self, *a, **k)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    real_step = Trainer.train_step
+
+    def step(self, batch):
+        inside.append(1)
+        try:
+            return real_step(self, batch)
+        finally:
+            inside.pop()
+
+    monkeypatch.setattr(Trainer, "train_step", step)
+    out = api.fit(tiny_paired_config(paired_dir, tmp_path / "runs", steps=4, log_every=4, ema=0.999), progress=False)
+    assert out["step"] == 4 and reads == []
