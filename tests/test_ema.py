@@ -149,7 +149,7 @@ def test_ema_batch_norm_statistics_recomputed_at_save(paired_dir, tmp_path, monk
 
 
 def test_ema_version_1_checkpoint_loads_with_its_age(paired_dir, tmp_path, monkeypatch):
-    cfg = tiny_paired_config(paired_dir, tmp_path / "runs", steps=6, ema=0.9)
+    cfg = tiny_paired_config(paired_dir, tmp_path / "runs", steps=6, ema=0.9, ema_every=1)
     out, trainer = _fit_keeping_trainer(cfg, monkeypatch)
     state = safe_load(out["checkpoint"])
     average = state["ema"]["average"]
@@ -164,6 +164,9 @@ def test_ema_version_1_checkpoint_loads_with_its_age(paired_dir, tmp_path, monke
     lone = GeneratorEMA(trainer.model, 0.9)
     lone.load_state_dict(old["ema"])  # no age given: one update, as before
     assert lone.updates == 1
+    every_4 = GeneratorEMA(trainer.model, 0.9, every=4)
+    every_4.load_state_dict(old["ema"], age=8)  # 8 steps of decay 0.9: 2 updates of decay 0.9 ** 4
+    assert every_4.updates == 2 and every_4.seen == 8
 
 
 def test_ema_resume_equals_a_straight_run(paired_dir, tmp_path, monkeypatch):

@@ -82,7 +82,8 @@ class GeneratorEMA:
 
     def load_state_dict(self, state: dict, age: int | None = None) -> None:
         """``age``: for a checkpoint of version 1, which kept no count, the updates its average has taken
-        (the generator steps of its run); without it such an average loads as one update."""
+        (the generator steps of its run); without it such an average loads as one update. An average kept
+        with another ``every`` (versions 1 and 2: every step) counts its age in this one's updates."""
         if "shadow" in state:  # version 1: the averaged parameters by name, a plain EMA from the first weights
             named = {f"module.{k}": v for k, v in state["shadow"].items()}
             updates = max(1, age or 1)
@@ -91,6 +92,8 @@ class GeneratorEMA:
         average = dict(state["average"])
         updates = int(average.pop("n_averaged"))  # once, on load
         self.module.load_state_dict({k.removeprefix("module."): v for k, v in average.items()})
-        self.updates = updates
-        self.seen = int(state.get("seen", updates))  # version 2 averaged every generator step
+        every = int(state.get("every", 1))  # versions 1 and 2 averaged every generator step
+        self.seen = int(state.get("seen", updates * every))
+        # an average taken every ``every`` steps is as old as ``updates * every / self.every`` updates of this one
+        self.updates = updates if every == self.every else max(1, round(updates * every / self.every))
         self._bind()
