@@ -64,7 +64,8 @@ READS = ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "cpu
 # Failures the project already tracks: check name -> where. A known check that passes is a failure of this
 # script (as pytest's strict xfail), so that the entry is taken off when the fix lands.
 KEPT = ("pix2pix", "fp32")  # the run that convert, evaluate and export use
-KNOWN = {"host syncs: the EMA update": "the EMA update reads its device counter (issue 19 item 3, in progress)"}
+# failures the project already tracks: "known" while they fail, a FAIL once they pass (take them off then)
+KNOWN: dict[str, str] = {}
 
 
 class Skip(Exception):

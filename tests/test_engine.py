@@ -474,7 +474,7 @@ def test_the_generator_average_weighs_each_update_by_decay_to_its_age():
     run([8.0], ema)
     run([8.0], resumed)
     assert resumed.updates == ema.updates == 4
-    assert all(torch.equal(a, b) for a, b in zip(ema.average.parameters(), resumed.average.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(ema.module.parameters(), resumed.module.parameters()))
 
 
 def test_samples_and_scores_run_the_model_in_its_inference_mode(paired_dir, tmp_path):

@@ -10,12 +10,14 @@ import signal
 import sys
 import time
 import warnings
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 import torch
+from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
+from torch.utils.data import default_collate
 
 from translate import pictures
 from translate.config import Config
@@ -33,7 +35,8 @@ from translate.files import atomic_save
 from translate.nn.layers import set_mode, use_cpu_gemm
 
 log = logging.getLogger("translate")
-CHECKPOINT_VERSION = 2  # 2: the EMA is torch's AveragedModel (version 1 checkpoints are converted on load)
+CHECKPOINT_VERSION = 2  # 2: the EMA in torch AveragedModel's layout (version 1 checkpoints are converted on load)
+STATISTICS_IMAGES = 32  # training images (evenly spaced, fixed augmentation) that recompute the EMA's batch-norm statistics
 NEVER = 2**62  # the step at which a watched value was first not finite, while it has not been
 
 
@@ -204,7 +207,9 @@ class Trainer:
         self.d_params = groups["D"]
         fp16 = self.tc.precision == "fp16"
         self.scalers = {g: torch.amp.GradScaler(device.type, enabled=fp16) for g in groups}
-        self.ema = GeneratorEMA(model, self.tc.ema) if self.tc.ema > 0 else None
+        self.ema = GeneratorEMA(model, self.tc.ema, self.tc.ema_every) if self.tc.ema > 0 else None
+        self.statistics: tuple[int, list[torch.Tensor]] | None = None  # the EMA's batch-norm statistics, by its updates
+        self.statistics_batches: list[dict] | None = None  # the training batches that compute them, on the host
         warn_emulated_bf16(device, self.tc.precision)
         if self.tc.compile:  # after the EMA's copy of the generator, which stays plain
             compile_networks([getattr(model, n) for n in (*model.generators, *model.discriminators)], device)
@@ -244,8 +249,9 @@ class Trainer:
         for g, scaler in self.scalers.items():
             if state["scalers"].get(g):
                 scaler.load_state_dict(state["scalers"][g])
-        if self.ema and state.get("ema"):
-            self.ema.load_state_dict(state["ema"])
+        if self.ema and state.get("ema"):  # a version-1 average, which kept no count, has the age of its generator steps
+            self.ema.load_state_dict(state["ema"], age=critic_position(self.model.critic_steps, int(state["step"]))[0])
+        self.statistics = None
         set_rng_state(state["rng"])
         self.lr_scale = float(state.get("lr_scale", 1.0))
         best = state.get("best")  # a rollback keeps a better best than its checkpoint's: best.pt holds it
@@ -267,9 +273,70 @@ class Trainer:
                                            self.tc.keep_checkpoints, rotate=self.step != self.saved_step,
                                            keep_previous=self.tc.keep_previous)
         self.saved_step, self.initial_state = self.step, None
-        with self.ema.applied() if self.ema else nullcontext():
+        with self._averaged(statistics=True):
             atomic_save(run_folder.weights_payload(self.model), self.run_dir / run_folder.WEIGHTS)
         return path
+
+    # -- the averaged generators -----------------------------------------------------------------
+    @contextmanager
+    def _averaged(self, statistics: bool) -> Iterator[None]:
+        """The EMA's weights in the model (the live ones without an EMA); with ``statistics`` also batch-norm
+        running statistics of the averaged weights (``_recompute_statistics``), so that eval mode and the saved
+        generator use statistics that belong to them, not those the live weights gathered."""
+        if not self.ema:
+            yield
+            return
+        with self.ema.applied():
+            if statistics:
+                self._recompute_statistics()
+            yield
+
+    def _statistics_batches(self) -> list[dict]:
+        """``STATISTICS_IMAGES`` training samples evenly spaced through the dataset, each with the augmentation
+        of its key (as ``dataset[key]`` gives it: no random state drawn), in batches of the training batch size."""
+        if self.statistics_batches is None:
+            n, size = len(self.dataset), self.tc.batch_size
+            count = min(n, max(STATISTICS_IMAGES, size))
+            keys = dict.fromkeys(round(i * (n - 1) / max(1, count - 1)) for i in range(count))
+            samples = [self.dataset[k] for k in keys]
+            self.statistics_batches = [default_collate(samples[i:i + size]) for i in range(0, len(samples) - size + 1, size)]
+        return self.statistics_batches
+
+    @torch.no_grad()
+    def _recompute_statistics(self) -> None:
+        """Batch-norm running statistics for the weights in the generators now (the EMA's), as torch's
+        ``swa_utils.update_bn`` computes them: reset, then the cumulative average over the generators' passes in
+        training mode over ``_statistics_batches``. Cheap (a few dozen images, once per EMA update count) and
+        deterministic: torch's random state is forked and seeded, the data order is not touched."""
+        norms = [m for m in self.ema.live.modules()
+                 if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+        if not norms or getattr(self, "dataset", None) is None:
+            return
+        buffers = [b for m in norms for b in (m.running_mean, m.running_var, m.num_batches_tracked)]
+        if self.statistics is not None and self.statistics[0] == self.ema.updates:
+            torch._foreach_copy_(buffers, self.statistics[1])
+            return
+        modes = {m: m.training for m in self.ema.live.modules()}
+        kinds = {m: type(m) for m in norms}
+        momenta = {m: m.momentum for m in norms}
+        devices = [self.device] if self.device.type == "cuda" else []
+        try:
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(self.tc.seed)
+                for m in norms:
+                    if type(m) is not nn.BatchNorm2d and isinstance(m, nn.BatchNorm2d):  # per-image or synchronised
+                        m.__class__ = nn.BatchNorm2d  # plain batch norm: this process alone, its running statistics
+                    m.reset_running_stats()
+                    m.momentum = None  # the cumulative average over the batches
+                self.ema.live.train()
+                for batch in self._statistics_batches():
+                    self.model.fake(to_device(batch, self.device, self.channels_last))
+        finally:
+            for m, training in modes.items():
+                m.training = training
+            for m in norms:
+                m.__class__, m.momentum = kinds[m], momenta[m]
+        self.statistics = (self.ema.updates, [b.clone() for b in buffers])
 
     # -- samples and evaluation ------------------------------------------------------------------
     @contextmanager
@@ -277,10 +344,11 @@ class Trainer:
         """The model in its inference mode (``model.inference_mode``; dropout masks drawn from the run's
         seed) with the EMA weights, no gradients and torch's random state put back afterwards: a sample
         grid or an evaluation leaves the training exactly as it would be without it."""
-        set_mode(self.model, self.model.inference_mode)
         devices = [self.device] if self.device.type == "cuda" else []
         try:
-            with torch.no_grad(), torch.random.fork_rng(devices=devices), (self.ema.applied() if self.ema else nullcontext()):
+            with torch.no_grad(), torch.random.fork_rng(devices=devices), \
+                    self._averaged(statistics=self.model.inference_mode == "eval"):
+                set_mode(self.model, self.model.inference_mode)
                 torch.manual_seed(self.tc.seed)
                 yield
         finally:
@@ -312,7 +380,7 @@ class Trainer:
         name, value = next(iter(scores.items()))
         if self.best is None or value < self.best["value"]:
             self.best = {"step": self.step, "score": name, "value": float(value)}
-            with self.ema.applied() if self.ema else nullcontext():
+            with self._averaged(statistics=True):
                 run_folder.write_best(self.state_dict() if self.tc.best_state else None, run_folder.weights_payload(self.model), self.run_dir)
             log.info("step %d: best %s so far, %.6g; saved %s", self.step, name, value, run_folder.WEIGHTS_BEST)
         return {f"eval_{k}": float(v) for k, v in scores.items()}
