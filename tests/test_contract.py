@@ -243,8 +243,10 @@ def test_defaults_train_three_iterations_with_the_model_s_own_settings(name):
         assert opt.param_groups[0]["lr"] == pytest.approx(want, rel=1e-12), group
     assert (trainer.ema is not None) == (ema > 0)
     if trainer.ema is not None:
-        assert trainer.ema.decay == ema and trainer.ema.updates == trainer.g_steps == 3
-        averaged = dict(trainer.ema.average.module.state_dict())
+        every = trainer.tc.ema_every  # the first generator step and every ema_every-th after it
+        assert trainer.ema.decay == ema and trainer.ema.every == every and trainer.g_steps == 3
+        assert trainer.ema.updates == -(-3 // every)
+        averaged = dict(trainer.ema.module.state_dict())
     live = {f"{n}.{k}": v.clone() for n in model.generators for k, v in getattr(model, n).state_dict().items()}
     with trainer._inference():
         per_image, total = _batch_norms(getattr(model, model.generators[0]))
