@@ -3,6 +3,8 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -136,3 +138,47 @@ def no_packaged_inception(monkeypatch):
     from translate import metrics
 
     monkeypatch.setattr(metrics, "_packaged_torchscript", lambda: None)
+
+
+class _FileHandler(BaseHTTPRequestHandler):
+    """Serves ``server.files`` ({path: bytes}) with HTTP ranges; records (path, Range) of each request in
+    ``server.seen``; with ``server.cut`` set, the next transfer stops half way (once)."""
+
+    def do_GET(self):  # noqa: N802 - the http.server name
+        server = self.server
+        server.seen.append((self.path, self.headers.get("Range")))
+        body = server.files.get(self.path)
+        if body is None:
+            self.send_error(404)
+            return
+        start = int(self.headers["Range"].split("=")[1].split("-")[0]) if self.headers.get("Range") else 0
+        self.send_response(206 if start else 200)
+        if start:
+            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+        self.send_header("Content-Length", str(len(body) - start))
+        self.end_headers()
+        if server.cut:  # the connection drops half way, once
+            server.cut = False
+            self.wfile.write(body[start : start + (len(body) - start) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(body[start:])
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def file_server():
+    """A loopback HTTP server of files (see ``_FileHandler``); ``.url`` is its address. Nothing leaves the machine."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _FileHandler)
+    httpd.timeout = 5
+    httpd.files, httpd.seen, httpd.cut = {}, [], False
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join(5)

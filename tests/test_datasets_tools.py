@@ -7,9 +7,7 @@ import io
 import subprocess
 import sys
 import tarfile
-import threading
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -127,44 +125,9 @@ def test_make_edges_writes_edges_photo_pairs(tmp_path, capsys):
 # download -----------------------------------------------------------------------------------------------
 
 
-class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - the http.server name
-        server = self.server
-        server.seen.append(self.headers.get("Range"))
-        body = server.files.get(self.path)
-        if body is None:
-            self.send_error(404)
-            return
-        start = int(self.headers["Range"].split("=")[1].split("-")[0]) if self.headers.get("Range") else 0
-        self.send_response(206 if start else 200)
-        if start:
-            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-        self.send_header("Content-Length", str(len(body) - start))
-        self.end_headers()
-        if server.cut:  # the connection drops half way, once
-            server.cut = False
-            self.wfile.write(body[start : start + (len(body) - start) // 2])
-            self.wfile.flush()
-            self.close_connection = True
-            return
-        self.wfile.write(body[start:])
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
-def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.timeout = 5
-    httpd.files, httpd.seen, httpd.cut = {}, [], False
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(5)
+def server(file_server):
+    return file_server
 
 
 def _png_bytes(seed: int) -> bytes:
@@ -205,7 +168,7 @@ def test_download_pix2pix_tarball(server, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "translate fit --paired" in out and "--direction BtoA" in out
     assert download.main(argv) == 0 and "already there" in capsys.readouterr().out
-    assert server.seen == [None]  # the second run asked the server nothing
+    assert [r for _, r in server.seen] == [None]  # the second run asked the server nothing
 
 
 def test_download_cyclegan_zip_through_a_mirror(server, tmp_path, monkeypatch):
@@ -226,7 +189,7 @@ def test_interrupted_download_resumes_with_a_range_request(server, tmp_path, cap
     part = tmp_path / "facades.part"
     assert 0 < part.stat().st_size < len(body) and not (tmp_path / "facades").exists()
     assert download.main(argv) == 0
-    assert server.seen == [None, f"bytes={len(body) // 2}-"]  # the rerun asked only for what was missing
+    assert [r for _, r in server.seen] == [None, f"bytes={len(body) // 2}-"]  # the rerun asked only for what was missing
     assert "resuming facades.part" in capsys.readouterr().out
     assert len(list((tmp_path / "facades" / "val").glob("*.png"))) == 2
 

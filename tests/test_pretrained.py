@@ -8,9 +8,7 @@ import dataclasses
 import hashlib
 import io
 import socket
-import threading
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -46,49 +44,17 @@ def official_file(e: pretrained.Entry, seed: int = 0, ngf: int | None = None) ->
     return buf.getvalue()
 
 
-class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - the http.server name
-        server = self.server
-        server.seen.append((self.path, self.headers.get("Range")))
-        body = server.files.get(self.path)
-        if body is None:
-            self.send_error(404)
-            return
-        start = int(self.headers["Range"].split("=")[1].split("-")[0]) if self.headers.get("Range") else 0
-        self.send_response(206 if start else 200)
-        if start:
-            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-        self.send_header("Content-Length", str(len(body) - start))
-        self.end_headers()
-        if server.cut:  # the connection drops half way, once
-            server.cut = False
-            self.wfile.write(body[start : start + (len(body) - start) // 2])
-            self.wfile.flush()
-            self.close_connection = True
-            return
-        self.wfile.write(body[start:])
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
-def mirror(tmp_path, monkeypatch):
+def mirror(tmp_path, monkeypatch, file_server):
     """A loopback server as TRANSLATE_PRETRAINED_MIRROR holding the tiny entries' files; TRANSLATE_HOME in tmp_path."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.files, httpd.seen, httpd.cut = {}, [], False
+    httpd = file_server
     for i, e in enumerate(TINY.values()):
         monkeypatch.setitem(pretrained.TABLE, e.name, e)
         httpd.files[f"/{e.path}"] = official_file(e, seed=i)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
     monkeypatch.setenv(pretrained.MIRROR_ENV, f"http://127.0.0.1:{httpd.server_address[1]}/")
     monkeypatch.setenv(pretrained.HOME_ENV, str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(5)
+    return httpd
 
 
 def _image(path, size=(40, 24), seed=0):
