@@ -8,6 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import torch
 
 from translate.data.synthetic import random_batch
 from translate.types import DataInfo
@@ -182,3 +183,44 @@ def file_server():
     httpd.shutdown()
     httpd.server_close()
     thread.join(5)
+
+
+READS = ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "cpu")  # each reads a tensor back to the host
+
+
+def count_host_reads(monkeypatch, where: dict, from_step: int = 1) -> list[tuple[str, bool]]:
+    """The host reads (``READS``) made inside ``Trainer.train_step`` and ``Trainer._watch`` once ``from_step``
+    steps are done (the steady steps; the first one builds optimizer state) on the thread that trains (the data
+    loader's thread prepares batches meanwhile), each as (name, whether the EMA update made it)."""
+    from translate.engine.ema import GeneratorEMA
+    from translate.engine.trainer import Trainer
+
+    reads: list[tuple[str, bool]] = []
+    where.update(inside=0, ema=0, thread=threading.get_ident())
+    for name in READS:
+        real = getattr(torch.Tensor, name)
+
+        def counted(self, *a, _real=real, _name=name, **k):
+            if where["inside"] and threading.get_ident() == where["thread"]:  # not the data loader's thread
+                reads.append((_name, bool(where["ema"])))
+            return _real(self, *a, **k)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+
+    def wrap(cls, name, key, steady=None):
+        real = getattr(cls, name)
+
+        def wrapped(self, *a, _real=real, **k):
+            counts = steady is None or steady(self)
+            where[key] += counts
+            try:
+                return _real(self, *a, **k)
+            finally:
+                where[key] -= counts
+
+        monkeypatch.setattr(cls, name, wrapped)
+
+    for name in ("train_step", "_watch"):
+        wrap(Trainer, name, "inside", steady=lambda trainer: trainer.step >= from_step)
+    wrap(GeneratorEMA, "update", "ema")
+    return reads

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, update_bn
 
-from conftest import fit_killed_at, tiny_paired_config
+from conftest import count_host_reads, fit_killed_at, tiny_paired_config
 from translate import api
 from translate.engine.ema import GeneratorEMA
 from translate.engine.trainer import Trainer
@@ -188,25 +188,6 @@ def test_ema_resume_equals_a_straight_run(paired_dir, tmp_path, monkeypatch):
 
 def test_ema_steps_have_no_sync_with_the_ema_on(paired_dir, tmp_path, monkeypatch):
     """Whole training steps with pix2pix's EMA (0.999) on, the first update included, read nothing back."""
-    reads, inside = [], []
-    for name in ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "cpu"):
-        real = getattr(torch.Tensor, name)
-
-        def counted(self, *a, _real=real, _name=name, **k):
-            if inside:
-                reads.append(_name)
-            return _real(self, *a, **k)
-
-        monkeypatch.setattr(torch.Tensor, name, counted)
-    real_step = Trainer.train_step
-
-    def step(self, batch):
-        inside.append(1)
-        try:
-            return real_step(self, batch)
-        finally:
-            inside.pop()
-
-    monkeypatch.setattr(Trainer, "train_step", step)
+    reads = count_host_reads(monkeypatch, {}, from_step=0)  # the first step, and its first update, included
     out = api.fit(tiny_paired_config(paired_dir, tmp_path / "runs", steps=4, log_every=4, ema=0.999), progress=False)
     assert out["step"] == 4 and reads == []

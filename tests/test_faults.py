@@ -8,12 +8,11 @@ import errno
 import os
 import re
 import tempfile
-import threading
 
 import pytest
 import torch
 
-from conftest import one_line_error, tiny_paired_config
+from conftest import count_host_reads, one_line_error, tiny_paired_config
 from translate import api
 from translate.cli import app
 from translate.config import Config, TrainConfig, validate
@@ -112,46 +111,6 @@ def test_on_nan_and_nan_retries_are_checked():
         validate(Config(train=TrainConfig(nan_retries=-1)))
 
 
-READS = ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "cpu")  # each reads a tensor back to the host
-
-
-def _count_host_reads(monkeypatch, where: dict, from_step: int = 1) -> list[tuple[str, bool]]:
-    """The host reads (``READS``) made inside ``Trainer.train_step`` and ``Trainer._watch`` once ``from_step``
-    steps are done (the steady steps; the first one builds optimizer state) on the thread that trains (the data
-    loader's thread prepares batches meanwhile), each as (name, whether the EMA update made it)."""
-    from translate.engine.ema import GeneratorEMA
-
-    reads: list[tuple[str, bool]] = []
-    where.update(inside=0, ema=0, thread=threading.get_ident())
-    for name in READS:
-        real = getattr(torch.Tensor, name)
-
-        def counted(self, *a, _real=real, _name=name, **k):
-            if where["inside"] and threading.get_ident() == where["thread"]:  # not the data loader's thread
-                reads.append((_name, bool(where["ema"])))
-            return _real(self, *a, **k)
-
-        monkeypatch.setattr(torch.Tensor, name, counted)
-
-    def wrap(cls, name, key, steady=None):
-        real = getattr(cls, name)
-
-        def wrapped(self, *a, _real=real, **k):
-            counts = steady is None or steady(self)
-            where[key] += counts
-            try:
-                return _real(self, *a, **k)
-            finally:
-                where[key] -= counts
-
-        monkeypatch.setattr(cls, name, wrapped)
-
-    for name in ("train_step", "_watch"):
-        wrap(Trainer, name, "inside", steady=lambda trainer: trainer.step >= from_step)
-    wrap(GeneratorEMA, "update", "ema")
-    return reads
-
-
 def _defaults_config(name: str, data, runs, **train):
     """``name`` at its own defaults (EMA, schedule, inference mode, norms, pool), only its sizes and the run's
     length changed."""
@@ -175,7 +134,7 @@ def test_no_host_sync_in_a_steady_step_at_the_defaults(name, paired_dir, tmp_pat
     cfg = _defaults_config(name, data, tmp_path / "runs")
     assert (cfg.train.ema > 0) == (name == "pix2pix")
     where: dict = {}
-    reads = _count_host_reads(monkeypatch, where)
+    reads = count_host_reads(monkeypatch, where)
     out = api.fit(cfg, progress=False)
     assert out["step"] == 4
     assert [r for r, in_ema in reads if not in_ema] == []
@@ -192,7 +151,7 @@ def test_no_host_sync_in_the_ema_update_at_the_defaults(monkeypatch):
     model = create_model("pix2pix", tiny_info("pix2pix"), cfg.model_opts)
     trainer = Trainer.for_step(cfg, model, torch.device("cpu"))
     where: dict = {}
-    reads = _count_host_reads(monkeypatch, where)
+    reads = count_host_reads(monkeypatch, where)
     for i in range(8):
         trainer.iteration(make_batch("pix2pix", model.info, n=2, seed=i))
     assert trainer.ema.updates == 8 // cfg.train.ema_every >= 2

@@ -6,7 +6,7 @@ fit``: its help, flag spelling, panel and type come from the field, its default 
 models' own defaults, shown when the help is drawn). Options the models share (``SharedModelOptions``) are
 flags too; each model's own options are listed under that model in ``fit --help``, with their defaults. The
 same descriptions give the spelling of argument names in messages and the options reference of the docs
-(``reference_markdown``).
+(``options_reference``).
 """
 
 from __future__ import annotations
@@ -409,10 +409,11 @@ class FitCommand(typer.core.TyperCommand):
         for param in own:
             if SEP in (param.name or "") and not param.help.endswith("]"):
                 param.help = f"{param.help} {_defaults_help(*param.name.split(SEP), models)}"
+        shared = {f.name for f in dataclasses.fields(SharedModelOptions)}
         extra = []
         for model in models:
             for name, default, meaning in describe_options(model):
-                shown = flags.get(name) if name in {f.name for f in dataclasses.fields(SharedModelOptions)} else None
+                shown = flags.get(name) if name in shared else None
                 extra.append(_listing(own[-1], shown or f"--opt {name}=", default, meaning, f"{model} options"))
         self.params = own + extra
         try:
