@@ -29,7 +29,7 @@ from translate.data.edges import edges_of, fit_square
 from translate.data.image_files import list_images, load_image, save_image
 from translate.data.synthetic import make_paired
 from translate.errors import ArgumentError, UserError
-from translate.inference import convert_folder
+from translate.inference import ConvertReport, convert_folder
 from translate.pictures import write_gallery
 
 DEMOS = ("horse2zebra", "sketch2photo")
@@ -84,7 +84,11 @@ def _convert_rows(model, src: Path, dst: Path, size: int, direction: str = "AtoB
     files = list_images(src)[:count]
     if not files:
         raise UserError(f"{src}: no images to convert")
-    report = convert_folder(model, src, dst, direction=direction, size=size, overwrite=True)
+    report = ConvertReport()
+    for f in files:  # only the images the gallery shows, not the whole folder
+        one = convert_folder(model, f, dst / f.with_suffix(".png").name, direction=direction, size=size, overwrite=True)
+        report.converted, report.seconds = report.converted + one.converted, report.seconds + one.seconds
+        report.failed += one.failed
     rows = [[_square(load_image(f), size), load_image(dst / f.with_suffix(".png").name)]
             for f in files if (dst / f.with_suffix(".png").name).is_file()]
     return rows, report
