@@ -322,6 +322,31 @@ def test_ctrl_c_stops_after_the_iteration_with_a_resumable_checkpoint(paired_dir
     assert api.resume(out["run_dir"], progress=False)["step"] == 6
 
 
+def test_time_limit_stops_at_the_first_iteration_past_it_with_a_checkpoint(paired_dir, tmp_path, monkeypatch):
+    import translate.engine.trainer as trainer_module
+
+    class Clock:  # every iteration takes 25 s of this clock
+        now = 1000.0
+
+        @classmethod
+        def perf_counter(cls):
+            return cls.now
+
+    original = Trainer.train_step
+
+    def slow(self, batch):
+        Clock.now += 25.0
+        return original(self, batch)
+
+    monkeypatch.setattr(trainer_module, "time", Clock)
+    monkeypatch.setattr(Trainer, "train_step", slow)
+    out = api.fit(tiny_paired_config(paired_dir, tmp_path / "runs", steps=6, checkpoint_every=50, time_limit=1.0), progress=False)
+    assert out["stopped"] and out["reason"] == "time_limit" and out["step"] == 3  # 75 s >= 60 s after the third
+    assert safe_load(out["run_dir"] / "checkpoints" / "last.pt")["step"] == 3
+    resumed = api.resume(out["run_dir"], progress=False)  # a new process's minute: three more iterations, the schedule's end
+    assert resumed["step"] == 6 and not resumed["stopped"] and resumed["reason"] == ""
+
+
 def test_atomic_writes_get_ordinary_permissions(tmp_path):
     import os
 

@@ -142,7 +142,7 @@ def test_resume_refuses_what_it_cannot_change(runner, runs):
     run = runs["pix2pix"]
     line = one_line_error(runner.invoke(app, ["fit", "--resume", str(run), "--image-size", "64", "--seed", "3"]))
     assert line.startswith("error: a resumed run keeps its data, model and settings; it cannot change --image-size, --seed "
-                           "(it may change --steps, --steps-decay, --epochs, --epochs-decay, --log-every")
+                           "(it may change --steps, --steps-decay, --epochs, --epochs-decay, --time-limit, --log-every")
     line = one_line_error(runner.invoke(app, ["fit", "--resume", str(run), "--unpaired", str(runs["_paired"])]))
     assert "it cannot change --unpaired DIR" in line
 
@@ -156,6 +156,20 @@ def test_ctrl_c_exits_130_after_saving(runner, monkeypatch, tmp_path):
     monkeypatch.setattr(api, "load_config", lambda run: api.model_defaults("pix2pix"))
     result = runner.invoke(app, ["fit", "--resume", str(tmp_path)])
     assert result.exit_code == 130 and f"continue with: translate fit --resume {tmp_path}" in result.output
+
+
+def test_a_run_stopped_by_its_time_limit_exits_0_and_says_how_to_go_on(runner, monkeypatch, tmp_path):
+    from translate import api
+
+    stopped = {"stopped": True, "reason": "time_limit", "step": 3, "total": 10, "run_dir": tmp_path, "last": {},
+               "sample": "s.png", "checkpoint": "c.pt", "checkpoint_bytes": 10, "weights": "g.pt", "weights_bytes": 5,
+               "results": "results.png"}
+    monkeypatch.setattr(api, "resume", lambda *a, **k: stopped)
+    monkeypatch.setattr(api, "load_config", lambda run: api.model_defaults("pix2pix"))
+    result = runner.invoke(app, ["fit", "--resume", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert f"stopped at the time limit: step 3/10 in {tmp_path}" in result.output
+    assert f"continue with: translate fit --resume {tmp_path}" in result.output
 
 
 def test_help_shows_defaults_and_no_type_labels_on_flags(runner):

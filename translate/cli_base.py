@@ -211,12 +211,13 @@ def _mb(n_bytes: int) -> str:
 
 
 def report_run(result: dict) -> None:
+    interrupted = result["stopped"] and result.get("reason") != "time_limit"
     if result.get("rank"):  # under torchrun, rank 0 reports the run; the other processes hold no files
-        if result["stopped"]:
+        if interrupted:
             raise typer.Exit(130)
         return
     last = result.get("last") or {}
-    verb = "stopped" if result["stopped"] else "done"
+    verb = ("stopped at the time limit" if result.get("reason") == "time_limit" else "stopped") if result["stopped"] else "done"
     typer.echo(f"{verb}: step {result['step']}/{result['total']} in {result['run_dir']}")
     if not result["stopped"] and result.get("steps_run") == 0 and result["step"] >= result["total"]:  # a resume of a finished run
         typer.echo(f"the run is complete; to train longer: translate fit --resume {result['run_dir']} --steps N (N > {result['total']})")
@@ -233,9 +234,10 @@ def report_run(result: dict) -> None:
     if result.get("best"):
         best = result["best"]
         typer.echo(f"best: step {best['step']}, eval_{best['score']}={best['value']:.4g}: {Path(result['run_dir']) / 'generator_best.pt'}")
-    if result["stopped"]:  # interrupted: the checkpoint is saved, but the run is not done (exit 130, as other tools)
+    if result["stopped"]:  # the checkpoint is saved, but the run is not done
         typer.echo(f"continue with: translate fit --resume {result['run_dir']}")
-        raise typer.Exit(130)
+        if interrupted:  # exit 130, as other tools; the --time-limit the user asked for is a success
+            raise typer.Exit(130)
 
 
 def open_run(run_dir: Path, weights: str | None, **options):

@@ -97,6 +97,9 @@ class TrainConfig:
                                       "official code) | constant | step | cosine.", panel="Schedule", choices=LR_POLICIES)
     lr_step_every: int = option(50, "epochs between the step policy's halvings (the official lr_decay_iters)", flag=None)
     batch_size: int = option(1, "Images per iteration.", panel="Schedule", short="b")
+    time_limit: float = option(0.0, "Stop after this many minutes of training in this process, with a checkpoint (the "
+                                    "schedule stays that of {steps} or {epochs}; a resume goes on from there); 0: no limit.",
+                               panel="Schedule", resumable=True)
     seed: int = option(0, "Random seed.", panel="Run")
     ema: float = option(0.0, "Keep an exponential moving average of the generator with this decay (e.g. 0.999; 0: none); "
                              "samples and weights use it.", panel="Run")

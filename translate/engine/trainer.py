@@ -595,7 +595,8 @@ class Trainer:
         waited = 0.0  # seconds spent waiting for batches since the last log row
         last_row: dict[str, Any] = {}
         bar = TrainProgress(self.progress, self.total, self.step, self.tc.batch_size)
-        stopped = False
+        stopped, reason = False, ""
+        deadline = time.perf_counter() + 60 * self.tc.time_limit if self.tc.time_limit > 0 else math.inf
         if self.saved_step is None and self.tc.on_nan == "rollback" and self.tc.nan_retries > 0:
             buf = io.BytesIO()  # the state a fault before the first checkpoint goes back to, off the device
             torch.save(self.state_dict(), buf)
@@ -604,8 +605,9 @@ class Trainer:
         with StopFlag() as flag, bar, ScalarLogger(logger, self.run_dir, self.step) as self.scalars, \
                 read_batches(loader) as batches:
             while self.step < self.total:
-                if self.dist.any(flag.stop):  # every process stops at the same iteration
-                    stopped = True
+                out_of_time = time.perf_counter() >= deadline
+                if self.dist.any(flag.stop or out_of_time):  # every process stops at the same iteration
+                    stopped, reason = True, "" if flag.stop else "time_limit"
                     break
                 lr = self.lr
                 t_wait = time.perf_counter()
@@ -649,8 +651,8 @@ class Trainer:
         weights = self.run_dir / run_folder.WEIGHTS
         if not self.dist.writer:
             return {"run_dir": self.run_dir, "step": self.step, "steps_run": self.step - start_step, "total": self.total,
-                    "stopped": stopped, "last": last_row, "rank": self.dist.rank}
+                    "stopped": stopped, "reason": reason, "last": last_row, "rank": self.dist.rank}
         return {"run_dir": self.run_dir, "step": self.step, "steps_run": self.step - start_step, "total": self.total,
-                "stopped": stopped, "last": last_row, "sample": sample, "results": self.run_dir / run_folder.RESULTS,
+                "stopped": stopped, "reason": reason, "last": last_row, "sample": sample, "results": self.run_dir / run_folder.RESULTS,
                 "checkpoint": ckpt, "weights": weights, "best": self.best,
                 "checkpoint_bytes": ckpt.stat().st_size, "weights_bytes": weights.stat().st_size}
