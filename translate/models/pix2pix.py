@@ -63,6 +63,10 @@ class Pix2Pix(Translator):
                                  gain=cfg.init_gain)
         self.netD = init_weights(PatchGAN(info.input_nc + info.output_nc, cfg.ndf, cfg.n_layers_d, cfg.norm), gain=cfg.init_gain)
 
+    @property
+    def condition_channels(self):
+        return self.info.input_nc  # D judges cat(A, B): A is the condition
+
     def fake(self, batch):
         return {"fake_B": self.netG(batch["A"])}
 

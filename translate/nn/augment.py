@@ -130,3 +130,48 @@ def diff_augment(x: Tensor, policy: str | Sequence[str] = DEFAULT_POLICY, condit
         else:
             x = AUGMENTS[word](x)
     return x.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+
+
+class Augmented:
+    """DiffAugment installed on discriminators: a forward pre-hook on each replaces its first positional
+    argument, when that is a batch of images (N, C, H, W), with ``diff_augment`` of it (other arguments, e.g.
+    labels, pass unchanged), and its ``features`` method, if it has one (feature matching), is wrapped to do
+    the same. The networks' parameters and state-dict keys stay as they were; ``remove`` undoes it."""
+
+    def __init__(self, networks: Sequence[torch.nn.Module], policy: str | Sequence[str] = DEFAULT_POLICY, condition: int = 0):
+        self.words = policy_words(policy) if isinstance(policy, str) else tuple(policy)
+        self.condition = condition
+        self.calls = 0  # images batches augmented so far (for tests)
+        self._inside = False  # in a wrapped ``features``: a forward it makes sees images already augmented
+        self._hooks = [net.register_forward_pre_hook(self._pre_hook, with_kwargs=True) for net in networks]
+        self._wrapped = [net for net in networks if callable(getattr(net, "features", None))]
+        for net in self._wrapped:
+            net.features = self._augmenting(net.features)
+
+    def __call__(self, x):
+        if not isinstance(x, Tensor) or x.dim() != 4:
+            return x
+        self.calls += 1
+        return diff_augment(x, self.words, self.condition)
+
+    def _pre_hook(self, module, args, kwargs):
+        if self._inside or not args:
+            return None
+        return (self(args[0]), *args[1:]), kwargs
+
+    def _augmenting(self, features: Callable) -> Callable:
+        def augmented_features(x, *args, **kwargs):
+            self._inside = True
+            try:
+                return features(self(x), *args, **kwargs)
+            finally:
+                self._inside = False
+        augmented_features.__doc__ = features.__doc__
+        return augmented_features
+
+    def remove(self) -> None:
+        for hook in self._hooks:
+            hook.remove()
+        for net in self._wrapped:
+            del net.features  # the class's method again
+        self._hooks, self._wrapped = [], []
