@@ -67,6 +67,8 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 LAYOUTS = ("paired", "unpaired", "labelled", "images", "toy")
 LOGGERS = ("none", "tensorboard")
 ON_NAN = ("rollback", "stop")
+AUGMENTS = ("none", "diff")
+AUGMENT_WORDS = ("color", "translation", "cutout")  # the transforms of translate.nn.augment
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,12 @@ class TrainConfig:
                                     "schedule stays that of {steps} or {epochs}; a resume goes on from there); 0: no limit.",
                                panel="Schedule", resumable=True)
     seed: int = option(0, "Random seed.", panel="Run")
+    augment: str = option("none", "none | diff: DiffAugment (Zhao et al. 2020): every image a discriminator sees, real and "
+                                  "fake, in its step and the generator's, goes through the random differentiable transforms "
+                                  "of {augment_policy}.", panel="Augmentation", choices=AUGMENTS)
+    augment_policy: str = option("color,translation,cutout", "With {augment} diff: its transforms, any comma-separated of "
+                                 "color (brightness, saturation, contrast), translation (up to 1/8 of the size, zero fill), "
+                                 "cutout (a half-size square set to 0).", panel="Augmentation")
     ema: float = option(0.0, "Keep an exponential moving average of the generator with this decay (e.g. 0.999; 0: none); "
                              "samples and weights use it.", panel="Run")
     ema_every: int = option(4, "Average every Nth generator step into {ema}, with the decay raised to the power N (the "
@@ -323,6 +331,11 @@ def validate(cfg: Config) -> None:
         raise ArgumentError("{eval_count} must be at least 2", "eval_count")
     if not 0.0 <= cfg.train.ema < 1.0:
         raise ArgumentError("{ema} must be in [0, 1): the decay of the moving average, e.g. 0.999", "ema")
+    words = [w.strip().lower() for w in cfg.train.augment_policy.split(",")]
+    if not all(w in AUGMENT_WORDS for w in words):
+        bad = next(w for w in words if w not in AUGMENT_WORDS)
+        raise ArgumentError("{augment_policy} must be comma-separated words of {choices}, not '{value}'", "augment_policy",
+                            choices=", ".join(AUGMENT_WORDS), value=bad)
     if cfg.train.ema_every < 1:
         raise ArgumentError("{ema_every} must be 1 or more: the generator steps per update of the moving average", "ema_every")
 

@@ -30,8 +30,9 @@ from translate.engine.hardware import (autocast, compile_networks, rng_state, se
                                       warn_emulated_bf16)
 from translate.engine.progress import TrainProgress
 from translate.engine.scalars import ScalarLogger
-from translate.errors import DivergedError, OutOfMemory, UserError
+from translate.errors import ArgumentError, DivergedError, OutOfMemory, UserError
 from translate.files import atomic_save
+from translate.nn.augment import Augmented
 from translate.nn.layers import set_mode, use_cpu_gemm
 
 log = logging.getLogger("translate")
@@ -78,6 +79,20 @@ def model_summary(model) -> list[str]:
     groups = ", ".join(f"{g} {m / 1e6:.2f} M" for g, m in totals.items())
     lines.append(f"total: {n / 1e6:.2f} M parameters ({n:,}; {groups})")
     return lines
+
+
+def augment_discriminators(model, tc) -> Augmented | None:
+    """With ``augment=diff``: DiffAugment (``tc.augment_policy``) on every discriminator of ``model``, the
+    model's ``condition_channels`` left uncoloured, for every call of the critic and generator steps; None
+    otherwise. Installed in one place, here, and once per model (a second trainer of the model replaces it)."""
+    old = model.__dict__.get("_augmented")
+    if old is not None:
+        old.remove()
+    aug = None
+    if tc.augment == "diff":
+        aug = Augmented([getattr(model, n) for n in model.discriminators], tc.augment_policy, model.condition_channels)
+    model.__dict__["_augmented"] = aug
+    return aug
 
 
 def to_device(batch: dict, device: torch.device, channels_last: bool) -> dict:
@@ -184,6 +199,9 @@ class Trainer:
 
     def _setup_step(self, cfg: Config, model, device: torch.device, vector_data: bool) -> None:
         self.cfg, self.tc, self.model, self.device = cfg, cfg.train, model, device
+        if self.tc.augment != "none" and vector_data:
+            raise ArgumentError("{augment} %s transforms images and this run's data are 2-D points: leave {augment} none"
+                                % self.tc.augment, "augment")
         wanted = device.type == "cuda" if self.tc.channels_last is None else self.tc.channels_last
         self.channels_last = bool(wanted) and device.type != "mps" and not vector_data
         if device.type == "cpu" and self.tc.cpu_allocator:
@@ -198,6 +216,7 @@ class Trainer:
             warnings.warn(note, stacklevel=2)
         if self.channels_last:
             model.to(memory_format=torch.channels_last)
+        self.augment = augment_discriminators(model, self.tc)
         groups = model.param_groups()
         if set(groups) != {"G", "D"}:
             raise TypeError(f"{type(model).__name__}.param_groups() must return exactly the groups 'G' and 'D'")

@@ -18,6 +18,11 @@ A critic step and the generator step that follows it share the iteration's batch
 per generator step, k batches pass per generator step. ``model.g_step`` holds the number of generator
 steps taken before this iteration's (for schedules such as DiscoGAN's curriculum).
 
+With ``augment=diff`` the engine passes every image each discriminator judges (the first argument of its
+``forward`` and of its ``features``, if it has that method) through DiffAugment, in the critic and the
+generator steps alike; a model calls its discriminators as usual and says only which of their input
+channels are a condition (``condition_channels``).
+
 Every other key of the returned dicts is logged under that name. The contract is split by what a
 model does at inference: a ``Translator`` maps images (``translate``), a ``Sampler`` draws new ones
 (``sample``); the commands ask ``isinstance`` which one a run holds.
@@ -86,6 +91,15 @@ class Model(nn.Module):
     # dropped on load when they hold it (``registry.model_config``), refused otherwise
     retired_options: ClassVar[dict[str, Any]] = {}
     g_step: int = 0  # generator steps taken before the current iteration's (the engine sets it)
+
+    @property
+    def condition_channels(self) -> int:
+        """How many leading channels of each discriminator's image input are a condition rather than the image
+        it judges (pix2pix's D on cat(A, B): A's channels). With ``augment=diff`` (translate.nn.augment) the
+        engine moves the whole input (translation, cutout) but changes the colour of the judged channels only,
+        the last ones; 0 (the default): every channel is judged. Labels passed to a discriminator beside its
+        image (cgan's D(x, y)) are not channels of its input and pass unchanged."""
+        return 0
 
     def critic_steps(self, g_step: int) -> int:
         """Critic (discriminator) steps before generator step ``g_step`` (counted from 0): 1 by default; 0

@@ -17,7 +17,10 @@ One default is not the paper's: the engine keeps an exponential moving average o
 0.999, bias-corrected, every 4th step with the decay 0.999 ** 4: ema_every), and the saved weights, sample
 grids and scores are the average. In the first facades study (every step) it lowered FID from 275.6 to 245.2
 and raised SSIM from 0.221 to 0.261 (paper mode, better in every seed); every 4th step scored as every step
-(241.6 against 241.5 over 3 seeds); ema 0 trains without it."""
+(241.6 against 241.5 over 3 seeds); ema 0 trains without it.
+
+With augment=diff (DiffAugment, docs/training.md) D's input pair is translated and cut out as one tensor, so
+A and B stay aligned, and only B's channels (real or generated) are recoloured: ``condition_channels``."""
 
 from __future__ import annotations
 
@@ -62,6 +65,10 @@ class Pix2Pix(Translator):
         self.netG = init_weights(UnetGenerator(info.input_nc, info.output_nc, depth, cfg.ngf, cfg.norm, cfg.dropout),
                                  gain=cfg.init_gain)
         self.netD = init_weights(PatchGAN(info.input_nc + info.output_nc, cfg.ndf, cfg.n_layers_d, cfg.norm), gain=cfg.init_gain)
+
+    @property
+    def condition_channels(self):
+        return self.info.input_nc  # D judges cat(A, B): A is the condition
 
     def fake(self, batch):
         return {"fake_B": self.netG(batch["A"])}
