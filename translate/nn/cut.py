@@ -99,7 +99,8 @@ def patch_nce(q: Tensor, k: Tensor, batch: int, temperature: float = 0.07, all_n
     the same image (negatives; with ``all_negatives`` those of every image of the batch), all over
     ``temperature``, with the same-position entry of the negatives set to -10 (it is the positive again)."""
     k = k.detach()
-    q, k = q.float(), k.float()
+    wide = torch.promote_types(q.dtype, torch.float32)  # fp32 at least, under mixed precision too
+    q, k = q.to(wide), k.to(wide)
     pos = (q * k).sum(dim=1, keepdim=True)
     groups = 1 if all_negatives else batch
     qg, kg = q.reshape(groups, -1, q.shape[1]), k.reshape(groups, -1, k.shape[1])
