@@ -244,3 +244,18 @@ def test_fit_resume_and_convert(folder, tmp_path, runner):
     result = runner.invoke(app, ["convert", str(straight["run_dir"]), str(folder / "testA"), str(out), "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert len(list(out.glob("*.png"))) == len(list((folder / "testA").glob("*.png"))) > 0
+
+
+def test_demo_horse2zebra_trains_cut_and_refuses_a_pretrained_cut(folder, tmp_path, runner):
+    from tests.conftest import one_line_error
+    from translate.cli import app
+
+    line = one_line_error(runner.invoke(app, ["demo", "horse2zebra", "--model", "cut", "--pretrained", "--runs-dir", str(tmp_path)]))
+    assert line.startswith("error: no official pretrained cut generator is registered") and "--pretrained" in line
+    line = one_line_error(runner.invoke(app, ["demo", "horse2zebra", "--model", "munit", "--runs-dir", str(tmp_path)]))
+    assert "--model" in line and "cyclegan, cut, fastcut" in line
+    result = runner.invoke(app, ["demo", "horse2zebra", "--model", "fastcut", "--data", str(folder), "--steps", "1", "--size", "32",
+                                 "--device", "cpu", "--runs-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "AtoB: converted" in result.output and "BtoA" not in result.output
+    assert (tmp_path / "horse2zebra-fastcut" / "gallery" / "index.html").is_file()
