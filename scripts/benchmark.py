@@ -84,8 +84,9 @@ def run_one(args) -> dict:
     # the baseline runs torch's convolutions everywhere (no GEMM path), as the official scripts do
     cfg = Config(model=args.model, train=TrainConfig(precision=args.precision, channels_last=args.channels_last, device=args.device,
                                                      cpu_gemm=not args.adam_loop))
-    trainer = Trainer.for_step(cfg, model, device)
-    batch = to_device(random_batch(cls.task, info, args.batch_size), device, trainer.channels_last)
+    host = random_batch(cls.task, info, args.batch_size)
+    trainer = Trainer.for_step(cfg, model, device, batch=host)  # the batch builds data-dependent networks (CUT's F)
+    batch = to_device(host, device, trainer.channels_last)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for _ in range(args.warmup):
         trainer.train_step(batch)

@@ -349,8 +349,8 @@ def ema_syncs(mode: Mode) -> str:
     cfg = config(mode, "pix2pix", "fp32", mode.iters, "ema")
     info = DataInfo(size=mode.size("paired"))
     model = create_model("pix2pix", info, cfg.model_opts)
-    trainer = Trainer.for_step(cfg, model, mode.device)
     task = get_model_class("pix2pix").task
+    trainer = Trainer.for_step(cfg, model, mode.device, batch=random_batch(task, info, mode.batch))
     for i in range(2):
         trainer.iteration(to_device(random_batch(task, info, mode.batch, seed=i), mode.device, trainer.channels_last))
     reads: list[str] = []
@@ -386,8 +386,9 @@ def random_trainer(mode: Mode, name: str, size: int, batch: int, precision: str 
     info = DataInfo(size=size)
     torch.manual_seed(0)
     model = create_model(name, info, cfg.model_opts)
-    trainer = Trainer.for_step(cfg, model, mode.device, iters_per_epoch=100)
-    batch_ = to_device(random_batch(get_model_class(name).task, info, batch), mode.device, trainer.channels_last)
+    host = random_batch(get_model_class(name).task, info, batch)
+    trainer = Trainer.for_step(cfg, model, mode.device, iters_per_epoch=100, batch=host)  # the batch builds CUT's F
+    batch_ = to_device(host, mode.device, trainer.channels_last)
     return trainer, batch_
 
 

@@ -16,7 +16,9 @@ CASES = [pytest.param(n, False, id=n) for n in MODELS] + [pytest.param(n, True, 
 
 def build(name, seed=0, vector=False):
     torch.manual_seed(seed)
-    return create_model(name, tiny_info(name, vector), tiny_opts(name))
+    model = create_model(name, tiny_info(name, vector), tiny_opts(name))
+    model.prepare(make_batch(name, model.info))  # networks shaped by the data (CUT's F); nothing for most models
+    return model
 
 
 def grads(params):
@@ -100,7 +102,7 @@ def test_same_seed_same_result(name, vector, tmp_path):
     for _ in range(2):
         model = build(name, seed=3, vector=vector)
         batch = make_batch(name, model.info)
-        trainer = Trainer.for_step(Config(model=name, train=TrainConfig(seed=3)), model, torch.device("cpu"))
+        trainer = Trainer.for_step(Config(model=name, train=TrainConfig(seed=3)), model, torch.device("cpu"), batch=batch)
         torch.manual_seed(3)
         losses = trainer.train_step(batch)
         assert all(torch.isfinite(v).all() for v in losses.values())
@@ -113,7 +115,8 @@ def test_same_seed_same_result(name, vector, tmp_path):
 # 0.1; tiny widths + 4) cannot pick, by option name or (model, option): the first candidate that is not the default.
 OTHER_VALUE = {"net_g": ("unet_64",), ("cyclegan", "net_g"): ("resnet_9blocks",), "up": ("resize",), "norm": ("instance", "batch"),
                "recon": ("l1",), "regime": ("gp",), "critic_schedule": ("fixed",), "norm_d": ("none", "layer"),
-               "pool_size": (1,), "curriculum": (0,), "nz": (16,), "n_layers_d": (2,), "g_per_d": (3,), "beta2": (0.5,),
+               "pool_size": (1,), ("cut", "net_g"): ("resnet_6blocks",), ("fastcut", "net_g"): ("resnet_6blocks",),
+               "nce_layers": ("0,4,8",), "init_type": ("normal",), "num_patches": (8,), "curriculum": (0,), "nz": (16,), "n_layers_d": (2,), "g_per_d": (3,), "beta2": (0.5,),
                "gan_mode": ("lsgan", "vanilla")}
 # Options that act only together with another setting: the setting they are tried in.
 CONTEXT = {("pix2pix", "dropout"): {"net_g": "unet_64"}, ("dualgan", "dropout"): {"net_g": "unet_64"},  # unet_32 has no dropout
@@ -144,8 +147,9 @@ def _what_a_model_does(name, opts, vector):
     ``after_d_step`` (clipping)."""
     torch.manual_seed(0)
     model = create_model(name, tiny_info(name, vector), {**tiny_opts(name), **opts}).train()
-    shapes = [(k, tuple(p.shape)) for k, p in model.named_parameters()]
     batches = [make_batch(name, model.info, seed=s) for s in (0, 1)]
+    model.prepare(batches[0])
+    shapes = [(k, tuple(p.shape)) for k, p in model.named_parameters()]
     values = []
     for g_step in (0, 5000, 10**6):
         model.g_step = g_step
@@ -196,6 +200,8 @@ DEFAULT_BEHAVIOUR = {
     "cgan": ("eval", 0.0, "constant"),
     "wgan": ("eval", 0.0, "constant"),
     "wgan_gp": ("eval", 0.0, "constant"),
+    "cut": ("eval", 0.0, "linear_epochs"),
+    "fastcut": ("eval", 0.0, "linear_epochs"),
 }
 
 
@@ -231,7 +237,7 @@ def test_defaults_train_three_iterations_with_the_model_s_own_settings(name):
     assert changed <= {"data.load_size", "data.crop_size", "train.batch_size", "train.device"}, changed
     torch.manual_seed(0)
     model = create_model(name, tiny_info(name), cfg.model_opts)
-    trainer = Trainer.for_step(cfg, model, torch.device("cpu"))
+    trainer = Trainer.for_step(cfg, model, torch.device("cpu"), batch=make_batch(name, model.info, n=2))
     model.train()
     for i in range(3):
         losses = trainer.iteration(make_batch(name, model.info, n=2, seed=i))
@@ -279,6 +285,10 @@ REFERENCE_COUNTS = {
     # the paper's U-Net-256; the PatchGAN critic with batch norm (clip regime): 2,764,737 + 1,792 (affine)
     # - 896 (conv biases batch norm replaces) - 1 (the output bias a Wasserstein critic cannot train)
     ("dualgan", 256, 0): {"netG_AB": 54_413_955, "netD_A": 2_765_632},
+    # taesungp/contrastive-unpaired-translation: ResNet-9 with anti-aliased resampling (blur filters are buffers, so
+    # CycleGAN's count), the anti-aliased PatchGAN with instance norm; F (560,384) is pinned in test_cut.py
+    ("cut", 256, 0): {"netG": 11_378_179, "netD": 2_764_737},
+    ("fastcut", 256, 0): {"netG": 11_378_179, "netD": 2_764_737},
 }
 
 

@@ -241,6 +241,9 @@ def init_from(model, source: str | Path) -> None:
         log.info("initialised %s from %s, a generator file of the official code; the other networks start fresh", attr, source)
         return
     state = data["model"] if "model" in data and isinstance(data["model"], dict) else data.get("state", data)
+    # networks the model builds from the first batch (``prepare``: CUT's F) do not exist yet: they start fresh
+    later = {k.split(".", 1)[0] for k in state if getattr(model, k.split(".", 1)[0], 0) is None}
+    state = {k: v for k, v in state.items() if k.split(".", 1)[0] not in later}
     own = model.state_dict()
     unexpected = [k for k in state if k not in own]
     if unexpected or not set(state) & set(own):

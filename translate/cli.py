@@ -121,6 +121,8 @@ def demo(
     size: Optional[int] = typer.Option(None, "--size", help="Training crop size of horse2zebra and sketch2photo \\[default: 64 and 128]."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps."),
     port: int = typer.Option(7860, "--port", help="With --serve: port of the web page."),
+    model: str = typer.Option("cyclegan", "--model", help="horse2zebra: the model its short training run trains: cyclegan | cut | "
+                              "fastcut (cut and fastcut translate one way and have no official pretrained generator)."),
 ):
     """Train pix2pix on a small built-in sketch-to-picture set generated on the fly, then convert held-out sketches;
     or, with a NAME, the horse-to-zebra or sketch-to-photo demo, with the official pretrained generators or trained here."""
@@ -128,18 +130,22 @@ def demo(
     from translate.engine.hardware import resolve_device
 
     if name is None:
-        if data or photos or use_pretrained or serve_page or size:
-            raise UserError("--data, --photos, --pretrained, --serve and --size belong to a named demo: translate demo horse2zebra "
-                            "or translate demo sketch2photo")
+        if data or photos or use_pretrained or serve_page or size or model != "cyclegan":
+            raise UserError("--data, --photos, --pretrained, --serve, --size and --model belong to a named demo: translate demo "
+                            "horse2zebra or translate demo sketch2photo")
         result = demos.run_demo(runs_dir, steps or 300, device)
         report_run(result)
         typer.echo(f"converted {result['convert_report'].converted} held-out sketches into {result['converted']}")
         return
     if name not in demos.DEMOS:
         raise UserError(f"no demo '{name}'; the demos: {', '.join(demos.DEMOS)} (or none: translate demo)")
-    run = demos.horse2zebra if name == "horse2zebra" else demos.sketch2photo
+    if model != "cyclegan" and name != "horse2zebra":
+        raise UserError("--model belongs to the horse2zebra demo: translate demo horse2zebra --model cut")
     device = str(resolve_device(device))
-    result = run(runs_dir, data, photos, use_pretrained, steps, size, device, note=typer.echo)
+    if name == "horse2zebra":
+        result = demos.horse2zebra(runs_dir, data, photos, use_pretrained, steps, size, device, note=typer.echo, model=model)
+    else:
+        result = demos.sketch2photo(runs_dir, data, photos, use_pretrained, steps, size, device, note=typer.echo)
     if "run_dir" in result:
         report_run(result)
     typer.echo(f"gallery: {result['gallery']} and {result['index']}")
@@ -385,7 +391,7 @@ def serve(
 
 @app.callback()
 def _root(version: bool = typer.Option(False, "--version", callback=print_version, is_eager=True, help="Print the version and exit.")):
-    """Image-to-image translation with GANs: pix2pix, CycleGAN, DiscoGAN, DualGAN, CGAN, GAN, WGAN, WGAN-GP."""
+    """Image-to-image translation with GANs: pix2pix, CycleGAN, CUT, FastCUT, DiscoGAN, DualGAN, CGAN, GAN, WGAN, WGAN-GP."""
 
 
 def reference_markdown() -> str:

@@ -98,7 +98,7 @@ class _Group(typer.core.TyperGroup):
 
 
 app = typer.Typer(cls=_Group, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Image-to-image translation with GANs: pix2pix, CycleGAN, DiscoGAN, DualGAN, CGAN, GAN, WGAN, WGAN-GP.")
+                  help="Image-to-image translation with GANs: pix2pix, CycleGAN, CUT, FastCUT, DiscoGAN, DualGAN, CGAN, GAN, WGAN, WGAN-GP.")
 log = logging.getLogger("translate")
 
 # How the command line spells the argument names that errors and warnings of the library use, besides the

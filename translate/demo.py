@@ -8,6 +8,8 @@
 - ``horse2zebra``: CycleGAN horse -> zebra. With the official pretrained generator (``use_pretrained``, or when
   no data is given and it is cached) it converts the test horses of a horse2zebra folder or the user's
   photos; otherwise it trains on a horse2zebra folder at a CPU-sized budget and converts testA/ and testB/.
+  ``model`` cut or fastcut trains that model instead (one way: it converts testA/ only); no official CUT
+  generator is registered, so those need data.
 - ``sketch2photo``: pix2pix edges -> shoe photo. With the official edges2shoes generator it converts a
   hand-drawn sketch (drawn here), the val/ sketches of an edges2shoes folder or edge sketches of the user's
   photos; otherwise it trains on an edges|photo folder (or on pairs made from the photos) and converts val/.
@@ -94,13 +96,26 @@ def _convert_rows(model, src: Path, dst: Path, size: int, direction: str = "AtoB
     return rows, report
 
 
+HORSE2ZEBRA_MODELS = ("cyclegan", "cut", "fastcut")
+
+
 def horse2zebra(runs_dir: str | Path = "runs", data: Path | None = None, photos: Path | None = None,
                 use_pretrained: bool = False, steps: int | None = None, size: int | None = None, device: str = "auto",
-                progress: bool | None = None, note=print) -> dict:
-    """CycleGAN horse -> zebra: the gallery of the official generator or of a run trained here (see the module)."""
+                progress: bool | None = None, note=print, model: str = "cyclegan") -> dict:
+    """Horse -> zebra: the gallery of the official CycleGAN generator or of a run of ``model`` (cyclegan, cut or
+    fastcut) trained here (see the module)."""
+    if model not in HORSE2ZEBRA_MODELS:
+        raise ArgumentError("{model} must be one of {choices} for the horse2zebra demo, not '{value}'", "model",
+                            choices=", ".join(HORSE2ZEBRA_MODELS), value=model)
+    if model != "cyclegan" and (use_pretrained or photos is not None):
+        raise ArgumentError(f"no official pretrained {model} generator is registered (only CycleGAN's): leave out "
+                            f"{{pretrained}} and {{photos}} and pass {{data}} to train {model} here", "pretrained", "photos", "data")
     runs_dir, data, photos = Path(runs_dir), _folder(data, "data"), _folder(photos, "photos")
     name = "horse2zebra"
-    if photos is not None or _use_pretrained(name, use_pretrained, data, photos, name, "a folder with trainA/ trainB/ testA/"):
+    if model != "cyclegan" and data is None:
+        raise ArgumentError(f"{{data}} is needed to train {model} (a folder with trainA/ trainB/ testA/: python "
+                            "datasets/download.py horse2zebra); no official pretrained generator is registered for it", "data")
+    if model == "cyclegan" and photos is not None or _use_pretrained(name, use_pretrained, data, photos, name, "a folder with trainA/ trainB/ testA/"):
         src = photos or (data / "testA" if data is not None and (data / "testA").is_dir() else data)
         if src is None:
             raise ArgumentError("the pretrained horse2zebra generator converts horse photos: pass {photos} (a folder of "
@@ -119,11 +134,11 @@ def horse2zebra(runs_dir: str | Path = "runs", data: Path | None = None, photos:
                                 "python datasets/download.py horse2zebra)", "data", value=str(data))
     size, steps = size or 64, steps or 1500
     cfg = api.resolve_config({
-        "model": "cyclegan",
+        "model": model,
         "data": {"layout": "unpaired", "root": str(data), "load_size": round(size * 286 / 256), "crop_size": size},
         "train": {"steps": steps, "steps_decay": steps // 2, "device": device, "log_every": 25,
                   "sample_every": 250, "checkpoint_every": 250},
-        "run": {"name": name, "runs_dir": str(runs_dir)},
+        "run": {"name": name if model == "cyclegan" else f"{name}-{model}", "runs_dir": str(runs_dir)},
         "model_opts": {"ngf": 32},
     })
     result = api.fit(cfg, progress=progress)
@@ -131,12 +146,12 @@ def horse2zebra(runs_dir: str | Path = "runs", data: Path | None = None, photos:
     model, _ = api.load_run(run_dir, device=device)
     rows = []
     for direction, folder in (("AtoB", "testA"), ("BtoA", "testB")):
-        if (data / folder).is_dir():
+        if (data / folder).is_dir() and direction in model.directions:
             more, report = _convert_rows(model, data / folder, run_dir / "gallery" / folder, size, direction, ROWS // 2)
             note(f"{direction}: converted {report.converted} images of {data / folder}, {len(report.failed)} failed")
             rows += more
-    png = write_gallery(run_dir / "gallery", "gallery", ["input", "output"], rows,
-                        title=f"{run_dir.name}: testA/ (horse -> zebra) and testB/ (zebra -> horse) at {size}x{size}")
+    shown = "testA/ (horse -> zebra) and testB/ (zebra -> horse)" if len(model.directions) > 1 else "testA/ (horse -> zebra)"
+    png = write_gallery(run_dir / "gallery", "gallery", ["input", "output"], rows, title=f"{run_dir.name}: {shown} at {size}x{size}")
     return {**result, "gallery": png, "index": png.parent / "index.html", "serve": run_dir}
 
 

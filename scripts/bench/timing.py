@@ -107,8 +107,9 @@ def step_flops(case: Case) -> float:
     info = DataInfo(size=case.crop)
     torch.manual_seed(0)
     model = create_model(case.model, info, {"net_g": case.net_g, **dict(case.options)})
-    trainer = Trainer.for_step(Config(model=case.model, train=TrainConfig(device="cpu")), model, torch.device("cpu"))
-    return count_step_flops(trainer, to_device(random_batch(cls.task, info, 1), torch.device("cpu"), False))
+    batch = random_batch(cls.task, info, 1)
+    trainer = Trainer.for_step(Config(model=case.model, train=TrainConfig(device="cpu")), model, torch.device("cpu"), batch=batch)
+    return count_step_flops(trainer, to_device(batch, torch.device("cpu"), False))
 
 
 def count_step_flops(trainer, batch: dict) -> float:

@@ -155,7 +155,8 @@ class Trainer:
         others) with the EMA weights; the first one chooses the best weights. ``dist``: the processes
         training together (torchrun); only rank 0 writes ``run_dir``, the others never touch it."""
         self.dist = dist or Distributed(device=device)
-        self._setup_step(cfg, model, device, vector_data=dataset.info.dim > 0)
+        # the model's data-dependent networks are built on a fixed batch: the loader's random state is not touched
+        self._setup_step(cfg, model, device, vector_data=dataset.info.dim > 0, batch=dataset.fixed_batch(cfg.train.batch_size))
         self.run_dir, self.dataset, self.evaluator = Path(run_dir), dataset, evaluator
         self.metrics = run_folder.MetricsLog(self.run_dir / run_folder.METRICS, write=self.dist.writer)
         self.scalars = ScalarLogger("none", self.run_dir)
@@ -187,17 +188,18 @@ class Trainer:
         self.schedules = [LambdaLR(opt, factor, last_epoch=self.step - 1) for opt in self.optimizers.values()]
 
     @classmethod
-    def for_step(cls, cfg: Config, model, device: torch.device, iters_per_epoch: int = 1) -> "Trainer":
+    def for_step(cls, cfg: Config, model, device: torch.device, iters_per_epoch: int = 1, batch: dict | None = None) -> "Trainer":
         """Optimizers, scalers, EMA and the learning-rate schedule (of ``cfg.train``, for epochs of
         ``iters_per_epoch`` iterations), without data or a run folder: enough for ``train_step`` (tests,
-        benchmarks) and for ``run`` on batches the caller makes (the 2-D lab)."""
+        benchmarks) and for ``run`` on batches the caller makes (the 2-D lab). ``batch``: a first batch (on
+        any device) for ``model.prepare``, which a model with data-dependent networks (CUT) needs."""
         self = cls.__new__(cls)
         self.dist = Distributed(device=device)
-        self._setup_step(cfg, model, device, vector_data=model.info.dim > 0)
+        self._setup_step(cfg, model, device, vector_data=model.info.dim > 0, batch=batch)
         self._schedule(iters_per_epoch)
         return self
 
-    def _setup_step(self, cfg: Config, model, device: torch.device, vector_data: bool) -> None:
+    def _setup_step(self, cfg: Config, model, device: torch.device, vector_data: bool, batch: dict | None = None) -> None:
         self.cfg, self.tc, self.model, self.device = cfg, cfg.train, model, device
         if self.tc.augment != "none" and vector_data:
             raise ArgumentError("{augment} %s transforms images and this run's data are 2-D points: leave {augment} none"
@@ -216,6 +218,8 @@ class Trainer:
             warnings.warn(note, stacklevel=2)
         if self.channels_last:
             model.to(memory_format=torch.channels_last)
+        if batch is not None:  # on its device, before the optimizers (and a checkpoint) see the parameters
+            model.prepare(to_device(batch, device, self.channels_last))
         self.augment = augment_discriminators(model, self.tc)
         groups = model.param_groups()
         if set(groups) != {"G", "D"}:

@@ -8,3 +8,4 @@ from translate.models import wgan_gp  # noqa: F401
 from translate.models import cyclegan  # noqa: F401
 from translate.models import discogan  # noqa: F401
 from translate.models import dualgan  # noqa: F401
+from translate.models import cut  # noqa: F401

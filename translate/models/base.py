@@ -18,6 +18,13 @@ A critic step and the generator step that follows it share the iteration's batch
 per generator step, k batches pass per generator step. ``model.g_step`` holds the number of generator
 steps taken before this iteration's (for schedules such as DiscoGAN's curriculum).
 
+Before any of that, once, the engine calls ``model.prepare(batch)`` with a first batch on the device: after
+the model is on its device (and in its memory format) and before the optimizers are built from
+``param_groups()`` and before a checkpoint is loaded into the model. A model whose networks take their shape
+from the data builds them there (CUT's projection head F, from the generator's feature shapes, as the authors'
+``data_dependent_initialize``), so a resumed run rebuilds them and then loads their state. The default does
+nothing.
+
 With ``augment=diff`` the engine passes every image each discriminator judges (the first argument of its
 ``forward`` and of its ``features``, if it has that method) through DiffAugment, in the critic and the
 generator steps alike; a model calls its discriminators as usual and says only which of their input
@@ -121,6 +128,10 @@ class Model(nn.Module):
         sizes = ", ".join(f"{name} {sum(p.numel() for p in net.parameters()) / 1e6:.2f} M" for name, net in nets
                           if isinstance(net, nn.Module))
         return f"<{type(self).__name__} '{getattr(self, 'name', '?')}', {self.task}, {does}; parameters: {sizes}>"
+
+    def prepare(self, batch: dict[str, Tensor]) -> None:
+        """Called once by the engine with a first batch on the device, before the optimizers are built and
+        before a checkpoint is loaded: build networks whose shape depends on the data. Default: nothing."""
 
     # -- what the engine optimises ---------------------------------------------------------
     def param_groups(self) -> dict[str, list[nn.Parameter]]:

@@ -27,14 +27,23 @@ def uses_bias(kind: str) -> bool:
     return kind != "batch"
 
 
-def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
-    """Conv/Linear weights N(0, gain) and biases 0; BatchNorm weights N(1, gain) and biases 0 (the
-    official code's ``normal`` init, the one every model here uses)."""
+INITS = ("normal", "xavier")
+
+
+def init_weights(net: nn.Module, gain: float = 0.02, kind: str = "normal") -> nn.Module:
+    """Conv/Linear weights N(0, gain) (``normal``: the official code's default, the one most models here use)
+    or Xavier-normal with gain ``gain`` (``xavier``: the CUT code's default), biases 0; BatchNorm weights
+    N(1, gain) and biases 0."""
+    if kind not in INITS:
+        raise ArgumentError("{init_type} must be normal or xavier, not '{value}'", "init_type", value=kind)
 
     def init(m):
         name = m.__class__.__name__
         if hasattr(m, "weight") and m.weight is not None and ("Conv" in name or "Linear" in name):
-            nn.init.normal_(m.weight, 0.0, gain)
+            if kind == "xavier":
+                nn.init.xavier_normal_(m.weight, gain=gain)
+            else:
+                nn.init.normal_(m.weight, 0.0, gain)
             if getattr(m, "bias", None) is not None:
                 nn.init.zeros_(m.bias)
         elif "BatchNorm" in name and m.weight is not None:
