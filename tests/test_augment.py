@@ -123,7 +123,8 @@ def test_every_discriminator_call_of_both_steps_sees_augmented_images(name, extr
     info = tiny_info(name)
     model = create_model(name, info, {**tiny_opts(name), **extra})
     model.critic_steps = lambda g_step: 1  # one critic step, then a generator step, in each iteration
-    trainer = Trainer.for_step(Config(model=name, train=TrainConfig(augment="diff")), model, CPU)
+    batch = make_batch(name, info)
+    trainer = Trainer.for_step(Config(model=name, train=TrainConfig(augment="diff")), model, CPU, batch=batch)
     given, seen = [], []
     for n in model.discriminators:
         net = getattr(model, n)
@@ -140,7 +141,7 @@ def test_every_discriminator_call_of_both_steps_sees_augmented_images(name, extr
             return out
 
         setattr(model, step, counted)
-    trainer.train_step(make_batch(name, info))
+    trainer.train_step(batch)
     d_aug, d_forward = counts["discriminator_step"]
     g_aug, g_forward = counts["generator_step"]
     features = name == "discogan" or extra.get("feature_matching")  # the G step's D calls are features(...)
