@@ -47,6 +47,11 @@ def test_parameter_counts_equal_the_authors_code(antialias):
     assert count_parameters(model.netD) == 2_764_737
     assert count_parameters(model.netF) == 560_384
     assert model.netF.channels == (3, 128, 256, 256, 256)
+    from translate.engine.trainer import model_summary
+
+    lines = model_summary(model)  # what the run log prints: F too, in G's total
+    assert any(line.startswith("netF: PatchSampleF, trained with G, 0.56 M parameters (560,384)") for line in lines), lines
+    assert lines[-1] == "total: 14.70 M parameters (14,703,300; G 11.94 M, D 2.76 M)"
 
 
 def test_antialias_switch_changes_the_layers_and_keeps_the_counts_and_the_nce_layers():

@@ -68,13 +68,18 @@ def schedule_length(cfg, iters_per_epoch: int) -> tuple[int, int]:
 def model_summary(model) -> list[str]:
     """One line per network (attribute, class, what the network says of itself, parameters) and the total."""
     lines, totals = [], {}
-    for group, names in (("G", model.generators), ("D", model.discriminators)):
-        for name in names:
-            net = getattr(model, name)
-            n = sum(p.numel() for p in net.parameters())
-            totals[group] = totals.get(group, 0) + n
-            about = f" {net.describe()}" if callable(getattr(net, "describe", None)) else ""
-            lines.append(f"{name}: {type(net).__name__}{about}, {n / 1e6:.2f} M parameters ({n:,})")
+    named = (*model.generators, *model.discriminators)
+    others = [name for name, net in model.named_children() if name not in named and any(True for _ in net.parameters())]
+    in_g = {id(p) for p in model.param_groups()["G"]} if others else set()
+    for name in (*named, *others):  # others: trained networks not used at inference nor judging (CUT's head F)
+        net = getattr(model, name)
+        group = "G" if name in model.generators else "D" if name in model.discriminators else \
+            "G" if id(next(net.parameters())) in in_g else "D"
+        n = sum(p.numel() for p in net.parameters())
+        totals[group] = totals.get(group, 0) + n
+        about = f" {net.describe()}" if callable(getattr(net, "describe", None)) else ""
+        trained = f", trained with {group}" if name in others else ""
+        lines.append(f"{name}: {type(net).__name__}{about}{trained}, {n / 1e6:.2f} M parameters ({n:,})")
     n = sum(totals.values())
     groups = ", ".join(f"{g} {m / 1e6:.2f} M" for g, m in totals.items())
     lines.append(f"total: {n / 1e6:.2f} M parameters ({n:,}; {groups})")
