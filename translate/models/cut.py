@@ -74,7 +74,7 @@ class CUT(Translator):
     class Config:
         net_g: str = option("resnet_9blocks", "generator: resnet_Nblocks (the authors' resnet_9blocks at every size)")
         antialias: bool = option(True, "anti-aliased resampling in G and D (blur filters; the authors' default); false: "
-                                       "stride-2 convs and transposed convs (their --no_antialias --no_antialias_up)")
+                                       "stride-2 convs and transposed convs (the authors' no_antialias and no_antialias_up options)")
         ngf: int = 64
         ndf: int = 64
         n_layers_d: int = option(3, "PatchGAN depth")
