@@ -167,7 +167,7 @@ def test_cut_and_fastcut_defaults():
     assert (cut.lambda_nce, cut.nce_idt, cut.flip_equivariance) == (1.0, True, False)
     assert (fast.lambda_nce, fast.nce_idt, fast.flip_equivariance) == (10.0, False, True)
     for c in (cut, fast):
-        assert (c.nce_layers, c.nce_t, c.num_patches, c.netf_nc, c.nce_includes_all_negatives_from_minibatch) == (
+        assert (c.nce_layers, c.nce_t, c.num_patches, c.netf_nc, c.nce_batch_negatives) == (
             "0,4,8,12,16", 0.07, 256, 256, False)
         assert (c.net_g, c.antialias, c.norm, c.gan_mode, c.lambda_gan, c.init_type, c.init_gain) == (
             "resnet_9blocks", True, "instance", "lsgan", 1.0, "xavier", 0.02)

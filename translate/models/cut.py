@@ -29,10 +29,11 @@ Differences: patch positions and the flip are drawn from torch's random streams 
 features' device, the flip on the host), not numpy's; the NCE batch is the batch given (the authors reshape
 by ``--batch_size``, which fails on a smaller last batch); the loss is computed in fp32 under mixed
 precision; with instance norm (or none) the query and key features of all pairs come from one encoder call
-(the same numbers as separate calls: each image is normalised on its own), and the key features, whose
-gradient the loss stops, are computed without a graph; one option ``antialias`` sets both the down- and
+(the same numbers as separate calls: each image is normalised on its own; the loss stops the keys'
+gradient, as the authors'), with batch norm separate calls, the keys without a graph; one option ``antialias`` sets both the down- and
 up-sampling of G and the down-sampling of D (the authors have two flags); the authors' other F variants
-(sample, reshape) and generators (U-Net, StyleGAN2) are not offered; the generator pads inputs to a multiple
+(sample, reshape) and generators (U-Net, StyleGAN2) are not offered; ``nce_batch_negatives`` is their
+``nce_includes_all_negatives_from_minibatch`` (a shorter name for the command line); the generator pads inputs to a multiple
 of 4 at inference so any size translates.
 """
 
@@ -87,8 +88,8 @@ class CUT(Translator):
         nce_t: float = option(0.07, "temperature of the PatchNCE loss")
         num_patches: int = option(256, "patches sampled per layer")
         netf_nc: int = option(256, "width of the projection head F")
-        nce_includes_all_negatives_from_minibatch: bool = option(
-            False, "negatives from every image of the batch (the authors' single-image setting); false: the same image's")
+        nce_batch_negatives: bool = option(False, "negatives from every image of the batch (the authors' "
+                                                  "setting for single-image training); false: the same image's")
         flip_equivariance: bool = option(False, "flip the input batch left-right with probability 1/2 per iteration and "
                                                 "the query features back (FastCUT)")
         lr: float = 2e-4
@@ -194,7 +195,7 @@ class CUT(Translator):
         pooled_k = self.netF(feat_k, ids)
         pooled_q = self.netF(feat_q, ids)
         n = feat_q[0].shape[0]
-        total = sum(patch_nce(q, k, n, c.nce_t, c.nce_includes_all_negatives_from_minibatch).mean() * c.lambda_nce
+        total = sum(patch_nce(q, k, n, c.nce_t, c.nce_batch_negatives).mean() * c.lambda_nce
                     for q, k in zip(pooled_q, pooled_k))
         return total / len(self.nce_layers)
 
