@@ -139,8 +139,11 @@ class Model(nn.Module):
                 "D": [p for m in self.discriminators for p in getattr(self, m).parameters()]}
 
     def optimizers(self) -> dict[str, OptimSpec]:
-        spec = OptimSpec("adam", self.cfg.lr, (self.cfg.beta1, self.cfg.beta2))
-        return {group: spec for group in self.param_groups()}
+        """Adam at ``lr`` for every group; a model whose options hold ``lr_d`` (not 0) gives D that rate (the
+        two time-scale update rule, Heusel et al. 2017)."""
+        betas = (self.cfg.beta1, self.cfg.beta2)
+        lr_d = getattr(self.cfg, "lr_d", 0.0) or self.cfg.lr
+        return {group: OptimSpec("adam", lr_d if group == "D" else self.cfg.lr, betas) for group in self.param_groups()}
 
     def after_d_step(self) -> None:
         """Runs after every discriminator update (WGAN weight clipping); default: nothing."""

@@ -32,7 +32,7 @@ from translate import losses
 from translate.config import option
 from translate.models.base import Translator
 from translate.nn.layers import init_weights
-from translate.nn.patchgan import PatchGAN
+from translate.nn.patchgan import PatchGAN, spectral_normalise
 from translate.nn.unet import UnetGenerator, unet_depth
 from translate.registry import register_model
 
@@ -51,7 +51,10 @@ class Pix2Pix(Translator):
         dropout: bool = True
         gan_mode: str = "vanilla"
         lambda_l1: float = option(100.0, "weight of the L1 distance to the target in the generator loss")
+        lambda_fm: float = option(0.0, "weight of D's feature matching in G's loss (pix2pixHD: 10)")
+        spectral_norm: bool = option(False, "spectral norm on D's convolutions, in place of its batch norm")
         lr: float = 2e-4
+        lr_d: float = option(0.0, "D's learning rate (two time-scale rule); 0: lr")
         beta1: float = 0.5
         beta2: float = 0.999
         init_gain: float = 0.02
@@ -64,7 +67,10 @@ class Pix2Pix(Translator):
         depth = unet_depth(cfg.net_g, info.size)
         self.netG = init_weights(UnetGenerator(info.input_nc, info.output_nc, depth, cfg.ngf, cfg.norm, cfg.dropout),
                                  gain=cfg.init_gain)
-        self.netD = init_weights(PatchGAN(info.input_nc + info.output_nc, cfg.ndf, cfg.n_layers_d, cfg.norm), gain=cfg.init_gain)
+        self.netD = init_weights(PatchGAN(info.input_nc + info.output_nc, cfg.ndf, cfg.n_layers_d, cfg.norm,
+                                          spectral_norm=cfg.spectral_norm), gain=cfg.init_gain)
+        if cfg.spectral_norm:
+            spectral_normalise(self.netD)
 
     @property
     def condition_channels(self):
@@ -82,9 +88,18 @@ class Pix2Pix(Translator):
 
     def generator_step(self, batch, fakes):
         fake_ab = torch.cat([batch["A"], fakes["fake_B"]], 1)
-        adv = losses.g_loss(self.netD(fake_ab), self.cfg.gan_mode)
         l1 = losses.l1(fakes["fake_B"], batch["B"])
-        return {"total": adv + self.cfg.lambda_l1 * l1, "G_GAN": adv, "G_L1": l1}
+        if not self.cfg.lambda_fm:
+            adv = losses.g_loss(self.netD(fake_ab), self.cfg.gan_mode)
+            return {"total": adv + self.cfg.lambda_l1 * l1, "G_GAN": adv, "G_L1": l1}
+        # pix2pixHD's feature matching (Wang et al. 2018, eq. 4): L1 between D's activations on the fake and the
+        # real pair, each of the n_layers + 1 activations weighted 4 / (n_layers + 1), as its code does for one discriminator
+        logits, fake_feats = self.netD.features(fake_ab)
+        with torch.no_grad():
+            real_feats = self.netD.features(torch.cat([batch["A"], batch["B"]], 1))[1]
+        fm = sum(losses.l1(f, r) for f, r in zip(fake_feats, real_feats)) * (4.0 / len(fake_feats))
+        adv = losses.g_loss(logits, self.cfg.gan_mode)
+        return {"total": adv + self.cfg.lambda_l1 * l1 + self.cfg.lambda_fm * fm, "G_GAN": adv, "G_L1": l1, "G_FM": fm}
 
     def translate(self, x, direction="AtoB"):
         return self.netG(x)

@@ -2,20 +2,25 @@
 
 ``antialias=True`` is the CUT code's default variant: each stride-2 convolution becomes a stride-1
 convolution followed by a fixed [1, 2, 1] blur and stride-2 subsampling (``translate.nn.blur.BlurDownsample``,
-Zhang 2019), with the same parameters."""
+Zhang 2019), with the same parameters.
+
+``spectral_norm=True`` (Miyato et al., ICLR 2018; SN-GAN's discriminator) drops the normalisation layers; call
+``spectral_normalise`` on the network once its weights are initialised to divide every convolution's weight by its
+largest singular value (one power iteration per training forward pass)."""
 
 from __future__ import annotations
 
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
 
 from translate.nn.blur import BlurDownsample
 from translate.nn.layers import Conv2d, norm_layer, uses_bias
 
 
 class PatchGAN(nn.Module):
-    def __init__(self, input_nc=3, ndf=64, n_layers=3, norm="batch", antialias=False):
+    def __init__(self, input_nc=3, ndf=64, n_layers=3, norm="batch", antialias=False, spectral_norm=False):
         super().__init__()
-        make_norm, bias = norm_layer(norm), uses_bias(norm)
+        make_norm, bias = norm_layer("none" if spectral_norm else norm), uses_bias("none" if spectral_norm else norm)
         first = 1 if antialias else 2
         layers = [Conv2d(input_nc, ndf, 4, first, 1), nn.LeakyReLU(0.2, True)] + ([BlurDownsample(ndf)] if antialias else [])
         mult = 1
@@ -40,3 +45,21 @@ class PatchGAN(nn.Module):
 
     def forward(self, x):
         return self.model(x)
+
+    def features(self, x):
+        """(the patch logits, the activations after each LeakyReLU): what feature matching compares."""
+        feats = []
+        for layer in self.model:
+            x = layer(x)
+            if isinstance(layer, nn.LeakyReLU):
+                feats.append(x)
+        return x, feats
+
+
+def spectral_normalise(net: nn.Module) -> nn.Module:
+    """Every convolution of ``net`` spectrally normalised (its weight divided by its largest singular value, estimated by
+    power iteration from the weight as it is now: call it after initialising the weights)."""
+    for m in list(net.modules()):
+        if isinstance(m, nn.Conv2d):
+            spectral_norm(m)
+    return net
