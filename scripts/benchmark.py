@@ -48,6 +48,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # its parts, scripts/b
 from bench.cases import CASES, QUICK, Case, make_images  # noqa: E402
 from bench.official import RECIPE, fit_official, missing, official_env, test_command  # noqa: E402
 from bench.report import CONVERT_COLUMNS, E2E_COLUMNS, machine_header, print_rows, table  # noqa: E402
+from bench.profile import split as profile_split  # noqa: E402
+from bench.profile import table as profile_table  # noqa: E402
 from bench.timing import (  # noqa: E402
     count_step_flops, fit_ours, measure_peak, ours_env, per_iteration, step_flops, steady_state, timed)
 
@@ -109,6 +111,11 @@ def run_one(args) -> dict:
            "peak_mem_mb": (torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda"
                            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
     row["gflop_s"] = count_step_flops(trainer, batch) / median / 1e9
+    if args.profile:
+        def step():
+            trainer.train_step(batch)
+            trainer.step += 1
+        row["profile"] = profile_split(step, args.profile)
     if args.convert:
         row["convert_img_s"] = _convert(model, args, device)
     return row
@@ -256,6 +263,8 @@ def run_end_to_end(args) -> None:
         torch.set_num_threads(args.threads)
     if args.official and (why := missing(args.official)):
         sys.exit(why)
+    if args.official and args.quick:
+        sys.exit("--quick times ours alone: its unet_32 is not a generator of the official code; leave out --official")
     cases = [QUICK] if args.quick else [CASES[c] for c in args.cases]
     peak = measure_peak(0.4 if args.quick else 2.0)
     print(machine_header(peak), flush=True)
@@ -299,6 +308,8 @@ def main() -> None:
                         help="also run each configuration as the official scripts do: torch's own convolutions "
                              "(oneDNN everywhere) and per-tensor Adam")
     parser.add_argument("--opt", action="append", default=[], help="model option key=value (repeatable)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="step mode: also profile N steps and print where the time goes, by kind of operator")
     parser.add_argument("--convert", type=int, default=0, help="also time convert on N generated images")
     parser.add_argument("--convert-batch", type=int, default=8)
     parser.add_argument("--end-to-end", action="store_true",
@@ -344,6 +355,9 @@ def main() -> None:
                     rows.append(json.loads(lines[-1][7:]))
                     rows[-1]["pct_peak"] = 100 * rows[-1]["gflop_s"] * 1e9 / peak["fp32" if precision == "fp32" else "bf16"]
                     print_rows([rows[-1]], header=len(rows) == 1)
+    for row in rows:
+        if "profile" in row:
+            print("\n" + profile_table(f"{row['model']} {row['size']} {row['precision']} ({row['variant']})", *row["profile"]))
 
 
 

@@ -532,9 +532,8 @@ def official_throughput(mode: Mode, official: Path, case_name: str, batch: int) 
     work.mkdir(parents=True, exist_ok=True)
     data = make_images(work / f"{case_name}-{batch}", case.paired, n2 * batch, case.crop)
     env = official_env(work / "stubs", official)
-    gpu_ids = "0" if mode.cuda else "-1"
-    theirs = per_iteration(n1, fit_official(case, data, work, official, env, n1, batch, gpu_ids)[0],
-                           n2, fit_official(case, data, work, official, env, n2, batch, gpu_ids)[0])
+    theirs = per_iteration(n1, fit_official(case, data, work, official, env, n1, batch, mode.cuda)[0],
+                           n2, fit_official(case, data, work, official, env, n2, batch, mode.cuda)[0])
 
     def ours(iters: int) -> float:
         name = f"{case_name}-b{batch}-{iters}"

@@ -13,7 +13,7 @@ from conftest import ROOT, load_script
 from PIL import Image
 
 load_script("scripts/benchmark.py")  # it puts its folder on sys.path, as running it does
-from bench import cases, report, timing  # noqa: E402
+from bench import cases, profile, report, timing  # noqa: E402
 
 AMD = """processor\t: 0
 vendor_id\t: AuthenticAMD
@@ -48,8 +48,8 @@ def test_steady_state_skips_the_first_row_and_weights_rows_by_iterations(tmp_pat
 
 
 @pytest.mark.parametrize(("text", "model", "isa", "native"), [
-    (AMD, "AMD EPYC 9R14 96-Core Processor", ["AVX2", "AVX-512F", "AVX512-BF16"], True),
-    (SAPPHIRE, "Intel(R) Xeon(R) Platinum 8488C", ["AVX2", "AVX-512F", "AVX512-BF16", "AMX-BF16"], True),
+    (AMD, "AMD EPYC 9R14 96-Core Processor", ["AVX2", "AVX-512F", "AVX512-VNNI", "AVX512-BF16"], True),
+    (SAPPHIRE, "Intel(R) Xeon(R) Platinum 8488C", ["AVX2", "AVX-512F", "AVX512-BF16", "AMX-BF16", "AMX-INT8"], True),
     (HASWELL, "Intel(R) Xeon(R) CPU E5-2686 v4 @ 2.30GHz", ["AVX2"], False),
     ("", "unknown CPU", [], False),
 ])
@@ -115,3 +115,35 @@ def test_official_folder_without_the_scripts_says_how_to_get_them(tmp_path):
     lines = done.stderr.splitlines()
     assert lines[0] == f"--official {tmp_path}: no train.py and test.py there."
     assert "    cd official.git && for f in $(git ls-tree -r --name-only 2a7afba | grep '[.]py$'); do" in lines
+
+
+@pytest.mark.parametrize("name, part", [("aten::convolution_backward", "convolution backward"),
+                                        ("aten::mkldnn_convolution", "convolution forward"), ("aten::_to_copy", "casts and copies"),
+                                        ("aten::native_batch_norm_backward", "normalisation"), ("aten::_fused_adam_", "optimizer (Adam)"),
+                                        ("aten::linalg_vector_norm", "gradient norm (NaN watch)"), ("aten::addmm", "GEMM path (im2col + matmul)"),
+                                        ("aten::leaky_relu_backward", "activations"), ("aten::cat", "other")])
+def test_profile_puts_each_operator_in_one_part(name, part):
+    assert profile.category(name) == part
+
+
+def test_profile_split_adds_up_to_the_operators_time_and_prints_a_share_per_part():
+    import torch
+
+    net = torch.nn.Conv2d(3, 8, 3)
+    x = torch.rand(1, 3, 32, 32)
+    wall, parts = profile.split(lambda: net(x).sum().backward(), steps=2)
+    assert wall > 0 and parts["convolution backward"] > 0 and parts["convolution forward"] > 0
+    lines = profile.table("conv", wall, parts).splitlines()
+    assert lines[1:3] == ["| part | ms/step | share |", "|---|---|---|"]
+    shares = [float(ln.strip("| ").split(" | ")[-1].rstrip("%")) for ln in lines[3:]]
+    assert len(shares) == len(parts) and abs(sum(shares) - 100) < 0.5
+
+
+def test_quick_refuses_the_official_code_which_has_no_unet_32(tmp_path):
+    for name in ("train.py", "test.py"):
+        (tmp_path / name).write_text("")
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--end-to-end", "--quick", "--official", str(tmp_path)],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == ("--quick times ours alone: its unet_32 is not a generator of the official code; "
+                                            "leave out --official")

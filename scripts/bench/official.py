@@ -50,9 +50,10 @@ def missing(folder: str | Path) -> str | None:
 
 
 def fit_official(case: Case, data: Path, work: Path, official: Path, env: dict, iters: int, batch: int = 1,
-                 gpu_ids: str | None = None) -> tuple[float, float]:
+                 cuda: bool = False) -> tuple[float, float]:
     """The official train.py at ``case``'s settings for ``iters`` iterations of ``batch`` images (one epoch of
-    ``iters * batch`` images, no decay), on ``gpu_ids`` (its option; None: its default): (wall seconds, peak MB)."""
+    ``iters * batch`` images, no decay): (wall seconds, peak MB). At 2a7afba it has no device option (no
+    ``--gpu_ids``): it takes cuda:0 where a GPU is visible, so ``cuda=False`` hides the GPUs from it."""
     name = f"{case.name}-official-b{batch}-{iters}"
     cmd = [sys.executable, str(official / "train.py"), "--dataroot", str(data), "--name", name,
            "--checkpoints_dir", str(work / "official"), "--model", case.official_model, "--netG", case.net_g,
@@ -60,9 +61,7 @@ def fit_official(case: Case, data: Path, work: Path, official: Path, env: dict, 
            "--load_size", str(case.load), "--crop_size", str(case.crop), "--no_html", "--n_epochs", "1",
            "--n_epochs_decay", "0", "--max_dataset_size", str(iters * batch), "--num_threads", "4"]
     cmd += [word for key, value in case.options for word in (f"--{key}", str(value))]
-    if gpu_ids is not None:
-        cmd += ["--gpu_ids", gpu_ids]
-    return timed(cmd, env, work, work / f"{name}.log")
+    return timed(cmd, env if cuda else {**env, "CUDA_VISIBLE_DEVICES": ""}, work, work / f"{name}.log")
 
 
 def test_command(official: Path, folder: Path, checkpoints: Path, n: int, results: Path) -> list[str]:

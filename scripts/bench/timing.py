@@ -53,10 +53,10 @@ def cpu_info(text: str) -> tuple[str, list[str]]:
             model = value.strip()
         elif key in ("flags", "Features") and not flags:
             flags = set(value.split())
-    names = [("avx2", "AVX2"), ("avx512f", "AVX-512F"), ("avx512_bf16", "AVX512-BF16"), ("amx_bf16", "AMX-BF16"),
-             ("amx_tile", "AMX")]
+    names = [("avx2", "AVX2"), ("avx512f", "AVX-512F"), ("avx512_vnni", "AVX512-VNNI"), ("avx512_bf16", "AVX512-BF16"),
+             ("amx_bf16", "AMX-BF16"), ("amx_int8", "AMX-INT8"), ("amx_tile", "AMX")]
     isa = [name for flag, name in names if flag in flags]
-    if "AMX-BF16" in isa and "AMX" in isa:
+    if ("AMX-BF16" in isa or "AMX-INT8" in isa) and "AMX" in isa:
         isa.remove("AMX")
     return model, isa
 
