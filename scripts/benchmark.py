@@ -209,17 +209,20 @@ def convert_end_to_end(args, peak: dict, work: Path, echo) -> list[dict]:
     weights.parent.mkdir(parents=True, exist_ok=True)
     atomic_save(to_official(net.state_dict()), weights)
 
-    def ours(n: int):
-        cmd = [sys.executable, "-m", "translate", "convert", str(weights), str(folders[n]), str(work / "convert" / f"ours{n}"),
-               "--model", "pix2pix", "--netG", "unet_256", "--norm", "batch", "--device", "cpu"]
-        return timed(cmd, ours_env(), work, work / f"convert-ours-{n}.log")
+    def ours(precision: str):
+        def run(n: int):
+            out = work / "convert" / f"ours-{precision}-{n}"
+            cmd = [sys.executable, "-m", "translate", "convert", str(weights), str(folders[n]), str(out), "--model", "pix2pix",
+                   "--netG", "unet_256", "--norm", "batch", "--device", "cpu", "--precision", precision]
+            return timed(cmd, ours_env(), work, work / f"convert-ours-{precision}-{n}.log")
+        return run
 
     def theirs(n: int):
         cmd = test_command(Path(args.official).resolve(), folders[n], checkpoints, n, work / "convert" / f"official{n}")
         return timed(cmd, official_env(work / "stubs", Path(args.official).resolve()), work, work / f"convert-official-{n}.log")
 
     variants = [("official test.py", theirs)] if args.official else [("official-style loop", None)]
-    variants.append(("translate convert", ours))
+    variants += [(f"translate convert {p}", ours(p)) for p in args.precision if p != "fp16"]
     rows, base = [], None
     for title, fn in variants:
         if fn is None:
@@ -231,7 +234,7 @@ def convert_end_to_end(args, peak: dict, work: Path, echo) -> list[dict]:
         ips = 1 / per_iteration(n1, t1, n2, t2)
         base = base or ips
         row = {"case": "convert unet_256 256x256", "variant": title, "images": f"{n1}/{n2}", "images_per_s": ips,
-               "speedup": ips / base if fn is ours else None, "peak_rss_mb": rss, "wall_s": t2}
+               "speedup": ips / base if title.startswith("translate") else None, "peak_rss_mb": rss, "wall_s": t2}
         rows.append(row)
         echo(row)
     return rows
@@ -248,7 +251,7 @@ def official_style_loop(net, folder: Path, out: Path) -> float:
     t0 = time.perf_counter()
     with torch.no_grad():
         for path in sorted(folder.iterdir()):
-            x = torch.from_numpy(np.asarray(Image.open(path).convert("RGB"))).permute(2, 0, 1).float() / 127.5 - 1
+            x = torch.from_numpy(np.array(Image.open(path).convert("RGB"))).permute(2, 0, 1).float() / 127.5 - 1
             y = net(x[None])[0]
             pixels = ((y.permute(1, 2, 0).numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)
             Image.fromarray(pixels).save(out / f"{path.stem}.png")
