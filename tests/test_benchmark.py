@@ -147,3 +147,17 @@ def test_quick_refuses_the_official_code_which_has_no_unet_32(tmp_path):
     assert done.returncode == 1
     assert done.stderr.splitlines()[-1] == ("--quick times ours alone: its unet_32 is not a generator of the official code; "
                                             "leave out --official")
+
+
+def test_int8_probe_prints_the_four_paths_and_their_distance_from_fp32():
+    pytest.importorskip("onnxruntime")
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "int8_probe.py"), "--size", "32", "--ngf", "8", "--images", "8",
+                           "--calibrate", "4", "--repeats", "1", "--threads", "1"],
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert re.match(r"CPU: .+; torch \S+, onnxruntime \S+, 1 threads$", lines[0]), lines[0]
+    rows = [ln.split(" | ") for ln in lines if ln.startswith("| ") and not ln.startswith("| path")]
+    assert [r[0] for r in rows] == ["| torch fp32", "| torch bf16", "| onnxruntime fp32", "| onnxruntime int8"]
+    assert rows[0][3:5] == ["1.00x", "0.00"]
+    assert 0 < float(rows[3][4]) < 10  # int8 moves outputs by a few levels of 255, not by nothing and not by a lot
