@@ -360,7 +360,8 @@ def main() -> None:
                     print_rows([rows[-1]], header=len(rows) == 1)
     for row in rows:
         if "profile" in row:
-            print("\n" + profile_table(f"{row['model']} {row['size']} {row['precision']} ({row['variant']})", *row["profile"]))
+            layout = "channels_last" if row["channels_last"] else "contiguous"
+            print("\n" + profile_table(f"{row['model']} {row['size']} {row['precision']} {layout} ({row['variant']})", *row["profile"]))
 
 
 

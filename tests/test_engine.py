@@ -515,3 +515,18 @@ def test_samples_and_scores_run_the_model_in_its_inference_mode(paired_dir, tmp_
     with trainer._inference():  # each image's own statistics and dropout, as the pix2pix paper tests
         assert norms() == {PerImageBatchNorm2d} and dropout() and all(dropout())
     assert norms() == {torch.nn.BatchNorm2d} and all(dropout()) and trainer.model.training
+
+
+@pytest.mark.parametrize("precision, native, fp32_gemm, bf16_gemm", [("bf16", True, True, True), ("bf16", False, True, False),
+                                                                    ("fp32", True, True, False)])
+def test_bf16_steps_take_the_gemm_path_only_on_a_cpu_with_bf16_arithmetic(monkeypatch, precision, native, fp32_gemm, bf16_gemm):
+    from translate.config import Config, TrainConfig
+    from translate.nn.layers import Conv2d, ConvTranspose2d
+    from translate.registry import create_model
+    from translate.types import DataInfo
+
+    monkeypatch.setattr("translate.engine.trainer.native_bf16", lambda: native)
+    model = create_model("pix2pix", DataInfo(size=32), {"ngf": 4, "ndf": 4})
+    Trainer.for_step(Config(model="pix2pix", train=TrainConfig(precision=precision, device="cpu")), model, torch.device("cpu"))
+    convs = [m for m in model.modules() if isinstance(m, (Conv2d, ConvTranspose2d))]
+    assert convs and all(m.cpu_gemm is fp32_gemm and m.cpu_gemm_bf16 is bf16_gemm for m in convs)

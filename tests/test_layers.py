@@ -53,6 +53,37 @@ def test_gemm_path_is_taken_only_where_weight_bound_and_turned_on(monkeypatch):
     assert not calls
 
 
+@pytest.mark.parametrize("cls, base, cin, cout, size", [(layers.Conv2d, nn.Conv2d, 64, 128, 8),
+                                                        (layers.ConvTranspose2d, nn.ConvTranspose2d, 128, 64, 4)])
+def test_bf16_gemm_path_matches_torchs_bf16_convolution_and_stays_bf16(cls, base, cin, cout, size):
+    torch.manual_seed(0)
+    ours = layers.use_cpu_gemm(cls(cin, cout, 4, 2, 1, bias=True), bf16=True)
+    ref = base(cin, cout, 4, 2, 1, bias=True)
+    ref.load_state_dict(ours.state_dict())
+    x = torch.randn(2, cin, size, size)
+    with torch.autocast("cpu", torch.bfloat16):
+        y, y_ref = ours(x), ref(x)
+    assert y.dtype == y_ref.dtype == torch.bfloat16  # the bias (fp32) does not promote the output back to fp32
+    assert torch.allclose(y.float(), y_ref.float(), atol=0.05, rtol=0.02)
+    y.float().sum().backward()
+    assert ours.weight.grad.dtype == torch.float32 and torch.isfinite(ours.weight.grad).all()
+
+
+def test_bf16_gemm_path_is_taken_only_where_the_cpu_has_bf16_arithmetic(monkeypatch):
+    calls, unfold = [], torch.nn.functional.unfold
+    monkeypatch.setattr(torch.nn.functional, "unfold", lambda *a, **k: calls.append(1) or unfold(*a, **k))
+    x = torch.randn(1, 64, 8, 8)
+    with torch.autocast("cpu", torch.bfloat16):
+        layers.use_cpu_gemm(layers.Conv2d(64, 128, 4, 2, 1))(x)
+        assert not calls, "without bf16 arithmetic (use_cpu_gemm's bf16=False) bf16 steps stay on oneDNN"
+        layers.use_cpu_gemm(layers.Conv2d(64, 128, 4, 2, 1), bf16=True)(x)
+        assert calls
+    calls.clear()
+    with torch.autocast("cpu", torch.float16):
+        layers.use_cpu_gemm(layers.Conv2d(64, 128, 4, 2, 1), bf16=True)(x)
+    assert not calls, "fp16 autocast stays on oneDNN"
+
+
 def test_sync_batch_norm_gets_the_per_image_layer_in_paper_mode():
     """Under DDP batch norm is SyncBatchNorm: paper mode swaps it for the per-image layer like BatchNorm2d (the
     same output as the plain network's), and eval mode gives it back, synchronised. On CPU, so no forward of

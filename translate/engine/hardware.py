@@ -81,13 +81,17 @@ def cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
+def native_bf16() -> bool:
+    """The CPU has bf16 arithmetic (AVX512-BF16 or AMX); False where its flags cannot be read."""
+    return any(f in cpu_flags() for f in NATIVE_BF16)
+
+
 def warn_emulated_bf16(device: torch.device, precision: str) -> bool:
     """bf16 on a CPU whose flags are known and hold no bf16 arithmetic (no AVX512-BF16, no AMX) is emulated
     in fp32 and slower than fp32 itself: say so with an ArgumentWarning. True when it warned."""
     if device.type != "cpu" or precision != "bf16":
         return False
-    flags = cpu_flags()
-    if not flags or any(f in flags for f in NATIVE_BF16):
+    if not cpu_flags() or native_bf16():
         return False
     warnings.warn(ArgumentWarning("{precision} bf16 is emulated on this CPU (it has neither AVX512-BF16 nor AMX), "
                                   "so it is slower than fp32 here; use {precision} fp32", "precision"), stacklevel=2)

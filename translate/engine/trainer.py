@@ -26,8 +26,8 @@ from translate.data.loader import batch_loader, default_workers, read_batches
 from translate.engine import plots, run_folder
 from translate.engine.distributed import Distributed, batch_norm_warning, sync_batch_norm
 from translate.engine.ema import GeneratorEMA
-from translate.engine.hardware import (autocast, compile_networks, rng_state, set_rng_state, tune_cpu_allocator,
-                                      warn_emulated_bf16)
+from translate.engine.hardware import (autocast, compile_networks, native_bf16, rng_state, set_rng_state,
+                                      tune_cpu_allocator, warn_emulated_bf16)
 from translate.engine.progress import TrainProgress
 from translate.engine.scalars import ScalarLogger
 from translate.errors import ArgumentError, DivergedError, OutOfMemory, UserError
@@ -215,7 +215,7 @@ class Trainer:
             tune_cpu_allocator()
         if self.tc.threads > 0:  # torch's intra-op threads, for the whole process
             torch.set_num_threads(self.tc.threads)
-        use_cpu_gemm(model, device.type == "cpu" and self.tc.cpu_gemm)
+        use_cpu_gemm(model, device.type == "cpu" and self.tc.cpu_gemm, bf16=self.tc.precision == "bf16" and native_bf16())
         model.to(device)
         sync_batch_norm(model, model.generators + model.discriminators, self.dist)
         note = batch_norm_warning(model, self.tc.batch_size, self.dist.world_size, device.type)

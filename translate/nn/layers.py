@@ -107,30 +107,35 @@ def count_parameters(net: nn.Module) -> int:
 # are bound by reading their weights, and oneDNN re-lays-out the weights on every call. Where the
 # unfolded activations are no larger than the weights (conv: batch x output positions <= output
 # channels; transposed conv: batch x input positions <= input channels), a plain GEMM on the weights as stored, with
-# im2col / col2im around it, does the same fp32 arithmetic 1.3-5x faster on CPU. Every other case keeps
-# oneDNN. Parameters and state-dict keys are those of torch's own modules. The path is off unless
-# turned on for a network with ``use_cpu_gemm`` (the engine does, as its config says): importing this
-# module changes nothing.
+# im2col / col2im around it, does the same fp32 arithmetic 1.3-5x faster on CPU; under bf16 autocast on a
+# CPU with bf16 arithmetic (AVX512-BF16 or AMX) the same GEMM in bf16 took a pix2pix 256 step from 0.35 to
+# 0.25 s (docs/speed.md). Every other case keeps oneDNN. Parameters and state-dict keys are those of
+# torch's own modules. The path is off unless turned on for a network with ``use_cpu_gemm`` (the engine
+# does, as its config says): importing this module changes nothing.
 
 
-def use_cpu_gemm(net: nn.Module, enabled: bool = True) -> nn.Module:
-    """Let (or stop) the convolutions of ``net`` take the GEMM path on CPU where it is faster."""
+def use_cpu_gemm(net: nn.Module, enabled: bool = True, bf16: bool = False) -> nn.Module:
+    """Let (or stop) the convolutions of ``net`` take the GEMM path on CPU where it is faster: in fp32 steps,
+    and with ``bf16`` (a CPU with bf16 arithmetic) also in bf16-autocast steps."""
     for m in net.modules():
         if isinstance(m, (Conv2d, ConvTranspose2d)):
-            m.cpu_gemm = enabled
+            m.cpu_gemm, m.cpu_gemm_bf16 = enabled, enabled and bf16
     return net
 
 
 def _gemm_ok(m, x) -> bool:
-    # training steps in fp32 only: that is where it was measured faster (bf16 matmul is emulated on CPUs
-    # without native bf16, and batched inference amortises oneDNN's weight layout)
-    return (m.cpu_gemm and x.device.type == "cpu" and x.dtype == torch.float32 and torch.is_grad_enabled()
-            and not torch.is_autocast_enabled("cpu") and x.dim() == 4 and m.groups == 1 and m.dilation == (1, 1)
-            and m.padding_mode == "zeros" and isinstance(m.padding, tuple))
+    # training steps only: that is where it was measured faster (batched inference amortises oneDNN's weight
+    # layout); in bf16 only where the CPU has bf16 arithmetic (elsewhere bf16 matmul is emulated)
+    if not (m.cpu_gemm and x.device.type == "cpu" and torch.is_grad_enabled() and x.dim() == 4 and m.groups == 1
+            and m.dilation == (1, 1) and m.padding_mode == "zeros" and isinstance(m.padding, tuple)):
+        return False
+    if torch.is_autocast_enabled("cpu"):
+        return m.cpu_gemm_bf16 and torch.get_autocast_dtype("cpu") == torch.bfloat16 and x.dtype in (torch.float32, torch.bfloat16)
+    return x.dtype == torch.float32
 
 
 class Conv2d(nn.Conv2d):
-    cpu_gemm = False
+    cpu_gemm = cpu_gemm_bf16 = False
 
     def forward(self, x):
         if not _gemm_ok(self, x):  # first: the shape test below would pin symbolic sizes under torch.export
@@ -143,11 +148,11 @@ class Conv2d(nn.Conv2d):
         cols = F.unfold(x, (kh, kw), padding=(ph, pw), stride=(sh, sw))
         y = torch.matmul(self.weight.reshape(self.out_channels, -1), cols)
         y = y.reshape(n, self.out_channels, (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1)
-        return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
+        return y if self.bias is None else y + self.bias.to(y.dtype).view(1, -1, 1, 1)  # bf16 stays bf16
 
 
 class ConvTranspose2d(nn.ConvTranspose2d):
-    cpu_gemm = False
+    cpu_gemm = cpu_gemm_bf16 = False
 
     def forward(self, x, output_size=None):
         if not _gemm_ok(self, x) or output_size is not None or self.output_padding != (0, 0):
@@ -158,4 +163,4 @@ class ConvTranspose2d(nn.ConvTranspose2d):
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         cols = torch.matmul(self.weight.reshape(cin, -1).t(), x.reshape(n, cin, h * w))
         y = F.fold(cols, ((h - 1) * sh - 2 * ph + kh, (w - 1) * sw - 2 * pw + kw), (kh, kw), padding=(ph, pw), stride=(sh, sw))
-        return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
+        return y if self.bias is None else y + self.bias.to(y.dtype).view(1, -1, 1, 1)  # bf16 stays bf16
