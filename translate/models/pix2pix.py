@@ -20,7 +20,11 @@ and raised SSIM from 0.221 to 0.261 (paper mode, better in every seed); every 4t
 (241.6 against 241.5 over 3 seeds); ema 0 trains without it.
 
 With augment=diff (DiffAugment, docs/training.md) D's input pair is translated and cut out as one tensor, so
-A and B stay aligned, and only B's channels (real or generated) are recoloured: ``condition_channels``."""
+A and B stay aligned, and only B's channels (real or generated) are recoloured: ``condition_channels``.
+
+Options beyond the paper, off by default and measured on facades (docs/quality.md): ``spectral_norm`` (D's
+convolutions spectrally normalised, its batch norm dropped), ``lambda_fm`` (pix2pixHD's feature matching on D's
+activations; one more D pass on the real pair in the G step) and ``lr_d`` (D's own learning rate)."""
 
 from __future__ import annotations
 
