@@ -530,3 +530,17 @@ def test_bf16_steps_take_the_gemm_path_only_on_a_cpu_with_bf16_arithmetic(monkey
     Trainer.for_step(Config(model="pix2pix", train=TrainConfig(precision=precision, device="cpu")), model, torch.device("cpu"))
     convs = [m for m in model.modules() if isinstance(m, (Conv2d, ConvTranspose2d))]
     assert convs and all(m.cpu_gemm is fp32_gemm and m.cpu_gemm_bf16 is bf16_gemm for m in convs)
+
+
+def test_resume_with_spectral_norm_feature_matching_and_hinge_equals_a_straight_run(paired_dir, tmp_path, monkeypatch):
+    # spectral norm's power-iteration vectors are buffers: the checkpoint must carry them for the resume to be exact
+    cfg = tiny_paired_config(paired_dir, tmp_path / "runs", steps=6)
+    cfg = dataclasses.replace(cfg, model_opts={**cfg.model_opts, "spectral_norm": True, "lambda_fm": 10.0, "gan_mode": "hinge",
+                                               "lr_d": 4e-4})
+    straight = api.fit(cfg, progress=False)
+    run_b = fit_killed_at(cfg, 4, monkeypatch)
+    resumed = api.resume(run_b, progress=False)
+    a, b = safe_load(straight["checkpoint"]), safe_load(resumed["checkpoint"])
+    assert any(k.endswith("parametrizations.weight.0._u") for k in a["model"])
+    assert _states_equal(a["model"], b["model"])
+    assert api.load_config(run_b).model_opts.lr_d == 4e-4
