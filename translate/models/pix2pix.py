@@ -71,8 +71,8 @@ class Pix2Pix(Translator):
         depth = unet_depth(cfg.net_g, info.size)
         self.netG = init_weights(UnetGenerator(info.input_nc, info.output_nc, depth, cfg.ngf, cfg.norm, cfg.dropout),
                                  gain=cfg.init_gain)
-        self.netD = init_weights(PatchGAN(info.input_nc + info.output_nc, cfg.ndf, cfg.n_layers_d, cfg.norm,
-                                          spectral_norm=cfg.spectral_norm), gain=cfg.init_gain)
+        d_norm = "none" if cfg.spectral_norm else cfg.norm  # SN-GAN's discriminator: no normalisation layers
+        self.netD = init_weights(PatchGAN(info.input_nc + info.output_nc, cfg.ndf, cfg.n_layers_d, d_norm), gain=cfg.init_gain)
         if cfg.spectral_norm:
             spectral_normalise(self.netD)
 
@@ -96,8 +96,8 @@ class Pix2Pix(Translator):
         if not self.cfg.lambda_fm:
             adv = losses.g_loss(self.netD(fake_ab), self.cfg.gan_mode)
             return {"total": adv + self.cfg.lambda_l1 * l1, "G_GAN": adv, "G_L1": l1}
-        # pix2pixHD's feature matching (Wang et al. 2018, eq. 4): L1 between D's activations on the fake and the
-        # real pair, each of the n_layers + 1 activations weighted 4 / (n_layers + 1), as its code does for one discriminator
+        # pix2pixHD's feature matching (Wang et al. 2018, eq. 4): L1 between D's activations on the fake and the real
+        # pair, each of the n_layers + 1 activations weighted 4 / (n_layers + 1), as its code does for one discriminator
         logits, fake_feats = self.netD.features(fake_ab)
         with torch.no_grad():
             real_feats = self.netD.features(torch.cat([batch["A"], batch["B"]], 1))[1]

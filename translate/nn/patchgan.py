@@ -4,9 +4,9 @@
 convolution followed by a fixed [1, 2, 1] blur and stride-2 subsampling (``translate.nn.blur.BlurDownsample``,
 Zhang 2019), with the same parameters.
 
-``spectral_norm=True`` (Miyato et al., ICLR 2018; SN-GAN's discriminator) drops the normalisation layers; call
-``spectral_normalise`` on the network once its weights are initialised to divide every convolution's weight by its
-largest singular value (one power iteration per training forward pass)."""
+``spectral_normalise`` (Miyato et al., ICLR 2018) divides every convolution's weight by its largest singular value
+(one power iteration per training forward pass); SN-GAN's discriminator pairs it with ``norm="none"``. Call it once
+the weights are initialised."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from translate.nn.layers import Conv2d, norm_layer, uses_bias
 
 
 class PatchGAN(nn.Module):
-    def __init__(self, input_nc=3, ndf=64, n_layers=3, norm="batch", antialias=False, spectral_norm=False):
+    def __init__(self, input_nc=3, ndf=64, n_layers=3, norm="batch", antialias=False):
         super().__init__()
-        make_norm, bias = norm_layer("none" if spectral_norm else norm), uses_bias("none" if spectral_norm else norm)
+        make_norm, bias = norm_layer(norm), uses_bias(norm)
         first = 1 if antialias else 2
         layers = [Conv2d(input_nc, ndf, 4, first, 1), nn.LeakyReLU(0.2, True)] + ([BlurDownsample(ndf)] if antialias else [])
         mult = 1
