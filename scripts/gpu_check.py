@@ -540,7 +540,7 @@ def official_throughput(mode: Mode, official: Path, case_name: str, batch: int) 
         cmd = [sys.executable, "-m", "translate", "fit", "--paired" if case.paired else "--unpaired", str(data),
                "--model", case.model, "--netG", case.net_g, "--load-size", str(case.load), "--crop-size", str(case.crop),
                "--batch-size", str(batch), "--steps", str(iters), "--device", str(mode.device),
-               "--runs-dir", str(work / "runs"), "--name", name]
+               "--runs-dir", str(work / "runs"), "--name", name, "--paper"]  # the official networks and losses
         return timed(cmd, ours_env(), work, work / f"{name}.log")[0]
 
     mine = per_iteration(n1, ours(n1), n2, ours(n2))

@@ -40,6 +40,15 @@ def vector_capable(name: str) -> bool:
     return "toy" in TASK_LAYOUTS[get_model_class(name).task]
 
 
+def hinge_output_biases(model) -> set[int]:
+    """The ids of the discriminators' output biases where the model trains with the hinge loss. While every logit is
+    inside the margin (as at initialisation), D's loss is 0.5 * (mean(1 - D(real)) + mean(1 + D(fake))), whose
+    gradient with respect to that bias is exactly 0.5 * (-1 + 1) = 0: it is the one parameter that rightly gets none."""
+    if getattr(model.cfg, "gan_mode", None) != "hinge":
+        return set()
+    return {id([p for n, p in getattr(model, d).named_parameters() if n.endswith("bias")][-1]) for d in model.discriminators}
+
+
 def make_batch(name: str, info: DataInfo, n: int | None = None, seed: int = 0) -> dict:
     """Two images, or 16 points of vector data: with two points a ReLU critic can see the same
     activation pattern for real and fake, and the Wasserstein loss gives its biases exactly zero."""

@@ -111,7 +111,20 @@ def test_the_gradient_flows_through_the_augmentation_to_the_generator():
     model.generator_step(batch, {"fake_B": fake})["G_GAN"].backward()
     grads = [p.grad for p in model.netG.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads) and sum(g.abs().sum() for g in grads) > 0
-    assert trainer.augment is not None and trainer.augment.calls == 3  # real and fake in D, fake in G
+    # real and fake in D; in G the fake pair and, for the feature matching, the real one
+    assert trainer.augment is not None and trainer.augment.calls == 4
+
+
+def test_feature_matching_compares_both_pairs_under_the_same_random_transforms():
+    model = create_model("pix2pix", DataInfo(size=32), {"ngf": 4, "ndf": 4, "spectral_norm": False})  # lambda_fm 10
+    Trainer.for_step(Config(train=TrainConfig(augment="diff")), model, CPU)
+    batch = make_batch("pix2pix", model.info, 4)
+    model.netD.eval()  # no batch-norm statistics of its own per pass: a fake equal to the target has the same features
+    same = model.generator_step(batch, {"fake_B": batch["B"].clone()})
+    assert same["G_FM"] == 0
+    torch.manual_seed(1)
+    other = model.generator_step(batch, {"fake_B": batch["B"].flip(-1)})
+    assert other["G_FM"] > 0
 
 
 # -- the engine's hook on every model --------------------------------------------------------------------
@@ -144,7 +157,8 @@ def test_every_discriminator_call_of_both_steps_sees_augmented_images(name, extr
     trainer.train_step(batch)
     d_aug, d_forward = counts["discriminator_step"]
     g_aug, g_forward = counts["generator_step"]
-    features = name == "discogan" or extra.get("feature_matching")  # the G step's D calls are features(...)
+    # the G step's D calls are features(...): DiscoGAN's, GAN's feature matching and pix2pix's (lambda_fm, its default)
+    features = name in ("discogan", "pix2pix") or extra.get("feature_matching")
     assert d_aug == d_forward >= 1 and (g_aug >= 2 if features else g_aug == g_forward >= 1)
     assert given and all(not torch.equal(a, b) for a, b in zip(given, seen))
 

@@ -118,7 +118,7 @@ def test_a_model_prints_as_one_line_and_an_api_typo_names_the_option():
     from translate.errors import UserError
 
     pix2pix = registry.create_model("pix2pix", tiny_info("pix2pix"), {"ngf": 8, "ndf": 8})
-    assert repr(pix2pix) == str(pix2pix) == "<Pix2Pix 'pix2pix', paired, AtoB; parameters: netG 0.26 M, netD 0.05 M>"
+    assert repr(pix2pix) == str(pix2pix) == "<Pix2Pix 'pix2pix', paired, AtoB; parameters: netG 0.26 M, netD 0.04 M>"
     assert repr(registry.create_model("cyclegan", tiny_info("cyclegan"), {"ngf": 8, "ndf": 8})).startswith(
         "<CycleGAN 'cyclegan', unpaired, AtoB/BtoA; parameters: netG_A")
     assert ", unconditional, draws samples; " in repr(registry.create_model("gan", tiny_info("gan"), {"ngf": 8, "ndf": 8}))

@@ -6,6 +6,7 @@ from torch import nn
 
 from translate.types import DataInfo
 from translate.nn.layers import count_parameters
+from translate.models.pix2pix import Pix2Pix
 from translate.registry import create_model
 
 
@@ -14,9 +15,21 @@ def _dropouts(net):
 
 
 def test_parameter_counts_match_the_official_code():
-    model = create_model("pix2pix", DataInfo(size=256))
+    model = create_model("pix2pix", DataInfo(size=256), Pix2Pix.paper_settings["model_opts"])
     assert count_parameters(model.netG) == 54_413_955  # unet_256, ngf 64
     assert count_parameters(model.netD) == 2_768_705  # the 70x70 PatchGAN on 6 channels (input and output)
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in model.netD.modules()) == 3
+    assert (model.cfg.gan_mode, model.cfg.lambda_fm) == ("vanilla", 0.0)
+
+
+def test_the_default_discriminator_is_spectrally_normalised_without_batch_norm():
+    model = create_model("pix2pix", DataInfo(size=256))
+    assert count_parameters(model.netG) == 54_413_955  # the generator is the paper's
+    # the paper's 2,768,705 less batch norm's scales and offsets (2 x (128 + 256 + 512)) plus the biases of the
+    # three convolutions it followed (128 + 256 + 512); spectral norm's vectors are buffers, not parameters
+    assert count_parameters(model.netD) == 2_768_705 - 1_792 + 896 == 2_767_809
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.netD.modules())
+    assert (model.cfg.gan_mode, model.cfg.lambda_fm, model.cfg.spectral_norm) == ("hinge", 10.0, True)
 
 
 @pytest.mark.parametrize("net_g, depth, dropouts", [("unet_256", 8, 3), ("unet_128", 7, 2), ("unet_32", 5, 0)])
@@ -42,8 +55,8 @@ def test_any_input_size_translates_to_the_same_size():
         assert model.translate(torch.randn(2, 3, 37, 50)).shape == (2, 3, 37, 50)
 
 
-def test_weights_follow_normal_init():
-    model = create_model("pix2pix", DataInfo(size=256))
+def test_weights_follow_normal_init():  # the default's spectrally normalised D: its original weights, below
+    model = create_model("pix2pix", DataInfo(size=256), Pix2Pix.paper_settings["model_opts"])
     w = model.netD.model[0].weight.detach()
     assert abs(float(w.std()) - 0.02) < 0.002 and abs(float(w.mean())) < 0.002
 
@@ -55,7 +68,7 @@ def test_lr_d_gives_the_discriminator_its_own_rate_and_0_the_shared_one():
 
 
 def test_spectral_norm_replaces_the_discriminators_batch_norm_and_bounds_each_convolution():
-    model = create_model("pix2pix", DataInfo(size=64), {"ngf": 4, "ndf": 8, "spectral_norm": True})
+    model = create_model("pix2pix", DataInfo(size=64), {"ngf": 4, "ndf": 8})  # the default
     net = model.netD.train()
     assert not any(isinstance(m, nn.BatchNorm2d) for m in net.modules())
     convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
@@ -73,8 +86,9 @@ def test_feature_matching_is_the_l1_of_the_discriminators_activations_and_reache
     torch.manual_seed(0)
     info = DataInfo(size=32)
     batch = {"A": torch.rand(1, 3, 32, 32) * 2 - 1, "B": torch.rand(1, 3, 32, 32) * 2 - 1}
-    model = create_model("pix2pix", info, {"ngf": 4, "ndf": 4, "net_g": "unet_32", "lambda_fm": 10.0})
-    plain = create_model("pix2pix", info, {"ngf": 4, "ndf": 4, "net_g": "unet_32"})
+    # without spectral norm, whose power iteration would change D's weights between the passes compared here
+    model = create_model("pix2pix", info, {"ngf": 4, "ndf": 4, "net_g": "unet_32", "spectral_norm": False})  # lambda_fm 10
+    plain = create_model("pix2pix", info, {"ngf": 4, "ndf": 4, "net_g": "unet_32", "spectral_norm": False, "lambda_fm": 0})
     plain.load_state_dict(model.state_dict())
     fakes = model.fake(batch)
     out = model.generator_step(batch, fakes)

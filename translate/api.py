@@ -28,10 +28,24 @@ log = logging.getLogger("translate")
 DEFAULT_MODEL = {"paired": "pix2pix", "unpaired": "cyclegan", "labelled": "cgan", "images": "gan", "toy": "gan"}
 
 
-def model_defaults(name: str) -> C.Config:
-    """Dataclass defaults with the model's own defaults applied: the reference for 'changed'."""
+def model_defaults(name: str, paper: bool = False) -> C.Config:
+    """Dataclass defaults with the model's own defaults applied: the reference for 'changed'. ``paper``: then
+    the model's ``paper_settings`` (where its defaults depart from its paper and official code) over them."""
     cls = get_model_class(name)
-    return C.merge(C.Config(model=name), dict(cls.defaults), f"model '{name}' defaults")
+    cfg = C.merge(C.Config(model=name), dict(cls.defaults), f"model '{name}' defaults")
+    if not paper:
+        return cfg
+    settings = dict(cls.paper_settings)
+    return C.merge(cfg, {**settings, "train": {**settings.get("train", {}), "paper": True}}, f"model '{name}' paper settings")
+
+
+def _paper(*sources: Mapping[str, Any]) -> bool:
+    """The ``train.paper`` of the first of ``sources`` (flags, then a config file) that sets it."""
+    for source in sources:
+        train = source.get("train") or {}
+        if isinstance(train, Mapping) and train.get("paper") is not None:
+            return C.coerce(train["paper"], False, "train.paper")
+    return False
 
 
 def resolve_config(flags: Mapping[str, Any], config_file: str | Path | None = None) -> C.Config:
@@ -40,7 +54,7 @@ def resolve_config(flags: Mapping[str, Any], config_file: str | Path | None = No
     from_file = C.load_yaml(Path(config_file)) if config_file else {}
     layout = (flags.get("data") or {}).get("layout") or (from_file.get("data") or {}).get("layout") or "paired"
     name = flags.get("model") or from_file.get("model") or DEFAULT_MODEL.get(layout, "pix2pix")
-    cfg = model_defaults(name)
+    cfg = model_defaults(name, _paper(flags, from_file))
     if from_file:
         cfg = C.merge(cfg, from_file, str(config_file))
     cfg = C.merge(cfg, {**flags, "model": name}, "flags")
@@ -54,10 +68,11 @@ def _typed(cfg: C.Config) -> C.Config:
 
 
 def describe(cfg: C.Config) -> list[str]:
-    """The resolved config, one 'key: value' a line, with '*' on values changed from the model's defaults."""
-    ref = model_defaults(cfg.model)
+    """The resolved config, one 'key: value' a line, with '*' on values changed from the model's defaults (with
+    ``train.paper``: from its paper's settings)."""
+    ref = model_defaults(cfg.model, cfg.train.paper)
     lines = [ln for ln in C.diff_lines(cfg, ref) if not ln[2:].startswith("model_opts")]
-    full, base = cfg.model_opts, get_model_class(cfg.model).Config()
+    full, base = cfg.model_opts, model_config(cfg.model, ref.model_opts)
     for f in dataclasses.fields(full):
         value = getattr(full, f.name)
         lines.append(f"{'*' if value != getattr(base, f.name) else ' '} model.{f.name}: {value}")
@@ -291,7 +306,11 @@ def load_config(run_dir: str | Path) -> C.Config:
     path = run_dir / run_folder.CONFIG
     if not path.is_file():
         raise UserError(f"{run_dir}: not a run folder (no {run_folder.CONFIG}); pass a folder under runs/")
-    return _typed(C.from_dict(C.load_yaml(path), str(path)))
+    data = C.load_yaml(path)
+    earlier = get_model_class(str(data.get("model", C.Config.model))).earlier_defaults
+    if earlier and isinstance(data.get("model_opts"), Mapping):  # a run saved before these options existed
+        data["model_opts"] = {**earlier, **data["model_opts"]}
+    return _typed(C.from_dict(data, str(path)))
 
 
 def check_resumable(overrides: Mapping[str, Mapping[str, Any]], refused: tuple[str, ...] = ()) -> None:

@@ -257,7 +257,8 @@ def announce_config(cfg, run_dir: Path) -> None:
     from translate import api
 
     changed = [line[2:] for line in api.describe(cfg) if line.startswith("*")]
-    typer.echo("\n  ".join([f"config: {cfg.model}'s defaults, except these (all of it in {run_dir / 'config.yaml'}):", *changed]))
+    base = f"{cfg.model}'s paper settings ({spell('paper')})" if cfg.train.paper else f"{cfg.model}'s defaults"
+    typer.echo("\n  ".join([f"config: {base}, except these (all of it in {run_dir / 'config.yaml'}):", *changed]))
 
 
 def report_scores(result: dict) -> None:

@@ -103,6 +103,9 @@ class TrainConfig:
                                     "schedule stays that of {steps} or {epochs}; a resume goes on from there); 0: no limit.",
                                panel="Schedule", resumable=True)
     seed: int = option(0, "Random seed.", panel="Run")
+    paper: bool = option(False, "Train with the settings of the model's paper and official code where its defaults depart "
+                                "from them (pix2pix: no spectral norm, feature matching or moving average, the vanilla GAN "
+                                "loss); other options still apply over them.", panel="Model")
     augment: str = option("none", "none | diff: DiffAugment (Zhao et al. 2020): every image a discriminator sees, real and "
                                   "fake, in its step and the generator's, goes through the random differentiable transforms "
                                   "of {augment_policy}.", panel="Augmentation", choices=AUGMENTS)

@@ -79,6 +79,9 @@ class Model(nn.Module):
     Config: ClassVar[type]
     # Config sections this model changes from the generic defaults, e.g. {"data": {"load_size": 64}}.
     defaults: ClassVar[dict[str, dict[str, Any]]] = {}
+    # Where the model's defaults (its Config's and ``defaults``) depart from its paper and official code, the
+    # settings that undo each departure, by section ("model_opts", "train", ...): what ``paper`` applies.
+    paper_settings: ClassVar[dict[str, dict[str, Any]]] = {}
     # Attributes holding the networks: the generators are trained as group "G" and are what inference
     # needs (saved as the run's generator weights); the discriminators are group "D".
     generators: ClassVar[tuple[str, ...]] = ("netG",)
@@ -97,6 +100,9 @@ class Model(nn.Module):
     # options an older version of the model accepted and ignored, with the value its saved configs hold:
     # dropped on load when they hold it (``registry.model_config``), refused otherwise
     retired_options: ClassVar[dict[str, Any]] = {}
+    # options a later version added with a default other than what older versions did: the value a saved run's
+    # config.yaml that lacks one was trained with (``api.load_config``), so its checkpoints still load and resume
+    earlier_defaults: ClassVar[dict[str, Any]] = {}
     g_step: int = 0  # generator steps taken before the current iteration's (the engine sets it)
 
     @property
