@@ -81,7 +81,7 @@ def run_one(args) -> dict:
     info = DataInfo(size=args.size, class_names=("a", "b") if cls.task == "labelled" else (), dim=args.dim)
     torch.manual_seed(0)
     opts = dict(kv.split("=", 1) for kv in args.opt)
-    opts = {k: _value(v) for k, v in opts.items()}
+    opts = {**(cls.paper_settings.get("model_opts", {}) if args.paper else {}), **{k: _value(v) for k, v in opts.items()}}
     model = create_model(args.model, info, opts)
     # the baseline runs torch's convolutions everywhere (no GEMM path), as the official scripts do
     cfg = Config(model=args.model, train=TrainConfig(precision=args.precision, channels_last=args.channels_last, device=args.device,
@@ -311,6 +311,8 @@ def main() -> None:
                         help="also run each configuration as the official scripts do: torch's own convolutions "
                              "(oneDNN everywhere) and per-tensor Adam")
     parser.add_argument("--opt", action="append", default=[], help="model option key=value (repeatable)")
+    parser.add_argument("--paper", action="store_true",
+                        help="step mode: the model's paper settings (pix2pix: the official D and losses), as `fit --paper`")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="step mode: also profile N steps and print where the time goes, by kind of operator")
     parser.add_argument("--convert", type=int, default=0, help="also time convert on N generated images")

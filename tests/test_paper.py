@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import torch
 import yaml
 
 from translate import api
@@ -65,17 +66,47 @@ def test_models_lists_the_paper_settings_of_each_model(runner):
     assert "the paper's settings (--paper): the defaults" in runner.invoke(app, ["models", "cyclegan"]).output
 
 
-def test_a_run_saved_before_the_new_options_existed_loads_with_what_it_was_trained_with(tmp_path):
-    from translate import config as C
+TINY = ["--load-size", "32", "--crop-size", "32", "--ngf", "4", "--ndf", "4"]
+NEW = ("spectral_norm:", "lambda_fm:", "lr_d:", "paper:")  # the keys a pix2pix run saved before them lacks
 
-    run = tmp_path / "old"
-    run.mkdir()
-    cfg = _resolve(tmp_path, train={"paper": True})
-    text = C.to_yaml(cfg)
-    kept = [ln for ln in text.splitlines() if not ln.strip().startswith(("spectral_norm:", "lambda_fm:", "lr_d:", "paper:"))]
-    assert len(kept) == len(text.splitlines()) - 4
-    (run / "config.yaml").write_text("\n".join(kept) + "\n")
+
+def _fit(runner, data, runs, name, *extra):
+    result = runner.invoke(app, ["fit", "--paired", str(data), "--runs-dir", str(runs), "--name", name, *TINY, *extra])
+    assert result.exit_code == 0, result.output
+    return runs / name
+
+
+def _as_saved_before(run):
+    """The run's config.yaml as a version before these options wrote it."""
+    path = run / "config.yaml"
+    lines = path.read_text().splitlines()
+    kept = [ln for ln in lines if not ln.strip().startswith(NEW)]
+    assert len(kept) == len(lines) - len(NEW)
+    path.write_text("\n".join(kept) + "\n")
+
+
+def test_a_run_saved_before_the_new_options_resumes_and_replays_as_it_was_trained(runner, paired_dir, tmp_path):
+    run = _fit(runner, paired_dir, tmp_path, "old", "--paper", "--steps", "1")
+    _as_saved_before(run)
     old = api.load_config(run)
     assert (old.model_opts.spectral_norm, old.model_opts.lambda_fm, old.model_opts.lr_d, old.model_opts.gan_mode) == (False, 0.0, 0.0, "vanilla")
-    (run / "config.yaml").write_text(C.to_yaml(_resolve(tmp_path)))  # a new run's file says what it has
-    assert api.load_config(run).model_opts.spectral_norm is True
+    result = runner.invoke(app, ["fit", "--resume", str(run), "--steps", "2"])  # its batch-norm D's checkpoint loads
+    assert result.exit_code == 0 and "done: step 2/2" in result.output, result.output
+    replay = api.resolve_config({}, run / "config.yaml")  # training from the file again replays the run
+    assert (replay.model_opts.spectral_norm, replay.model_opts.lambda_fm) == (False, 0.0)
+    mine = tmp_path / "mine.yaml"  # a file written by hand, with some options, takes today's defaults for the rest
+    mine.write_text(yaml.safe_dump({"model": "pix2pix", "model_opts": {"ngf": 8, "gan_mode": "vanilla"}}))
+    assert api.resolve_config({}, mine).model_opts.spectral_norm is True
+
+
+def test_init_from_a_paper_run_takes_its_generator_and_starts_the_other_discriminator_fresh(runner, paired_dir, tmp_path):
+    source = _fit(runner, paired_dir, tmp_path, "paper", "--paper", "--steps", "1")
+    result = runner.invoke(app, ["fit", "--paired", str(paired_dir), "--runs-dir", str(tmp_path), "--name", "tuned", *TINY,
+                                 "--init-from", str(source), "--steps", "1", "--lr", "0"])
+    assert result.exit_code == 0, result.output
+    assert "netD is built otherwise here than in that run" in " ".join(result.output.split())
+    tuned = tmp_path / "tuned"
+    from translate.files import safe_load
+
+    theirs, ours = safe_load(source / "generator.pt")["state"], safe_load(tuned / "generator.pt")["state"]
+    assert set(theirs) == set(ours) and all(torch.equal(theirs[k], ours[k]) for k in theirs if "running" not in k and "num_batches" not in k)

@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import os
 import shutil
+import warnings
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
@@ -17,7 +18,7 @@ from translate.data.image_files import scan_images
 from translate.engine import distributed, run_folder, scalars
 from translate.engine.hardware import resolve_device, seed_everything
 from translate.engine.trainer import Trainer, model_summary
-from translate.errors import ArgumentError, UserError
+from translate.errors import ArgumentError, ArgumentWarning, UserError
 from translate.files import atomic_write_text, safe_load
 from translate.nn import official
 from translate.nn.layers import check_mode, set_mode
@@ -39,6 +40,21 @@ def model_defaults(name: str, paper: bool = False) -> C.Config:
     return C.merge(cfg, {**settings, "train": {**settings.get("train", {}), "paper": True}}, f"model '{name}' paper settings")
 
 
+def _with_earlier_defaults(saved: dict[str, Any], always: bool) -> dict[str, Any]:
+    """``saved`` (a config.yaml's contents) with its model's ``earlier_defaults`` filled in where it lacks them: for
+    a run folder's own config (``always``), and for a config file that holds every other option of its model, as a
+    run saved by an older version does (a file written by hand, holding some options, takes today's defaults)."""
+    cls = get_model_class(str(saved.get("model") or C.Config.model))
+    opts = saved.get("model_opts")
+    earlier = cls.earlier_defaults
+    if not earlier or not isinstance(opts, Mapping):
+        return saved
+    others = {f.name for f in dataclasses.fields(cls.Config)} - set(earlier)
+    if always or others <= set(opts):
+        return {**saved, "model_opts": {**earlier, **opts}}
+    return saved
+
+
 def _paper(*sources: Mapping[str, Any]) -> bool:
     """The ``train.paper`` of the first of ``sources`` (flags, then a config file) that sets it."""
     for source in sources:
@@ -49,9 +65,10 @@ def _paper(*sources: Mapping[str, Any]) -> bool:
 
 
 def resolve_config(flags: Mapping[str, Any], config_file: str | Path | None = None) -> C.Config:
-    """Dataclass defaults < model defaults < YAML file < flags (all nested dicts)."""
+    """Dataclass defaults < model defaults < the model's paper settings (with ``train.paper``) < YAML file < flags
+    (all nested dicts)."""
     C.check_options(flags)
-    from_file = C.load_yaml(Path(config_file)) if config_file else {}
+    from_file = _with_earlier_defaults(C.load_yaml(Path(config_file)), always=False) if config_file else {}
     layout = (flags.get("data") or {}).get("layout") or (from_file.get("data") or {}).get("layout") or "paired"
     name = flags.get("model") or from_file.get("model") or DEFAULT_MODEL.get(layout, "pix2pix")
     cfg = model_defaults(name, _paper(flags, from_file))
@@ -260,6 +277,15 @@ def init_from(model, source: str | Path) -> None:
     later = {k.split(".", 1)[0] for k in state if getattr(model, k.split(".", 1)[0], 0) is None}
     state = {k: v for k, v in state.items() if k.split(".", 1)[0] not in later}
     own = model.state_dict()
+    # a discriminator built otherwise than the source's (pix2pix's spectral norm against the paper's batch norm, which
+    # --paper runs and older runs have) starts fresh: fine-tuning needs the generators
+    fresh = [d for d in model.discriminators if (theirs := {k for k in state if k.split(".", 1)[0] == d})
+             and theirs != {k for k in own if k.split(".", 1)[0] == d}]
+    state = {k: v for k, v in state.items() if k.split(".", 1)[0] not in fresh}
+    if fresh:
+        warnings.warn(ArgumentWarning(f"{{init_from}} {source}: {', '.join(fresh)} is built otherwise here than in that run "
+                                      "(other discriminator options, e.g. spectral_norm), so it starts fresh; the generators "
+                                      "are loaded", "init_from"))
     unexpected = [k for k in state if k not in own]
     if unexpected or not set(state) & set(own):
         raise ArgumentError("{source}: its weights do not fit this model ({n} unexpected keys); {init_from} needs a run of "
@@ -306,11 +332,7 @@ def load_config(run_dir: str | Path) -> C.Config:
     path = run_dir / run_folder.CONFIG
     if not path.is_file():
         raise UserError(f"{run_dir}: not a run folder (no {run_folder.CONFIG}); pass a folder under runs/")
-    data = C.load_yaml(path)
-    earlier = get_model_class(str(data.get("model", C.Config.model))).earlier_defaults
-    if earlier and isinstance(data.get("model_opts"), Mapping):  # a run saved before these options existed
-        data["model_opts"] = {**earlier, **data["model_opts"]}
-    return _typed(C.from_dict(data, str(path)))
+    return _typed(C.from_dict(_with_earlier_defaults(C.load_yaml(path), always=True), str(path)))
 
 
 def check_resumable(overrides: Mapping[str, Mapping[str, Any]], refused: tuple[str, ...] = ()) -> None:
@@ -431,7 +453,7 @@ def load_official(path: str | Path, model: str = "pix2pix", net_g: str | None = 
     built = create_model(holder, DataInfo(input_nc, output_nc), model_config(holder, opts))
     attr, direction = _load_official_generator(built, state, path, options)
     built.directions = (direction,)
-    cfg = resolve_config({"model": holder, "model_opts": opts,
+    cfg = resolve_config({"model": holder, "model_opts": opts, "train": {"paper": True},  # the official code's model
                           "data": {"input_nc": input_nc, "output_nc": output_nc, "direction": direction}})
     log.info("loaded %s from %s: the official %s generator %s (ngf %d, %s norm), translating %s",
              attr, path, model, net_g, ngf, norm, direction)

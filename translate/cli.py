@@ -288,7 +288,7 @@ def models(name: Optional[str] = typer.Argument(None, metavar="NAME", help="Show
         changed = [f"{k}={v}" for section in cls.defaults.values() for k, v in section.items()]
         typer.echo(f"inference mode: {cls.inference_mode}" + (f"; training defaults: {', '.join(changed)}" if changed else "") + "\n")
         paper = [f"{k}={v}" for section in cls.paper_settings.values() for k, v in section.items()]
-        typer.echo(textwrap.fill("the paper's settings (--paper): " + (", ".join(paper) if paper else "the defaults"), width=80) + "\n")
+        typer.echo(textwrap.fill(f"the paper's settings ({spell('paper')}): " + (", ".join(paper) if paper else "the defaults"), width=80) + "\n")
         typer.echo("options (--opt NAME=VALUE; the common ones also have their own flags):")
         for option, default, meaning in describe_options(name):
             typer.echo(f"  {option} = {default!r}" + ("\n" + textwrap.fill(meaning, width=80, initial_indent=" " * 6,

@@ -1,6 +1,7 @@
 """Run configuration: frozen dataclasses, merged in one order and saved as YAML.
 
-Precedence, lowest first: dataclass defaults < the model's defaults < ``--config run.yaml`` < flags.
+Precedence, lowest first: dataclass defaults < the model's defaults < its paper's settings (with ``train.paper``)
+< ``--config run.yaml`` < flags.
 Unknown keys are rejected with a suggestion, so a typo never silently does nothing.
 
 Every option is described once, on its field (``option(default, help, ...)``): its help, the spelling of
@@ -104,8 +105,8 @@ class TrainConfig:
                                panel="Schedule", resumable=True)
     seed: int = option(0, "Random seed.", panel="Run")
     paper: bool = option(False, "Train with the settings of the model's paper and official code where its defaults depart "
-                                "from them (pix2pix: no spectral norm, feature matching or moving average, the vanilla GAN "
-                                "loss); other options still apply over them.", panel="Model")
+                                "from them (each model's description lists them); other options still apply over them.",
+                         panel="Model")
     augment: str = option("none", "none | diff: DiffAugment (Zhao et al. 2020): every image a discriminator sees, real and "
                                   "fake, in its step and the generator's, goes through the random differentiable transforms "
                                   "of {augment_policy}.", panel="Augmentation", choices=AUGMENTS)

@@ -39,6 +39,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch.nn.utils import parametrize
 
 from translate import losses
 from translate.config import option
@@ -73,7 +74,7 @@ class Pix2Pix(Translator):
         init_gain: float = 0.02
 
     defaults = {"train": {"lr_policy": "linear_epochs", "ema": 0.999}}  # the official schedule: per epoch, down to 1/101
-    earlier_defaults = {"spectral_norm": False, "lambda_fm": 0.0, "lr_d": 0.0}  # runs saved before these options
+    earlier_defaults = {"spectral_norm": False, "lambda_fm": 0.0, "lr_d": 0.0, "gan_mode": "vanilla"}  # runs saved before
     paper_settings = {"model_opts": {"spectral_norm": False, "lambda_fm": 0.0, "gan_mode": "vanilla"}, "train": {"ema": 0.0}}
     inference_mode = "paper"  # each image's own batch-norm statistics and dropout on, as the paper tests
 
@@ -111,11 +112,13 @@ class Pix2Pix(Translator):
         # pair, each of the n_layers + 1 activations weighted 4 / (n_layers + 1), as its code does for one discriminator
         # the two passes draw the same random numbers, so that under augment=diff both pairs get the same transforms
         # and the features compared are those of the same places: the fake pair's pass runs in a fork of the RNG
+        # and, with spectral norm, the same normalised weights (one power iteration for both passes, not one each)
         device = fake_ab.device
-        with torch.random.fork_rng(devices=[device] if device.type != "cpu" else [], device_type=device.type):
-            logits, fake_feats = self.netD.features(fake_ab)
-        with torch.no_grad():
-            real_feats = self.netD.features(torch.cat([batch["A"], batch["B"]], 1))[1]
+        with parametrize.cached():
+            with torch.random.fork_rng(devices=[device] if device.type != "cpu" else [], device_type=device.type):
+                logits, fake_feats = self.netD.features(fake_ab)
+            with torch.no_grad():
+                real_feats = self.netD.features(torch.cat([batch["A"], batch["B"]], 1))[1]
         fm = sum(losses.l1(f, r) for f, r in zip(fake_feats, real_feats)) * (4.0 / len(fake_feats))
         adv = losses.g_loss(logits, self.cfg.gan_mode)
         return {"total": adv + self.cfg.lambda_l1 * l1 + self.cfg.lambda_fm * fm, "G_GAN": adv, "G_L1": l1, "G_FM": fm}
