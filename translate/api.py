@@ -283,9 +283,9 @@ def init_from(model, source: str | Path) -> None:
              and theirs != {k for k in own if k.split(".", 1)[0] == d}]
     state = {k: v for k, v in state.items() if k.split(".", 1)[0] not in fresh}
     if fresh:
-        warnings.warn(ArgumentWarning(f"{{init_from}} {source}: {', '.join(fresh)} is built otherwise here than in that run "
-                                      "(other discriminator options, e.g. spectral_norm), so it starts fresh; the generators "
-                                      "are loaded", "init_from"))
+        warnings.warn(ArgumentWarning("{init_from} {source}: {nets} is built otherwise here than in that run (other "
+                                      "discriminator options, e.g. spectral_norm), so it starts fresh; the generators are "
+                                      "loaded", "init_from", source=source, nets=", ".join(fresh)))
     unexpected = [k for k in state if k not in own]
     if unexpected or not set(state) & set(own):
         raise ArgumentError("{source}: its weights do not fit this model ({n} unexpected keys); {init_from} needs a run of "

@@ -33,7 +33,7 @@ from translate.engine.scalars import ScalarLogger
 from translate.errors import ArgumentError, DivergedError, OutOfMemory, UserError
 from translate.files import atomic_save
 from translate.nn.augment import Augmented
-from translate.nn.layers import set_mode, use_cpu_gemm
+from translate.nn.layers import forked_rng, set_mode, use_cpu_gemm
 
 log = logging.getLogger("translate")
 CHECKPOINT_VERSION = 2  # 2: the EMA in torch AveragedModel's layout (version 1 checkpoints are converted on load)
@@ -347,9 +347,8 @@ class Trainer:
         modes = {m: m.training for m in self.ema.live.modules()}
         kinds = {m: type(m) for m in norms}
         momenta = {m: m.momentum for m in norms}
-        devices = [self.device] if self.device.type == "cuda" else []
         try:
-            with torch.random.fork_rng(devices=devices):
+            with forked_rng(self.device):
                 torch.manual_seed(self.tc.seed)
                 for m in norms:
                     if type(m) is not nn.BatchNorm2d and isinstance(m, nn.BatchNorm2d):  # per-image or synchronised
@@ -372,9 +371,8 @@ class Trainer:
         """The model in its inference mode (``model.inference_mode``; dropout masks drawn from the run's
         seed) with the EMA weights, no gradients and torch's random state put back afterwards: a sample
         grid or an evaluation leaves the training exactly as it would be without it."""
-        devices = [self.device] if self.device.type == "cuda" else []
         try:
-            with torch.no_grad(), torch.random.fork_rng(devices=devices), \
+            with torch.no_grad(), forked_rng(self.device), \
                     self._averaged(statistics=self.model.inference_mode == "eval"):
                 set_mode(self.model, self.model.inference_mode)
                 torch.manual_seed(self.tc.seed)

@@ -46,6 +46,7 @@ from torch import Tensor, nn
 
 from translate.errors import ArgumentError
 from translate.losses import GAN_MODES
+from translate.nn.layers import forked_rng
 from translate.types import DataInfo
 
 
@@ -236,8 +237,7 @@ class Sampler(Model):
             per_row = max(1, n // len(classes))
             labels = torch.arange(len(classes), device=device).repeat_interleave(per_row)
         count = n if labels is None else len(labels)
-        devices = [device] if device.type == "cuda" else []
-        with torch.no_grad(), torch.random.fork_rng(devices=devices):
+        with torch.no_grad(), forked_rng(device):
             torch.manual_seed(seed)
             if device.type == "cuda":
                 torch.cuda.manual_seed_all(seed)

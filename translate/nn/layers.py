@@ -98,6 +98,12 @@ def set_mode(net: nn.Module, mode: str) -> nn.Module:
     return net
 
 
+def forked_rng(device: torch.device):
+    """A block whose random draws, on the CPU and on ``device``, leave torch's random state as it was: what follows
+    draws the same numbers as if the block had not run."""
+    return torch.random.fork_rng(devices=[device] if device.type != "cpu" else [], device_type=device.type)
+
+
 def count_parameters(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
 
