@@ -295,3 +295,12 @@ def test_the_model_config_is_built_once_and_carried_typed(monkeypatch, tmp_path)
     assert registry.model_config("pix2pix", cfg.model_opts) is cfg.model_opts  # passed on, not rebuilt
     lines = api.describe(cfg)
     assert "* model.lambda_l1: 50.0" in lines and "  model.ngf: 64" in lines
+
+
+def test_the_cli_copies_of_library_constants_agree():
+    """cli_base keeps the few library defaults its options show without importing torch; they must not drift."""
+    from translate import cli_base, inference
+    from translate.data import image_files
+
+    assert cli_base.MAX_PIXELS == image_files.MAX_PIXELS
+    assert cli_base.PNG_LEVEL == inference.PNG_LEVEL

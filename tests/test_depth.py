@@ -1,5 +1,6 @@
 """16-bit and grayscale end to end: 16-bit inputs reach the model at full precision and come out 16-bit,
-a grayscale model reads and writes single-channel files; and the one-image API of ``translate.load_run``."""
+a grayscale model reads and writes single-channel files; and the one-image API of ``translate.load_run``.
+Also what else decides convert's output files: the PNG compression level and the precision."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from PIL import Image
 import translate
 from test_cli import fit, one_line_error
 from translate.cli import app
-from translate.data.image_files import to_tensor_range
+from translate.data.image_files import to_depth, to_tensor_range
 from translate.errors import ArgumentError, WrongRunError
 
 
@@ -158,3 +159,148 @@ def test_a_sampler_run_does_not_translate_and_a_translator_does_not_sample(runs)
     assert grid.dtype == np.uint8 and grid.ndim == 3
     with pytest.raises(WrongRunError):
         translate.load_run(runs[1]).sample(4)
+
+
+def zlib_level_class(path) -> int:
+    """The FLEVEL field of the zlib stream in a PNG's first IDAT chunk: 0 for zlib levels 0-1, 1 for 2-5, 2 for 6,
+    3 for 7-9 (RFC 1950; zlib writes it from the level it compressed at)."""
+    data = path.read_bytes()
+    at = data.index(b"IDAT") + 4  # the zlib header: CMF, then FLG whose top two bits are FLEVEL
+    return data[at + 1] >> 6
+
+
+def test_png_outputs_default_to_zlib_level_1_and_every_level_keeps_the_pixels(runs, runner, tmp_path):
+    _, rgb_run = runs
+    (tmp_path / "in").mkdir()
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(tmp_path / "in" / "a8.png")
+    cv2.imwrite(str(tmp_path / "in" / "b16.png"), ramp16(3)[:, :, ::-1])  # 16 bits: written through OpenCV
+    outputs = {}
+    for level in (None, "0", "9"):
+        out = tmp_path / f"out{level}"
+        result = runner.invoke(app, ["convert", str(rgb_run), str(tmp_path / "in"), str(out)] + (["--png-level", level] if level else []))
+        assert result.exit_code == 0, result.output
+        outputs[level] = out
+    for name in ("a8.png", "b16.png"):
+        pixels = [cv2.imread(str(outputs[level] / name), cv2.IMREAD_UNCHANGED) for level in outputs]
+        assert pixels[0].dtype == (np.uint16 if name == "b16.png" else np.uint8)
+        assert all(np.array_equal(pixels[0], p) for p in pixels[1:])  # lossless at every level
+        assert [zlib_level_class(outputs[level] / name) for level in outputs] == [0, 0, 3]
+        assert (outputs["0"] / name).stat().st_size > (outputs["9"] / name).stat().st_size
+    line = one_line_error(runner.invoke(app, ["convert", str(rgb_run), str(tmp_path / "in"), str(tmp_path / "bad"), "--png-level", "10"]))
+    assert line == "error: --png-level must be a whole number from 0 to 9, not '10'"
+    assert not (tmp_path / "bad").exists()
+
+
+def test_bf16_conversion_is_the_bf16_forward_pass_of_each_batch(runs, runner, tmp_path):
+    """The autocast block spans every batch (its bf16 weight copies are kept between batches): the outputs are still
+    each batch's own bf16 forward pass, and differ from fp32's."""
+    _, rgb_run = runs
+    (tmp_path / "in").mkdir()
+    rng = np.random.default_rng(1)
+    images = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(3)]
+    for i, arr in enumerate(images):
+        Image.fromarray(arr).save(tmp_path / "in" / f"{i}.png")
+    for precision in ("bf16", "fp32"):
+        result = runner.invoke(app, ["convert", str(rgb_run), str(tmp_path / "in"), str(tmp_path / precision), "--precision", precision,
+                                     "--batch-size", "2", "--mode", "eval"])
+        assert result.exit_code == 0, result.output
+    model, _ = translate.load_run(rgb_run, mode="eval")
+    x = torch.stack([to_tensor_range(a) for a in images])
+    with torch.no_grad(), torch.autocast("cpu", torch.bfloat16):
+        expected = [model.translate(x[:2]), model.translate(x[2:])]
+    expected = [to_depth(y) for batch in expected for y in batch]
+    got = {p: [np.asarray(Image.open(tmp_path / p / f"{i}.png")) for i in range(3)] for p in ("bf16", "fp32")}
+    assert all(np.array_equal(e, g) for e, g in zip(expected, got["bf16"]))
+    assert any(not np.array_equal(a, b) for a, b in zip(got["bf16"], got["fp32"]))
+
+
+def _noise_folder(folder, n: int, seed: int = 2):
+    folder.mkdir()
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    return folder
+
+
+def _outputs(folder, n: int) -> list[np.ndarray]:
+    return [np.asarray(Image.open(folder / f"{i}.png")).astype(int) for i in range(n)]
+
+
+def test_compiled_conversion_gives_the_uncompiled_outputs_and_forgets_the_weights_it_froze(runs, tmp_path):
+    """At the run's defaults (pix2pix's paper mode: dropout at inference, drawn as uncompiled code draws it), 5 images
+    in batches of 2: two compiled batches and a short one run plain. The compiled code holds the weights frozen in; it
+    is dropped when the conversion ends, so a conversion after the weights changed sees the new ones."""
+    _, rgb_run = runs
+    run = translate.load_run(rgb_run)
+    _noise_folder(tmp_path / "in", 5)
+    for turn in ("first", "changed"):
+        for compiled in (False, True):
+            torch.manual_seed(0)  # the same dropout draws
+            report = run.translate_folder(tmp_path / "in", tmp_path / f"{turn}-{compiled}", batch_size=2, compile=compiled)
+            assert report.converted == 5
+        plain, fast = _outputs(tmp_path / f"{turn}-False", 5), _outputs(tmp_path / f"{turn}-True", 5)
+        assert all(np.abs(a - b).max() <= 1 for a, b in zip(plain, fast))  # float rounding only; dropout drew the same
+        if turn == "first":
+            with torch.no_grad():
+                for p in run.model.parameters():
+                    p.mul_(0.5)
+    first = _outputs(tmp_path / "first-True", 5)
+    assert all(np.abs(a - b).max() > 1 for a, b in zip(first, fast))  # the second compiled conversion used the new weights
+
+
+def test_convert_compile_without_a_usable_compiler_converts_uncompiled_with_a_note(runs, runner, tmp_path, monkeypatch):
+    from translate.engine import hardware
+
+    _, rgb_run = runs
+    _noise_folder(tmp_path / "in", 2)
+    monkeypatch.setattr(hardware, "_compiler_unusable", lambda device: "no C++ compiler found")
+    result = runner.invoke(app, ["convert", str(rgb_run), str(tmp_path / "in"), str(tmp_path / "out"), "--compile"])
+    assert result.exit_code == 0, result.output
+    assert "note: --compile: torch.compile is not usable here (no C++ compiler found); converting uncompiled" in result.output
+    assert len(list((tmp_path / "out").iterdir())) == 2
+
+    def failing(fn):  # the compiler is there, but fails on the network
+        def call(*args):
+            raise RuntimeError("inductor: lowering failed\nmore lines")
+        return call
+
+    monkeypatch.undo()
+    monkeypatch.setattr(torch, "compile", lambda fn=None, **kw: failing(fn) if fn is not hardware._probe else fn)
+    result = runner.invoke(app, ["convert", str(rgb_run), str(tmp_path / "in"), str(tmp_path / "out2"), "--compile", "-b", "2",
+                                 "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    assert "note: --compile: torch.compile is not usable here (inductor: lowering failed); converting uncompiled" in result.output
+    result = runner.invoke(app, ["convert", str(rgb_run), str(tmp_path / "in"), str(tmp_path / "out3"), "-b", "2", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    assert all(np.array_equal(a, b) for a, b in zip(_outputs(tmp_path / "out2", 2), _outputs(tmp_path / "out3", 2)))
+
+
+def test_reader_threads_leave_the_process_warning_filters_alone(runs, runner, tmp_path, monkeypatch):
+    """``warnings.catch_warnings`` is not thread-safe: threads that decode images inside it (convert's readers, the
+    training loader's thread) could leave an 'ignore' filter installed for the whole process, which hid every later
+    warning, the library's own notes included. Only the main thread may touch the filters."""
+    import threading
+    import warnings
+
+    touched = []
+
+    def spy(name, real):
+        def call(*args, **kwargs):
+            if threading.current_thread() is not threading.main_thread():
+                touched.append(name)
+            return real(*args, **kwargs)
+        return call
+
+    for name in ("simplefilter", "filterwarnings", "resetwarnings"):
+        monkeypatch.setattr(warnings, name, spy(name, getattr(warnings, name)))
+    monkeypatch.setattr(warnings.catch_warnings, "__enter__", spy("catch_warnings", warnings.catch_warnings.__enter__))
+    before = list(warnings.filters)
+    _, rgb_run = runs
+    _noise_folder(tmp_path / "in", 12)
+    report = translate.load_run(rgb_run).translate_folder(tmp_path / "in", tmp_path / "out", batch_size=4)
+    assert report.converted == 12
+    result = fit(runner, rgb_run.parent.parent / "paired", tmp_path, "--name", "w", "--workers", "0")
+    assert result.exit_code == 0, result.output
+    assert touched == []
+    assert warnings.filters == before

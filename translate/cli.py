@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from translate.cli_base import (MAX_PIXELS, MODE_HELP, SEED_HELP, WEIGHTS_HELP, FitCommand, announce_config, app, drop_none,
+from translate.cli_base import (MAX_PIXELS, MODE_HELP, PNG_LEVEL, SEED_HELP, WEIGHTS_HELP, FitCommand, announce_config, app, drop_none,
                                 first_sentence, guarded, message, names, open_run, options_reference, parse_opts, print_version,
                                 report_run, report_scores, spell, with_config_options)
 from translate.errors import ArgumentError, UserError
@@ -66,11 +66,14 @@ def convert(
     batch_size: int = typer.Option(8, "--batch-size", "-b", help="Images per forward pass (same-size images are batched)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps."),
     precision: str = typer.Option("fp32", "--precision", help="fp32 | bf16 | fp16."),
+    compile_model: bool = typer.Option(False, "--compile", help="Compile the generator first (torch.compile with its weights frozen in; "
+                                       "seconds to a minute once, then faster: docs/speed.md); falls back to uncompiled with a note where the compiler is missing."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Convert again images whose output exists (default: skip them, so a stopped conversion resumes)."),
     mode: Optional[str] = typer.Option(None, "--mode", help=MODE_HELP),
     seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     ext: str = typer.Option("png", "--ext", help="Output format: png | jpg | webp | bmp | tif."),
     out_depth: str = typer.Option("same", "--out-depth", help="Bits per output channel: 8 | 16 | same (16 where the input has 16 and the format holds them: png, tif)."),
+    png_level: int = typer.Option(PNG_LEVEL, "--png-level", help="PNG outputs: zlib compression level 0-9, lossless at every level (higher: smaller files, slower to write; 6: Pillow's default)."),
     tile: Optional[int] = typer.Option(None, "--tile", help="Convert every image in N x N tiles \\[default: only images over 4 megapixels, in 1024-pixel tiles]."),
     overlap: int = typer.Option(128, "--overlap", help="Pixels by which tiles overlap; the overlap is blended."),
     max_pixels: int = typer.Option(MAX_PIXELS, "--max-pixels", help="Refuse images with more pixels than this as too large (decompression bombs); raise it for huge scans."),
@@ -94,7 +97,7 @@ def convert(
                          ngf=ngf, norm=norm, input_nc=input_nc, output_nc=output_nc)
     report = convert_folder(net, input_dir, output_dir, direction=direction, trained=cfg.data.direction, ab=ab, size=size, batch_size=batch_size,
                             precision=precision, overwrite=overwrite, ext=ext.lower().lstrip("."),
-                            tile=tile, overlap=overlap, max_pixels=max_pixels, out_depth=out_depth,
+                            tile=tile, overlap=overlap, max_pixels=max_pixels, out_depth=out_depth, png_level=png_level, compile=compile_model,
                             progress=sys.stderr.isatty(), run_pairs=(run_dir / "config.yaml").is_file())
     tiled = f" ({report.tiled} in tiles)" if report.tiled else ""
     typer.echo(f"converted {report.converted} image{'' if report.converted == 1 else 's'}{tiled} in {report.seconds:.1f} s ({report.images_per_s:.2f} images/s) "

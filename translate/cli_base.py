@@ -30,6 +30,7 @@ from translate.registry import describe_options, get_model_class, list_models
 
 FID_MIN_IMAGES = 50  # under this, an FID gets a note: its 2048x2048 feature covariance needs many images
 MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb limit (translate.data.image_files.MAX_PIXELS)
+PNG_LEVEL = 1  # zlib level of converted PNGs (translate.inference.PNG_LEVEL)
 WEIGHTS_HELP = ("A run folder: best | last: the weights that scored best (generator_best.pt, kept with --eval-every) or the "
                 "last ones (generator.pt) \\[default: best where the run kept them, else last].")
 MODE_HELP = ("eval: batch-norm running statistics, no dropout (the official test script's --eval); paper: each image's "
@@ -173,7 +174,8 @@ def guarded(fn):
     def wrapper(*args, **kwargs):
         _setup_logging()
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings():  # here, in the main thread: the library's threads leave the filters alone
+                warnings.filterwarnings("ignore", module=r"PIL(\.|$)")  # Pillow's notes on odd files it reads anyway
                 warnings.simplefilter("always", ArgumentWarning)
                 warnings.showwarning = _show_warning
                 return fn(*args, **kwargs)

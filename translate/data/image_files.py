@@ -6,7 +6,6 @@ import errno
 import io
 import os
 import threading
-import warnings
 from pathlib import Path
 
 import cv2
@@ -108,9 +107,7 @@ def load_image(path: Path, channels: int = 3, max_pixels: int | None = MAX_PIXEL
             if keep_depth and _is_16bit_colour(img):
                 arr = _read_16bit_colour(path, channels)
             else:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    img.load()  # decode now, so a truncated file fails here
+                img.load()  # decode now, so a truncated file fails here
                 arr = image_array(ImageOps.exif_transpose(img), channels, keep_depth)
     except ImageError:
         raise
@@ -161,9 +158,12 @@ def _read_16bit_colour(path: Path, channels: int) -> np.ndarray:
 
 
 def _open(path: Path) -> Image.Image:
-    """Image.open reading the header only; the pixel limit is checked by the caller (``max_pixels``)."""
-    with _PIL_LIMIT, warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Pillow's DecompressionBomb warning
+    """Image.open reading the header only; the pixel limit is checked by the caller (``max_pixels``), so Pillow's
+    own check is off while it opens (no DecompressionBomb error or warning). This runs in reader threads, which
+    must not touch the warning filters: ``warnings.catch_warnings`` is not thread-safe, and two threads entering
+    and leaving it at once leave one's filters installed for the whole process (an 'ignore' that hid every later
+    warning)."""
+    with _PIL_LIMIT:
         saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
         try:
             return Image.open(path)
@@ -194,10 +194,11 @@ def image_size(path: Path) -> tuple[int, int]:
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
 
 
-def save_image(arr: np.ndarray, path: Path) -> None:
+def save_image(arr: np.ndarray, path: Path, png_level: int | None = None) -> None:
     """Write an H x W x C uint8 or uint16 array atomically, in the format its extension names (uint16: PNG or
     TIFF; one channel through Pillow's I;16, colour through OpenCV). It is encoded in memory first, so a full
-    disk is reported with the exact size the file needs."""
+    disk is reported with the exact size the file needs. ``png_level``: zlib's compression level 0-9 of a PNG
+    (lossless at every level; None: Pillow's 6, OpenCV's 1)."""
     path = Path(path)
     suffix = path.suffix.lower()
     fmt = Image.registered_extensions().get(suffix)
@@ -208,14 +209,15 @@ def save_image(arr: np.ndarray, path: Path) -> None:
         if suffix not in DEPTH16_EXTS:
             raise ValueError(f"{path}: {path.suffix} cannot hold 16 bits per channel; write .png or .tif")
         if gray.ndim == 3:
-            ok, data = cv2.imencode(suffix, cv2.cvtColor(np.ascontiguousarray(gray), cv2.COLOR_RGB2BGR))
+            params = [cv2.IMWRITE_PNG_COMPRESSION, png_level] if png_level is not None and suffix == ".png" else []
+            ok, data = cv2.imencode(suffix, cv2.cvtColor(np.ascontiguousarray(gray), cv2.COLOR_RGB2BGR), params)
             if not ok:
                 raise ValueError(f"{path}: OpenCV cannot encode a 16-bit {path.suffix} image")
             atomic_write_bytes(path, data.tobytes())
             return
     img = Image.fromarray(gray)
     buf = io.BytesIO()
-    img.save(buf, format=fmt)
+    img.save(buf, format=fmt, **({"compress_level": png_level} if png_level is not None and fmt == "PNG" else {}))
     atomic_write_bytes(path, buf.getvalue())
 
 
