@@ -102,24 +102,76 @@ def _probe(x: torch.Tensor) -> torch.Tensor:
     return torch.relu(x * 2.0 + 1.0)
 
 
+def _compiler_unusable(device: torch.device) -> str | None:
+    """Why torch.compile cannot run on ``device`` here (its first line), or None: tried on a tiny function."""
+    try:
+        torch.compile(_probe)(torch.ones(8, device=device))
+    except Exception as exc:  # noqa: BLE001 -- any failure of the compiler means: run uncompiled
+        return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+    return None
+
+
 def compile_networks(networks: Iterable[torch.nn.Module], device: torch.device) -> bool:
     """Compile each network in place with ``torch.compile`` (``Module.compile``: its state-dict keys stay those
     of the plain network, so checkpoints load uncompiled). The compiler is first tried on a tiny function
     on ``device``; when it is missing or fails, an ArgumentWarning names ``compile`` and the networks run
     uncompiled. True when compiled."""
     networks = list(networks)
-    try:
-        torch.compile(_probe)(torch.ones(8, device=device))
-        for net in networks:
-            net.compile()
-    except Exception as exc:  # noqa: BLE001 -- any failure of the compiler means: run uncompiled
+    reason = _compiler_unusable(device)
+    if reason is None:
+        try:
+            for net in networks:
+                net.compile()
+        except Exception as exc:  # noqa: BLE001
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+    if reason is not None:
         for net in networks:
             net._compiled_call_impl = None  # what Module.compile set, if it got that far
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
         warnings.warn(ArgumentWarning("{compile}: torch.compile is not usable here ({reason}); training runs uncompiled",
                                       "compile", reason=reason), stacklevel=2)
         return False
     return True
+
+
+@contextlib.contextmanager
+def compiled_inference(fn, device: torch.device):
+    """A block in which ``fn`` (a function of tensors that runs networks, called under ``torch.no_grad``) is
+    yielded compiled for inference: torch.compile with inductor's weight freezing (the weights become constants
+    of the compiled code, so convolution weights are laid out for the CPU's kernels once, not at every call)
+    and ``fallback_random`` (dropout draws the numbers uncompiled code draws, so a seed gives the same output).
+    Where the compiler is missing, or fails on a call, ``fn`` runs uncompiled after an ArgumentWarning
+    naming ``compile``. Compiled state is dropped when the block ends (``torch.compiler.reset``): frozen weights
+    would otherwise stay in the compiled code if the networks changed afterwards."""
+    import torch._inductor.config as inductor
+
+    def uncompiled(reason: str):
+        warnings.warn(ArgumentWarning("{compile}: torch.compile is not usable here ({reason}); converting uncompiled",
+                                      "compile", reason=reason), stacklevel=4)
+        return fn
+
+    reason = _compiler_unusable(device)
+    if reason is not None:
+        yield uncompiled(reason)
+        return
+    compiled = torch.compile(fn)
+
+    def call(*args):
+        nonlocal compiled
+        try:
+            return compiled(*args)
+        except torch.OutOfMemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 -- a compiler failure: go on with the plain function, which raises
+            if compiled is fn:    # the function's own errors
+                raise
+            compiled = uncompiled((str(exc).strip().splitlines() or [type(exc).__name__])[0][:160])
+            return compiled(*args)
+
+    try:
+        with inductor.patch(freezing=True, fallback_random=True):
+            yield call
+    finally:
+        torch.compiler.reset()
 
 
 def autocast(device: torch.device, precision: str):
