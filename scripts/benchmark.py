@@ -276,17 +276,18 @@ def run_end_to_end(args) -> None:
     with tempfile.TemporaryDirectory(prefix="translate-bench-") as tmp:
         work = Path(tmp)
         rows = end_to_end(args, cases, peak, work, progress)
-        # the peak again after the cases, the better of the two: one measurement can meet a busy moment
-        again = measure_peak(0.4 if args.quick else 2.0)
-        peak = {k: max(v, again[k]) for k, v in peak.items()}
-        for row in rows:
-            row["pct_peak"] = 100 * row["gflop_s"] * 1e9 / peak["bf16" if row["variant"].endswith("bf16") else "fp32"]
-        print(f"measured peak after the cases: fp32 {again['fp32'] / 1e9:.1f}, bf16 {again['bf16'] / 1e9:.1f} GFLOP/s; "
-              f"% of peak uses the better of the two")
-        print("\nTraining end to end (whole processes; s/iter from two iteration counts; speed-up vs the official code)")
-        print(table(rows, E2E_COLUMNS), flush=True)
-        if any(r.get("from_metrics") for r in rows):
-            print("* the second run was not slower than the first (a busy machine): FLOP/s from metrics.csv images/s")
+        if rows:
+            # the peak again after the cases, the better of the two: one measurement can meet a busy moment
+            again = measure_peak(0.4 if args.quick else 2.0)
+            peak = {k: max(v, again[k]) for k, v in peak.items()}
+            for row in rows:
+                row["pct_peak"] = 100 * row["gflop_s"] * 1e9 / peak["bf16" if row["variant"].endswith("bf16") else "fp32"]
+            print(f"measured peak after the cases: fp32 {again['fp32'] / 1e9:.1f}, bf16 {again['bf16'] / 1e9:.1f} GFLOP/s; "
+                  f"% of peak uses the better of the two")
+            print("\nTraining end to end (whole processes; s/iter from two iteration counts; speed-up vs the official code)")
+            print(table(rows, E2E_COLUMNS), flush=True)
+            if any(r.get("from_metrics") for r in rows):
+                print("* the second run was not slower than the first (a busy machine): FLOP/s from metrics.csv images/s")
         if args.convert:
             crows = convert_end_to_end(args, peak, work, progress)
             print("\nConvert end to end (whole processes; images/s from two image counts)")
@@ -319,9 +320,10 @@ def main() -> None:
     parser.add_argument("--convert-batch", type=int, default=8)
     parser.add_argument("--end-to-end", action="store_true",
                         help="time whole `translate fit` processes on real-sized JPEGs (see above) instead of the step")
-    parser.add_argument("--cases", nargs="+", default=["p2p256"], choices=sorted(CASES),
+    parser.add_argument("--cases", nargs="*", default=["p2p256"], choices=sorted(CASES),
                         help="end-to-end cases: p2p256 (unet_256, load 286 crop 256), p2p128 (unet_128, load 143 crop 128), "
-                             "cyc128 and cyc256 (resnet_9blocks) [default: p2p256]")
+                             "cyc128 and cyc256 (resnet_9blocks); none (--cases alone) with --convert times convert "
+                             "only [default: p2p256]")
     parser.add_argument("--quick", action="store_true", help="end to end: one tiny case (pix2pix 32x32, 3 and 6 steps)")
     parser.add_argument("--iters", type=int, nargs=2, metavar=("N1", "N2"),
                         help="end to end: the two iteration counts [default: per case, e.g. 10 30 for p2p256]")
