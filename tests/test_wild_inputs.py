@@ -203,7 +203,7 @@ def test_outputs_are_written_behind_the_model_and_equal_one_image_at_a_time(run,
     for i in range(11):  # batches of 4, 4 and 3, and one image of another size between them
         _noise(32 if i != 5 else 48, 32, seed=i).save(src / f"{i:02d}.png")
     threads, save = [], inference.save_image
-    monkeypatch.setattr(inference, "save_image", lambda arr, path: (threads.append(threading.current_thread()), save(arr, path)))
+    monkeypatch.setattr(inference, "save_image", lambda arr, path, *level: (threads.append(threading.current_thread()), save(arr, path, *level)))
     model, _ = load_run(run)
     report = inference.convert_folder(model, src, tmp_path / "out", batch_size=4)
     assert report.converted == 11 and not report.failed
