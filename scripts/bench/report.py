@@ -26,7 +26,8 @@ E2E_COLUMNS = [("case", "case"), ("variant", "variant"), ("iters", "iterations")
                ("speedup", "speed-up"), ("images_per_s", "images/s (metrics)"), ("data_wait", "data wait"),
                ("peak_rss_mb", "peak memory MB"), ("gflop_s", "GFLOP/s"), ("pct_peak", "% of peak")]
 CONVERT_COLUMNS = [("case", "case"), ("variant", "variant"), ("images", "images"), ("images_per_s", "images/s"),
-                   ("speedup", "speed-up"), ("peak_rss_mb", "peak memory MB"), ("wall_s", "wall s (all images)")]
+                   ("speedup", "speed-up"), ("peak_rss_mb", "peak memory MB"), ("wall_s", "wall s (all images)"),
+                   ("cold_s", "first run s (compiling)")]
 
 
 def format_cell(key: str, value, row: dict | None = None) -> str:
