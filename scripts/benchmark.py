@@ -277,6 +277,8 @@ def run_end_to_end(args) -> None:
         torch.set_num_threads(args.threads)
     if args.official and (why := missing(args.official)):
         sys.exit(why)
+    if args.convert_repeats < 1:
+        sys.exit("--convert-repeats must be at least 1")
     if args.official and args.quick:
         sys.exit("--quick times ours alone: its unet_32 is not a generator of the official code; leave out --official")
     cases = [QUICK] if args.quick else [CASES[c] for c in args.cases]

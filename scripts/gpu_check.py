@@ -464,6 +464,7 @@ def cli(args: list[str]) -> str:
 def convert(mode: Mode, run: Path) -> str:
     _, data = data_for(mode, "unpaired")
     out = mode.work / "converted"
+    shutil.rmtree(out, ignore_errors=True)  # a --work folder of an earlier check: convert would skip what is there
     cli(["convert", str(run), str(data / "trainA"), str(out), "--device", str(mode.device)])
     n = len(list(out.glob("*.png")))
     if n != len(list((data / "trainA").iterdir())):
@@ -484,14 +485,19 @@ def convert_compiled(mode: Mode, run: Path) -> str:
     seconds, outputs = {}, {}
     for label, extra in (("plain", []), ("compiled", ["--compile"])):
         out = mode.work / f"converted-bf16-{label}"
+        shutil.rmtree(out, ignore_errors=True)
         t0 = time.perf_counter()
-        cli(["convert", str(run), str(data / "trainA"), str(out), "--device", str(mode.device), "--precision", "bf16",
-             "--mode", "eval", *extra])
+        said = cli(["convert", str(run), str(data / "trainA"), str(out), "--device", str(mode.device), "--precision", "bf16",
+                    "--mode", "eval", *extra])
         seconds[label] = time.perf_counter() - t0
+        if "not usable" in said:
+            raise AssertionError(next(line for line in said.splitlines() if "not usable" in line))
         outputs[label] = {p.name: np.asarray(Image.open(p)).astype(int) for p in sorted(out.glob("*.png"))}
     if outputs["plain"].keys() != outputs["compiled"].keys() or not outputs["plain"]:
         raise AssertionError(f"{len(outputs['compiled'])} images converted compiled, {len(outputs['plain'])} plain")
     worst = max(int(np.abs(outputs["plain"][k] - outputs["compiled"][k]).max()) for k in outputs["plain"])
+    if worst > 2:
+        raise AssertionError(f"compiled outputs differ from plain ones by up to {worst} levels (at most 2 expected)")
     return (f"{len(outputs['plain'])} images; max difference {worst} levels; {seconds['compiled']:.1f} s compiled "
             f"(compilation included) vs {seconds['plain']:.1f} s plain")
 

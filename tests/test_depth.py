@@ -227,17 +227,45 @@ def _outputs(folder, n: int) -> list[np.ndarray]:
     return [np.asarray(Image.open(folder / f"{i}.png")).astype(int) for i in range(n)]
 
 
-def test_compiled_conversion_gives_the_uncompiled_outputs_and_forgets_the_weights_it_froze(runs, tmp_path):
+def _spy_compile(monkeypatch, backend: str | None = None) -> list[tuple]:
+    """Record the input shape of every call of a function compiled by ``compiled_inference`` (the compiler's probe
+    aside); ``backend`` "eager": dynamo traces, no C++ code is generated (fast)."""
+    from translate.engine import hardware
+
+    calls, real = [], torch.compile
+
+    def spy(fn=None, **kwargs):
+        compiled = real(fn, **({"backend": backend} if backend else {}), **kwargs)
+        if fn is hardware._probe:
+            return compiled
+
+        def call(x):
+            calls.append(tuple(x.shape))
+            return compiled(x)
+        return call
+
+    monkeypatch.setattr(torch, "compile", spy)
+    return calls
+
+
+def test_compiled_conversion_gives_the_uncompiled_outputs_and_forgets_the_weights_it_froze(runs, tmp_path, monkeypatch):
     """At the run's defaults (pix2pix's paper mode: dropout at inference, drawn as uncompiled code draws it), 5 images
     in batches of 2: two compiled batches and a short one run plain. The compiled code holds the weights frozen in; it
     is dropped when the conversion ends, so a conversion after the weights changed sees the new ones."""
+    import warnings
+
+    from translate.errors import ArgumentWarning
+
     _, rgb_run = runs
     run = translate.load_run(rgb_run)
     _noise_folder(tmp_path / "in", 5)
+    calls = _spy_compile(monkeypatch)  # inductor itself, as users run it
     for turn in ("first", "changed"):
         for compiled in (False, True):
             torch.manual_seed(0)  # the same dropout draws
-            report = run.translate_folder(tmp_path / "in", tmp_path / f"{turn}-{compiled}", batch_size=2, compile=compiled)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", ArgumentWarning)  # a fallback to uncompiled fails the test
+                report = run.translate_folder(tmp_path / "in", tmp_path / f"{turn}-{compiled}", batch_size=2, compile=compiled)
             assert report.converted == 5
         plain, fast = _outputs(tmp_path / f"{turn}-False", 5), _outputs(tmp_path / f"{turn}-True", 5)
         assert all(np.abs(a - b).max() <= 1 for a, b in zip(plain, fast))  # float rounding only; dropout drew the same
@@ -245,8 +273,47 @@ def test_compiled_conversion_gives_the_uncompiled_outputs_and_forgets_the_weight
             with torch.no_grad():
                 for p in run.model.parameters():
                     p.mul_(0.5)
+    assert calls == [(2, 3, 64, 64)] * 4  # two full batches per compiled conversion; the short ones ran plain
     first = _outputs(tmp_path / "first-True", 5)
     assert all(np.abs(a - b).max() > 1 for a, b in zip(first, fast))  # the second compiled conversion used the new weights
+
+
+def test_compiled_conversion_routes_full_batches_and_tiles_through_the_compiled_function(runs, tmp_path, monkeypatch):
+    """Batches of --batch-size and tiles go through the compiled function; a batch cut short by a change of image size,
+    or the last of a size, runs plain; a conversion with nothing left to do compiles nothing."""
+    _, rgb_run = runs
+    run = translate.load_run(rgb_run, mode="eval")
+    (tmp_path / "in").mkdir()
+    rng = np.random.default_rng(3)
+    for name, side in (("a0", 64), ("a1", 64), ("a2", 64), ("b0", 48), ("c0", 64), ("c1", 64)):
+        Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(tmp_path / "in" / f"{name}.png")
+    calls = _spy_compile(monkeypatch, backend="eager")
+    report = run.translate_folder(tmp_path / "in", tmp_path / "out", batch_size=2, compile=True)
+    assert report.converted == 6
+    assert calls == [(2, 3, 64, 64), (2, 3, 64, 64)]  # a0 a1 and c0 c1; a2 (cut short by b0) and b0 ran plain
+    calls.clear()
+    report = run.translate_folder(tmp_path / "in", tmp_path / "tiles", batch_size=2, compile=True, tile=32, overlap=8)
+    assert report.converted == 6 and report.tiled == 6
+    assert calls and all(shape[0] == 1 and shape[2:] == (32, 32) for shape in calls)  # every tile, compiled
+    calls.clear()
+    report = run.translate_folder(tmp_path / "in", tmp_path / "out", batch_size=2, compile=True)
+    assert report.skipped == 6 and calls == []
+
+
+def test_a_networks_own_error_under_compile_comes_out_as_itself_without_the_compiler_note(monkeypatch):
+    import warnings
+
+    from translate.engine import hardware
+
+    def broken(x):
+        raise ValueError("the network's own error")
+
+    monkeypatch.setattr(torch, "compile", lambda fn=None, **kw: lambda *args: fn(*args))  # a compiled copy that fails as fn does
+    with warnings.catch_warnings(record=True) as seen, hardware.compiled_inference(broken, torch.device("cpu")) as fn:
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError, match="the network's own error"):
+            fn(torch.ones(1))
+    assert not [w for w in seen if "compile" in str(w.message)]
 
 
 def test_convert_compile_without_a_usable_compiler_converts_uncompiled_with_a_note(runs, runner, tmp_path, monkeypatch):

@@ -66,8 +66,9 @@ def convert(
     batch_size: int = typer.Option(8, "--batch-size", "-b", help="Images per forward pass (same-size images are batched)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps."),
     precision: str = typer.Option("fp32", "--precision", help="fp32 | bf16 | fp16."),
-    compile_model: bool = typer.Option(False, "--compile", help="Compile the generator first (torch.compile with its weights frozen in; "
-                                       "seconds to a minute once, then faster: docs/speed.md); falls back to uncompiled with a note where the compiler is missing."),
+    compile_model: bool = typer.Option(False, "--compile", help="Compile the generator first (torch.compile with its weights frozen in): "
+                                       "seconds once per image size, then faster; pays on large folders (docs/speed.md); falls back to uncompiled with a note "
+                                       "where the compiler is missing \\[default: off]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Convert again images whose output exists (default: skip them, so a stopped conversion resumes)."),
     mode: Optional[str] = typer.Option(None, "--mode", help=MODE_HELP),
     seed: int = typer.Option(0, "--seed", help=SEED_HELP),

@@ -207,13 +207,15 @@ def convert_folder(model, input_dir: Path, output_dir: Path, *, direction: str |
     converted. ``run_pairs``: ``trained`` is known to be the way the model's run read its pairs (a run folder, not a
     generator file of other code), so a paired model converts its own input half of A|B files by default and
     refuses its target half. ``png_level``: zlib's level for PNG outputs, 0-9 (lossless at every level; see
-    ``PNG_LEVEL``). ``compile``: run full batches and tiles compiled (``compiled_inference``), and a batch short of
-    ``batch_size`` (the last one of a size) as it is, so a folder of one image size compiles once. The model runs in
-    the mode it comes in (``load_run`` sets it)."""
+    ``PNG_LEVEL``). ``compile``: run full batches and tiles compiled (``compiled_inference``: each new input shape
+    compiles again, and the block ends with ``torch.compiler.reset``, which drops every compiled function of the
+    process) and batches short of ``batch_size`` as they are (the last of each image size, or every batch where the
+    sizes change more often than that), so a folder of one image size compiles once. The model runs in the mode it
+    comes in (``load_run`` sets it)."""
     _require_translator(model)
     if ab not in (None, "left", "right"):
         raise ArgumentError("{ab} must be left or right, not '{value}'", "ab", value=ab)
-    if not (isinstance(png_level, int) and 0 <= png_level <= 9):
+    if not (isinstance(png_level, int) and not isinstance(png_level, bool) and 0 <= png_level <= 9):
         raise ArgumentError("{png_level} must be a whole number from 0 to 9, not '{value}'", "png_level", value=png_level)
     if tile is not None and (tile < 32 or tile <= 2 * overlap):
         raise ArgumentError(f"{{tile}} must be at least 32 and more than twice {{overlap}} (got {tile} and {overlap})", "tile", "overlap")
@@ -273,10 +275,11 @@ def convert_folder(model, input_dir: Path, output_dir: Path, *, direction: str |
         # decoding runs ahead and encoding + writing behind the model, each in its own threads and bounded,
         # so the model is never idle waiting for a file and memory holds a few batches at most; one autocast
         # block around every batch keeps its reduced-precision copies of the weights from batch to batch
-        # (autocast casts them again in each new block: a fifth of a unet_256's bf16 forward time on a CPU)
+        # (autocast casts them again in each new block: a fifth of a unet_256's bf16 forward time on a CPU).
+        # Autocast keeps only copies of leaf tensors that require grad, as load_run leaves the parameters.
         with contextlib.ExitStack() as stack:
             plain = lambda t: model.translate(t, direction)  # noqa: E731
-            forward = stack.enter_context(compiled_inference(plain, device)) if compile else plain
+            forward = stack.enter_context(compiled_inference(plain, device)) if compile and jobs else plain
             stack.enter_context(autocast(device, precision))
             readers = stack.enter_context(ThreadPoolExecutor(max_workers=2))
             writers = stack.enter_context(ThreadPoolExecutor(max_workers=2))

@@ -141,12 +141,13 @@ def compiled_inference(fn, device: torch.device):
     and ``fallback_random`` (dropout draws the numbers uncompiled code draws, so a seed gives the same output).
     Where the compiler is missing, or fails on a call, ``fn`` runs uncompiled after an ArgumentWarning
     naming ``compile``. Compiled state is dropped when the block ends (``torch.compiler.reset``): frozen weights
-    would otherwise stay in the compiled code if the networks changed afterwards."""
+    would otherwise stay in the compiled code if the networks changed afterwards. That reset drops every compiled
+    function of the process, not only this one: others compile again on their next call."""
     import torch._inductor.config as inductor
 
     def uncompiled(reason: str):
         warnings.warn(ArgumentWarning("{compile}: torch.compile is not usable here ({reason}); converting uncompiled",
-                                      "compile", reason=reason), stacklevel=4)
+                                      "compile", reason=reason), stacklevel=2)
         return fn
 
     reason = _compiler_unusable(device)
@@ -161,11 +162,12 @@ def compiled_inference(fn, device: torch.device):
             return compiled(*args)
         except torch.OutOfMemoryError:
             raise
-        except Exception as exc:  # noqa: BLE001 -- a compiler failure: go on with the plain function, which raises
-            if compiled is fn:    # the function's own errors
+        except Exception as exc:  # noqa: BLE001 -- the compiler failed, or the function's own error: the plain function
+            if compiled is fn:    # tells them apart (it raises its own errors, without the note)
                 raise
+            out = fn(*args)
             compiled = uncompiled((str(exc).strip().splitlines() or [type(exc).__name__])[0][:160])
-            return compiled(*args)
+            return out
 
     try:
         with inductor.patch(freezing=True, fallback_random=True):
