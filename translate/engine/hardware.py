@@ -102,12 +102,22 @@ def _probe(x: torch.Tensor) -> torch.Tensor:
     return torch.relu(x * 2.0 + 1.0)
 
 
+def _reason(exc: Exception) -> str:
+    """The first line of a compiler failure, short enough for a one-line note."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+
+
+def _warn_uncompiled(reason: str, what: str) -> None:
+    warnings.warn(ArgumentWarning("{compile}: torch.compile is not usable here ({reason}); " + what + " uncompiled",
+                                  "compile", reason=reason), stacklevel=3)
+
+
 def _compiler_unusable(device: torch.device) -> str | None:
     """Why torch.compile cannot run on ``device`` here (its first line), or None: tried on a tiny function."""
     try:
         torch.compile(_probe)(torch.ones(8, device=device))
     except Exception as exc:  # noqa: BLE001 -- any failure of the compiler means: run uncompiled
-        return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        return _reason(exc)
     return None
 
 
@@ -123,12 +133,11 @@ def compile_networks(networks: Iterable[torch.nn.Module], device: torch.device) 
             for net in networks:
                 net.compile()
         except Exception as exc:  # noqa: BLE001
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            reason = _reason(exc)
     if reason is not None:
         for net in networks:
             net._compiled_call_impl = None  # what Module.compile set, if it got that far
-        warnings.warn(ArgumentWarning("{compile}: torch.compile is not usable here ({reason}); training runs uncompiled",
-                                      "compile", reason=reason), stacklevel=2)
+        _warn_uncompiled(reason, "training runs")
         return False
     return True
 
@@ -145,14 +154,10 @@ def compiled_inference(fn, device: torch.device):
     function of the process, not only this one: others compile again on their next call."""
     import torch._inductor.config as inductor
 
-    def uncompiled(reason: str):
-        warnings.warn(ArgumentWarning("{compile}: torch.compile is not usable here ({reason}); converting uncompiled",
-                                      "compile", reason=reason), stacklevel=2)
-        return fn
-
     reason = _compiler_unusable(device)
     if reason is not None:
-        yield uncompiled(reason)
+        _warn_uncompiled(reason, "converting")
+        yield fn
         return
     compiled = torch.compile(fn)
 
@@ -166,7 +171,8 @@ def compiled_inference(fn, device: torch.device):
             if compiled is fn:    # tells them apart (it raises its own errors, without the note)
                 raise
             out = fn(*args)
-            compiled = uncompiled((str(exc).strip().splitlines() or [type(exc).__name__])[0][:160])
+            _warn_uncompiled(_reason(exc), "converting")
+            compiled = fn
             return out
 
     try:
